@@ -1,0 +1,167 @@
+//! The HTTP application: shared state, the router with its middleware, and `serve`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+
+use crate::config::{ConfigError, Settings};
+use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
+use crate::handler;
+use crate::middleware::{LogLayer, TimingLayer, enforce_deadline, recovery_layer};
+use crate::repository::Repository;
+use crate::service::{LinkPolicy, UrlService};
+
+/// HTTP-level settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Public origin (and optional path prefix) without a trailing slash.
+    pub base_url: String,
+    /// Status of redirects: 301, 302, 307 or 308.
+    pub redirect_status: StatusCode,
+    /// Deadline for a whole request.
+    pub request_timeout: Duration,
+}
+
+impl WebConfig {
+    /// The public short URL of `code`: `{base_url}/s/{code}`.
+    pub fn short_url(&self, code: &ShortCode) -> String {
+        format!("{}/s/{code}", self.base_url)
+    }
+}
+
+/// Whether the instance is draining for shutdown; shared by every clone of the state.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle(Arc<AtomicBool>);
+
+impl Lifecycle {
+    /// Marks the instance as shutting down: `/health/ready` starts answering 503.
+    pub fn begin_shutdown(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Self::begin_shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything a handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Link use cases.
+    pub urls: Arc<UrlService>,
+    /// HTTP settings.
+    pub web: Arc<WebConfig>,
+    /// Draining flag.
+    pub lifecycle: Lifecycle,
+}
+
+impl AppState {
+    /// Builds the state from validated settings and the given seams.
+    ///
+    /// # Errors
+    /// When a setting the state needs is invalid (normally caught by [`Settings::validate`]).
+    pub fn from_settings(
+        settings: &Settings,
+        repo: Arc<dyn Repository>,
+        clock: Arc<dyn Clock>,
+        codes: Option<Arc<dyn ShortCodeGen>>,
+    ) -> Result<Self, ConfigError> {
+        settings.validate()?;
+        let base_url = settings.base_url()?;
+        let url_policy = UrlPolicy::new(
+            base_url.host_str(),
+            settings.security.allow_private_destinations,
+        );
+        let codes = match codes {
+            Some(codes) => codes,
+            None => Arc::new(RandomCodeGen::new(settings.links.code_length).map_err(|e| {
+                ConfigError {
+                    message: format!("links.code_length: {e}"),
+                }
+            })?),
+        };
+        let link_policy = LinkPolicy {
+            default_ttl_seconds: settings.links.default_ttl_seconds,
+            max_ttl_seconds: settings.links.max_ttl_seconds,
+        };
+        let urls = UrlService::new(repo, clock, codes, url_policy, link_policy);
+        let redirect_status =
+            StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
+                message: format!("links.redirect_status: {e}"),
+            })?;
+        let web = WebConfig {
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            redirect_status,
+            request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
+        };
+        Ok(Self {
+            urls: Arc::new(urls),
+            web: Arc::new(web),
+            lifecycle: Lifecycle::default(),
+        })
+    }
+}
+
+/// The router with every route and the middleware stack. Performs no I/O.
+pub fn app(state: AppState) -> Router {
+    // The onion, outermost first; a request passes down the list and its response back up:
+    //
+    //   recovery  - a panic in any layer below becomes a 500 and the process lives on
+    //   timing    - X-Processing-Time-Micros on every response
+    //   logging   - one event per request: method, matched route, status, latency
+    //   deadline  - 503 request_timeout past server.request_timeout_ms
+    //   recovery  - again, so a handler panic becomes a 500 that timing and logging still see
+    //   handler
+    let middleware = ServiceBuilder::new()
+        .layer(recovery_layer())
+        .layer(TimingLayer)
+        .layer(LogLayer)
+        .layer(axum::middleware::from_fn_with_state(
+            state.web.request_timeout,
+            enforce_deadline,
+        ))
+        .layer(recovery_layer());
+
+    Router::new()
+        .route("/shorten", post(handler::shorten))
+        .route("/s/{code}", get(handler::follow).head(handler::peek))
+        .route("/stats/{code}", get(handler::stats))
+        .route("/health", get(handler::health))
+        .route("/health/live", get(handler::live))
+        .route("/health/ready", get(handler::ready))
+        .fallback(handler::no_route)
+        .method_not_allowed_fallback(handler::wrong_method)
+        // `layer` after the routes and fallbacks so that it wraps all of them and sees the
+        // matched route.
+        .layer(middleware)
+        .layer(DefaultBodyLimit::max(handler::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits for
+/// in-flight requests to finish.
+///
+/// # Errors
+/// An I/O error from the listener.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,413 @@
+//! Settings: built-in defaults → optional TOML file → `URL_SHORTENER__SECTION__KEY` environment
+//! variables, layered with the `config` crate, then checked once at start so a bad value stops
+//! the process with a message that names its key.
+//!
+//! Every key and default here is documented in the README's configuration table; keep them in
+//! step.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::{MAX_GENERATED_LEN, MIN_GENERATED_LEN};
+
+/// Environment variables that override settings start with this and use `__` between parts:
+/// `URL_SHORTENER__SERVER__LISTEN`.
+pub const ENV_PREFIX: &str = "URL_SHORTENER";
+
+/// Ten years, the default ceiling for `links.max_ttl_seconds`.
+pub const TEN_YEARS_SECONDS: u64 = 10 * 365 * 24 * 60 * 60;
+
+/// A setting that cannot be used, with the key it belongs to.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {message}")]
+pub struct ConfigError {
+    /// What is wrong, naming the key (`server.base_url: ...`).
+    pub message: String,
+}
+
+impl ConfigError {
+    fn key(key: &str, problem: impl std::fmt::Display) -> Self {
+        Self {
+            message: format!("{key}: {problem}"),
+        }
+    }
+}
+
+/// All settings. Field docs give each key's meaning; defaults are in the `Default` impls.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`: listening and the public origin.
+    pub server: ServerSettings,
+    /// `[storage]`: which store holds the links.
+    pub storage: StorageSettings,
+    /// `[links]`: code length, expiry policy and redirect status.
+    pub links: LinkSettings,
+    /// `[security]`: destination policy.
+    pub security: SecuritySettings,
+    /// `[clicks]`: click counting.
+    pub clicks: ClickSettings,
+    /// `[log]`: log level and format.
+    pub log: LogSettings,
+}
+
+/// `[server]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// `server.listen`: address to bind. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// `server.base_url`: public origin used to build `short_url`; its host counts as "self".
+    /// Default `http://127.0.0.1:8080`.
+    pub base_url: String,
+    /// `server.request_timeout_ms`: a request still running after this answers 503. Default 10000.
+    pub request_timeout_ms: u64,
+    /// `server.shutdown_timeout_seconds`: how long a graceful shutdown waits for in-flight
+    /// requests before exiting anyway. Default 30.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            base_url: "http://127.0.0.1:8080".to_owned(),
+            request_timeout_ms: 10_000,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+}
+
+/// The storage backends `storage.backend` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// In process memory; lost on exit.
+    #[default]
+    Memory,
+}
+
+/// `[storage]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `storage.backend`: which store to use.
+    pub backend: StorageBackend,
+}
+
+/// `[links]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkSettings {
+    /// `links.code_length`: length of generated codes, 4–32. Default 8.
+    pub code_length: usize,
+    /// `links.default_ttl_seconds`: expiry of links created without `ttl_seconds`; unset = never.
+    pub default_ttl_seconds: Option<u64>,
+    /// `links.max_ttl_seconds`: the largest `ttl_seconds` accepted. Default ten years.
+    pub max_ttl_seconds: u64,
+    /// `links.redirect_status`: 301, 302, 307 or 308. Default 302.
+    pub redirect_status: u16,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            code_length: 8,
+            default_ttl_seconds: None,
+            max_ttl_seconds: TEN_YEARS_SECONDS,
+            redirect_status: 302,
+        }
+    }
+}
+
+/// `[security]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// `security.allow_private_destinations`: accept loopback, private and other non-global
+    /// destinations (intranets, tests). Default false.
+    pub allow_private_destinations: bool,
+}
+
+/// `[clicks]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickSettings {
+    /// `clicks.flush_interval_ms`: how often buffered clicks reach storage. Default 1000.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for ClickSettings {
+    fn default() -> Self {
+        Self {
+            flush_interval_ms: 1_000,
+        }
+    }
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `[log]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `log.level`: a `tracing` filter such as `info` or `url_shortener=debug`. Default `info`.
+    /// `RUST_LOG`, when set, wins.
+    pub level: String,
+    /// `log.format`: `text` or `json`. Default `text`.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings from the defaults, `file` (when given; it must exist) and the process
+    /// environment, then validates them.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`] with an explicit environment, so tests need not touch the process's.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let prefix = format!("{ENV_PREFIX}__");
+        let env: HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .collect();
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(PathBuf::from(path))
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings =
+            builder
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(|e| ConfigError {
+                    message: e.to_string(),
+                })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.base_url()?;
+        if self.server.request_timeout_ms == 0 {
+            return Err(ConfigError::key(
+                "server.request_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        let len = self.links.code_length;
+        if !(MIN_GENERATED_LEN..=MAX_GENERATED_LEN).contains(&len) {
+            return Err(ConfigError::key(
+                "links.code_length",
+                format!("must be between {MIN_GENERATED_LEN} and {MAX_GENERATED_LEN}, got {len}"),
+            ));
+        }
+        if self.links.max_ttl_seconds == 0 {
+            return Err(ConfigError::key(
+                "links.max_ttl_seconds",
+                "must be at least 1",
+            ));
+        }
+        if let Some(ttl) = self.links.default_ttl_seconds
+            && !(1..=self.links.max_ttl_seconds).contains(&ttl)
+        {
+            return Err(ConfigError::key(
+                "links.default_ttl_seconds",
+                format!(
+                    "must be between 1 and links.max_ttl_seconds ({})",
+                    self.links.max_ttl_seconds
+                ),
+            ));
+        }
+        if ![301, 302, 307, 308].contains(&self.links.redirect_status) {
+            return Err(ConfigError::key(
+                "links.redirect_status",
+                format!(
+                    "must be 301, 302, 307 or 308, got {}",
+                    self.links.redirect_status
+                ),
+            ));
+        }
+        if self.clicks.flush_interval_ms == 0 {
+            return Err(ConfigError::key(
+                "clicks.flush_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `server.listen` as a socket address.
+    ///
+    /// # Errors
+    /// When it is not `IP:PORT`.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|e| {
+            ConfigError::key(
+                "server.listen",
+                format!("'{}' is not an IP:PORT address ({e})", self.server.listen),
+            )
+        })
+    }
+
+    /// `server.base_url` parsed: an `http`/`https` origin, optionally with a path prefix.
+    ///
+    /// # Errors
+    /// When it is not such a URL.
+    pub fn base_url(&self) -> Result<Url, ConfigError> {
+        let raw = &self.server.base_url;
+        let url = Url::parse(raw).map_err(|e| {
+            ConfigError::key("server.base_url", format!("'{raw}' is not a URL ({e})"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::key(
+                "server.base_url",
+                format!("'{raw}' must be an http or https URL with a host"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(ConfigError::key(
+                "server.base_url",
+                "must not carry a query, fragment or credentials",
+            ));
+        }
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.server.base_url, "http://127.0.0.1:8080");
+        assert_eq!(s.links.code_length, 8);
+        assert_eq!(s.links.redirect_status, 302);
+        assert_eq!(s.links.max_ttl_seconds, 315_360_000);
+        assert_eq!(s.links.default_ttl_seconds, None);
+        assert!(!s.security.allow_private_destinations);
+        assert_eq!(s.clicks.flush_interval_ms, 1_000);
+    }
+
+    #[test]
+    fn environment_variables_override_defaults() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("URL_SHORTENER__LINKS__REDIRECT_STATUS", "308"),
+                ("URL_SHORTENER__LINKS__DEFAULT_TTL_SECONDS", "60"),
+                (
+                    "URL_SHORTENER__SECURITY__ALLOW_PRIVATE_DESTINATIONS",
+                    "true",
+                ),
+                ("URL_SHORTENER_CONFIG", "/not/a/setting.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.links.redirect_status, 308);
+        assert_eq!(s.links.default_ttl_seconds, Some(60));
+        assert!(s.security.allow_private_destinations);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::load_from(
+            None,
+            env(&[("URL_SHORTENER__LINKS__REDIRECT_STATUS", "303")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("links.redirect_status"), "{err}");
+
+        let err = Settings::load_from(None, env(&[("URL_SHORTENER__SERVER__BASE_URL", "ftp://x")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("server.base_url"), "{err}");
+
+        let err = Settings::load_from(None, env(&[("URL_SHORTENER__LINKS__CODE_LENGTH", "abc")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("code_length"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_not_a_silent_typo() {
+        let err = Settings::load_from(None, env(&[("URL_SHORTENER__LINKS__CODE_LENGHT", "9")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("code_lenght"), "{err}");
+    }
+
+    #[test]
+    fn a_toml_file_is_layered_under_the_environment() {
+        let dir = std::env::temp_dir().join(format!("url-shortener-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9999\"\n[links]\ncode_length = 10\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[("URL_SHORTENER__LINKS__CODE_LENGTH", "12")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen, "127.0.0.1:9999");
+        assert_eq!(s.links.code_length, 12);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,20 @@
+//! The domain: validated value types, the link record, and the `Clock` and `ShortCodeGen`
+//! seams. No I/O lives here and nothing here knows about HTTP, async runtimes or storage crates.
+
+mod clock;
+mod codegen;
+mod long_url;
+mod record;
+mod short_code;
+mod timestamp;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codegen::{BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen};
+pub use long_url::{
+    LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
+};
+pub use record::UrlRecord;
+pub use short_code::{
+    Alias, AliasError, MAX_CODE_LEN, MIN_CODE_LEN, RESERVED_ALIASES, ShortCode, ShortCodeError,
+};
+pub use timestamp::Timestamp;

@@ -1,0 +1,200 @@
+//! `ApiError`: the one place where failures become status codes and RFC 9457
+//! `application/problem+json` bodies. Each variant's doc names its status and `code`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::{AliasError, LongUrlError};
+use crate::repository::RepoError;
+use crate::service::ServiceError;
+
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// Media type of error bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `invalid_request`: malformed JSON, a wrong type, an unknown or missing field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 400 with the URL's own `code` (`invalid_url`, `unsupported_scheme`, ...).
+    #[error(transparent)]
+    InvalidUrl(#[from] LongUrlError),
+    /// 400 `invalid_ttl`.
+    #[error("{0}")]
+    InvalidTtl(String),
+    /// 400 `invalid_alias` or `reserved_alias`.
+    #[error(transparent)]
+    InvalidAlias(#[from] AliasError),
+    /// 404 `not_found`: as HTML when the client asked for HTML, else problem+json.
+    #[error("no link with this code")]
+    NotFound {
+        /// Answer with the small HTML page rather than JSON.
+        html: bool,
+    },
+    /// 405 `method_not_allowed` (the router adds `Allow`).
+    #[error("method not allowed on this resource")]
+    MethodNotAllowed,
+    /// 409 `alias_taken`.
+    #[error("alias '{0}' is already taken")]
+    AliasTaken(String),
+    /// 413 `payload_too_large`.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 415 `unsupported_media_type`.
+    #[error("the request body must be JSON with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 503 `storage_unavailable`, with `Retry-After`.
+    #[error("storage is unavailable; try again shortly")]
+    StorageUnavailable,
+    /// 503 `request_timeout`, with `Retry-After`: the server's own deadline passed.
+    #[error("the request took too long; try again shortly")]
+    Timeout,
+    /// 500 `internal_error`. The cause is logged where it happened, never sent.
+    #[error("internal server error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+}
+
+impl ApiError {
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_)
+            | Self::InvalidUrl(_)
+            | Self::InvalidTtl(_)
+            | Self::InvalidAlias(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AliasTaken(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::StorageUnavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable `code` member.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidUrl(e) => match e {
+                LongUrlError::Invalid(_) | LongUrlError::ControlCharacter => "invalid_url",
+                LongUrlError::UnsupportedScheme(_) => "unsupported_scheme",
+                LongUrlError::Credentials => "credentials_in_url",
+                LongUrlError::InvalidHostname(_) => "invalid_hostname",
+                LongUrlError::ForbiddenDestination(_) => "forbidden_destination",
+                LongUrlError::SelfReferencing => "self_referencing_url",
+                LongUrlError::TooLong => "url_too_long",
+            },
+            Self::InvalidTtl(_) => "invalid_ttl",
+            Self::InvalidAlias(AliasError::Invalid(_)) => "invalid_alias",
+            Self::InvalidAlias(AliasError::Reserved(_)) => "reserved_alias",
+            Self::NotFound { .. } => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::AliasTaken(_) => "alias_taken",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::Timeout => "request_timeout",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "Invalid request",
+            Self::InvalidUrl(_) => "Invalid long URL",
+            Self::InvalidTtl(_) => "Invalid TTL",
+            Self::InvalidAlias(_) => "Invalid alias",
+            Self::NotFound { .. } => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::AliasTaken(_) => "Alias taken",
+            Self::PayloadTooLarge(_) => "Payload too large",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::StorageUnavailable => "Storage unavailable",
+            Self::Timeout => "Request timeout",
+            Self::Internal => "Internal server error",
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::InvalidTtl { max } => Self::InvalidTtl(format!(
+                "ttl_seconds must be a whole number between 1 and {max}"
+            )),
+            ServiceError::AliasTaken(alias) => Self::AliasTaken(alias),
+            ServiceError::NotFound => Self::NotFound { html: false },
+            ServiceError::Storage(RepoError::Unavailable(cause)) => {
+                tracing::warn!(%cause, "storage unavailable");
+                Self::StorageUnavailable
+            }
+            ServiceError::Storage(e @ (RepoError::Corrupt(_) | RepoError::Conflict)) => {
+                tracing::error!(error = %e, "storage error");
+                Self::Internal
+            }
+            e @ ServiceError::CodeSpaceExhausted(_) => {
+                tracing::error!(error = %e, "short code allocation failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// The page a browser shows for an unknown or expired link.
+const NOT_FOUND_HTML: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>Link not found</title></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem\">\
+<h1>Link not found</h1><p>This short link does not exist or has expired.</p></body></html>\n";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = if let Self::NotFound { html: true } = self {
+            (status, Html(NOT_FOUND_HTML)).into_response()
+        } else {
+            let detail = if status.is_server_error() {
+                // A 5xx body never carries internal detail.
+                self.title().to_owned()
+            } else {
+                self.to_string()
+            };
+            let body = Problem {
+                kind: format!("urn:url-shortener:problem:{}", self.code()),
+                title: self.title(),
+                status: status.as_u16(),
+                detail,
+                code: self.code(),
+            };
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            let mut r = (status, json).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+            r
+        };
+        let headers = response.headers_mut();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if status == StatusCode::NOT_FOUND || status.is_server_error() {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        response
+    }
+}

@@ -1,0 +1,84 @@
+//! Extractors whose rejections speak the API's error format instead of axum's plain text.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// `axum::Json`, with rejections mapped to `invalid_request` (400), `payload_too_large` (413)
+/// and `unsupported_media_type` (415).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES))
+            }
+            Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// Whether the client prefers an HTML page (a browser) to a JSON body: `text/html` or
+/// `application/xhtml+xml` appears in `Accept` with a non-zero quality.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            let html = media.eq_ignore_ascii_case("text/html")
+                || media.eq_ignore_ascii_case("application/xhtml+xml");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            html && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn accept(v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(v));
+        h
+    }
+
+    #[test]
+    fn browsers_are_recognised_by_their_accept_header() {
+        assert!(wants_html(&accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        )));
+        assert!(wants_html(&accept("TEXT/HTML")));
+    }
+
+    #[test]
+    fn api_clients_and_explicit_refusals_get_json() {
+        assert!(!wants_html(&HeaderMap::new()));
+        assert!(!wants_html(&accept("application/json")));
+        assert!(!wants_html(&accept("*/*")));
+        assert!(!wants_html(&accept("text/html;q=0, application/json")));
+    }
+}

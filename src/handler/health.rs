@@ -1,0 +1,99 @@
+//! `/health`, `/health/live`, `/health/ready`: for operators and load balancers.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::app::AppState;
+
+/// How long the storage check may take before the store counts as down.
+pub const STORAGE_CHECK_DEADLINE: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+struct HealthBody {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shutdown: Option<&'static str>,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "ok" } else { "fail" }
+}
+
+fn answer(ok: bool, checks: Checks) -> Response {
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = HealthBody {
+        status: verdict(ok),
+        checks,
+    };
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn storage_ok(state: &AppState) -> bool {
+    match tokio::time::timeout(STORAGE_CHECK_DEADLINE, state.urls.check_storage()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "storage health check failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("storage health check timed out");
+            false
+        }
+    }
+}
+
+/// 200 when storage answers within [`STORAGE_CHECK_DEADLINE`], else 503.
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let ok = storage_ok(&state).await;
+    answer(
+        ok,
+        Checks {
+            storage: Some(verdict(ok)),
+            shutdown: None,
+        },
+    )
+}
+
+/// 200 while the process runs: for liveness probes, never touches storage.
+pub(crate) async fn live() -> Response {
+    answer(
+        true,
+        Checks {
+            storage: None,
+            shutdown: None,
+        },
+    )
+}
+
+/// 200 when storage answers and the instance is not shutting down: for load balancers.
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    let draining = state.lifecycle.is_shutting_down();
+    let storage = storage_ok(&state).await;
+    answer(
+        storage && !draining,
+        Checks {
+            storage: Some(verdict(storage)),
+            shutdown: Some(if draining { "in_progress" } else { "ok" }),
+        },
+    )
+}

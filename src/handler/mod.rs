@@ -1,0 +1,33 @@
+//! HTTP handlers: extract, call a service, shape the response. No business rules live here.
+
+mod error;
+mod extract;
+mod health;
+mod redirect;
+mod shorten;
+mod stats;
+
+use axum::http::HeaderMap;
+
+pub use error::{ApiError, PROBLEM_JSON, RETRY_AFTER_SECONDS};
+pub use extract::{ApiJson, MAX_BODY_BYTES, wants_html};
+pub use health::STORAGE_CHECK_DEADLINE;
+pub use shorten::{LinkResponse, ShortenRequest};
+pub use stats::StatsResponse;
+
+pub(crate) use health::{health, live, ready};
+pub(crate) use redirect::{follow, peek};
+pub(crate) use shorten::shorten;
+pub(crate) use stats::stats;
+
+/// 404 for paths no route matches.
+pub(crate) async fn no_route(headers: HeaderMap) -> ApiError {
+    ApiError::NotFound {
+        html: wants_html(&headers),
+    }
+}
+
+/// 405 for a known path with another method; the router adds `Allow`.
+pub(crate) async fn wrong_method() -> ApiError {
+    ApiError::MethodNotAllowed
+}

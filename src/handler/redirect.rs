@@ -1,0 +1,91 @@
+//! `GET /s/{code}` and `HEAD /s/{code}`: the redirect, the product's hot path.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use super::{ApiError, wants_html};
+use crate::app::AppState;
+use crate::domain::{LongUrl, ShortCode};
+use crate::service::ServiceError;
+
+/// Browsers must ask again every time: each visit is counted and the link may expire.
+const REDIRECT_CACHE_CONTROL: &str = "private, no-cache, no-store, max-age=0";
+
+pub(crate) async fn follow(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let code = possible_code(path, &headers)?;
+    let long_url = state
+        .urls
+        .follow(&code)
+        .await
+        .map_err(|e| for_client(e, &headers))?;
+    Ok(redirect(&state, &long_url))
+}
+
+/// Answers as `GET` would, without counting a click (link checkers, previews).
+pub(crate) async fn peek(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let code = possible_code(path, &headers)?;
+    let record = state
+        .urls
+        .resolve(&code)
+        .await
+        .map_err(|e| for_client(e, &headers))?;
+    Ok(redirect(&state, &record.long_url))
+}
+
+/// The code from the path, or 404 without touching storage when no link could have it.
+pub(crate) fn possible_code(
+    path: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+) -> Result<ShortCode, ApiError> {
+    let not_found = || ApiError::NotFound {
+        html: wants_html(headers),
+    };
+    let Path(raw) = path.map_err(|_| not_found())?;
+    ShortCode::parse(&raw).map_err(|_| not_found())
+}
+
+/// A service error as this client should see it: 404s as HTML for browsers.
+pub(crate) fn for_client(error: ServiceError, headers: &HeaderMap) -> ApiError {
+    match error {
+        ServiceError::NotFound => ApiError::NotFound {
+            html: wants_html(headers),
+        },
+        other => other.into(),
+    }
+}
+
+fn redirect(state: &AppState, long_url: &LongUrl) -> Response {
+    let location = match HeaderValue::from_str(long_url.as_str()) {
+        Ok(v) => v,
+        // Normalized URLs are ASCII without controls, so this is a corrupt record.
+        Err(_) => {
+            tracing::error!("stored long URL is not a valid header value");
+            return axum::response::IntoResponse::into_response(ApiError::Internal);
+        }
+    };
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = state.web.redirect_status;
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(REDIRECT_CACHE_CONTROL),
+    );
+    // The destination need not learn which short link (and so which campaign) sent the visitor.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}

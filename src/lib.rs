@@ -1,0 +1,20 @@
+//! url-shortener: a stateless HTTP service that turns long URLs into short codes and redirects
+//! to them.
+//!
+//! Layers, dependencies pointing inward: [`handler`] (HTTP) → [`service`] (rules) →
+//! [`domain`] (types, no I/O); [`repository`] implements storage behind a trait. [`app`] builds
+//! the router without I/O and [`serve`] runs it, so tests bind port 0 and choose their own
+//! shutdown.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod handler;
+pub mod middleware;
+pub mod repository;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use app::{AppState, app, serve};

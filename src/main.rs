@@ -1,0 +1,60 @@
+//! Entry point: load settings, build the store and the services, bind, serve, and shut down
+//! gracefully. Only wiring lives here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use url_shortener::cli::Cli;
+use url_shortener::config::Settings;
+use url_shortener::domain::SystemClock;
+use url_shortener::repository::build_repository;
+use url_shortener::{AppState, app, serve, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    let _log_guard = telemetry::init(&settings.log)?;
+
+    let repo = build_repository(&settings.storage).await?;
+    let state = AppState::from_settings(&settings, repo, Arc::new(SystemClock), None)?;
+    let lifecycle = state.lifecycle.clone();
+
+    let addr = settings.listen_addr()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("server.listen: cannot bind {addr}"))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        base_url = %settings.server.base_url,
+        storage = ?settings.storage.backend,
+        "url-shortener ready"
+    );
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        tracing::info!("shutdown requested; draining in-flight requests");
+        lifecycle.begin_shutdown();
+        let _ = stop_tx.send(true);
+    });
+    let mut server_stop = stop_rx.clone();
+    let server = serve(listener, app(state), async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    });
+    let grace = Duration::from_secs(settings.server.shutdown_timeout_seconds);
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = async {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(?grace, "requests still in flight after the shutdown timeout; exiting"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

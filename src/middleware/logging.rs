@@ -1,0 +1,93 @@
+//! `LogLayer`: one structured event per request with the method, the matched route (never the
+//! raw path, which carries the short code and whatever a client appended), the status and the
+//! latency. Nothing about the client is logged: no address, no header value, no long URL.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+/// Logs one `tracing` event per request at target `url_shortener::request`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogLayer;
+
+impl<S> Layer<S> for LogLayer {
+    type Service = LogRequests<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LogRequests { inner }
+    }
+}
+
+/// The service [`LogLayer`] builds.
+#[derive(Debug, Clone)]
+pub struct LogRequests<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LogRequests<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = LogFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let method = req.method().clone();
+        // Unmatched requests are logged as such: their path is client-chosen text.
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        LogFuture {
+            inner: self.inner.call(req),
+            start: Instant::now(),
+            method,
+            route,
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`LogRequests`].
+    pub struct LogFuture<F> {
+        #[pin]
+        inner: F,
+        start: Instant,
+        method: Method,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, B, E> Future for LogFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let latency_us = u64::try_from(this.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let route = this
+                .route
+                .as_ref()
+                .map_or("<unmatched>", MatchedPath::as_str);
+            let status = response.status().as_u16();
+            if response.status().is_server_error() {
+                tracing::warn!(target: "url_shortener::request", method = %this.method, route, status, latency_us, "request");
+            } else {
+                tracing::info!(target: "url_shortener::request", method = %this.method, route, status, latency_us, "request");
+            }
+        }
+        Poll::Ready(result)
+    }
+}

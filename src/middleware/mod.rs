@@ -1,0 +1,12 @@
+//! The middleware that wraps every route: recovery, timing, logging and the request deadline.
+//! The order is drawn in `app::app`.
+
+mod logging;
+mod recovery;
+mod timeout;
+mod timing;
+
+pub use logging::{LogFuture, LogLayer, LogRequests};
+pub use recovery::{PanicHandler, recovery_layer};
+pub use timeout::enforce_deadline;
+pub use timing::{PROCESSING_TIME_HEADER, Timing, TimingFuture, TimingLayer};

@@ -1,0 +1,109 @@
+//! `MemoryRepository`: everything in one process's memory. For tests, development and
+//! `storage.backend = "memory"`; lost on exit.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+
+use super::{RepoError, Repository};
+use crate::domain::{ShortCode, Timestamp, UrlRecord};
+
+#[derive(Default)]
+struct Inner {
+    records: HashMap<ShortCode, UrlRecord>,
+    /// Expiry index, so `delete_expired` walks only expired records.
+    by_expiry: BTreeSet<(Timestamp, ShortCode)>,
+}
+
+/// An in-process store with the same semantics as the durable backends.
+#[derive(Default)]
+pub struct MemoryRepository {
+    // A std lock is right here: no critical section awaits, and each is a few map operations.
+    inner: RwLock<Inner>,
+}
+
+impl MemoryRepository {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of records held, expired or not.
+    pub fn len(&self) -> usize {
+        self.read().records.len()
+    }
+
+    /// Whether the store holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied write (each write is a
+        // single map operation plus its index update), so a poisoned lock is still consistent.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Repository for MemoryRepository {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        let mut inner = self.write();
+        if inner.records.contains_key(&record.short_code) {
+            return Err(RepoError::Conflict);
+        }
+        if let Some(exp) = record.expires_at {
+            inner.by_expiry.insert((exp, record.short_code.clone()));
+        }
+        inner
+            .records
+            .insert(record.short_code.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        Ok(self.read().records.get(code).cloned())
+    }
+
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        n: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError> {
+        if let Some(record) = self.write().records.get_mut(code) {
+            record.click_count = record.click_count.saturating_add(n);
+            record.last_accessed_at = Some(record.last_accessed_at.map_or(at, |t| t.max(at)));
+        }
+        Ok(())
+    }
+
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        let mut inner = self.write();
+        let doomed: Vec<(Timestamp, ShortCode)> = inner
+            .by_expiry
+            .iter()
+            .take_while(|(exp, _)| *exp < before)
+            .take(limit)
+            .cloned()
+            .collect();
+        for key in &doomed {
+            inner.by_expiry.remove(key);
+            inner.records.remove(&key.1);
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        Ok(self.read().records.contains_key(code))
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+}

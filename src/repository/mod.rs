@@ -1,0 +1,92 @@
+//! Storage: the `Repository` trait every backend implements, its error type, and
+//! `build_repository`, the one place that turns configuration into a backend.
+//!
+//! Backends map their own failures to [`RepoError`] here at the boundary; nothing above this
+//! layer sees a driver's error type.
+
+mod memory;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{StorageBackend, StorageSettings};
+use crate::domain::{ShortCode, Timestamp, UrlRecord};
+
+pub use memory::MemoryRepository;
+
+/// A storage failure as the layers above need to see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// `save` found the code already taken (live, or expired but not yet purged).
+    #[error("a record with this short code already exists")]
+    Conflict,
+    /// The store could not be reached or did not answer in time; the caller may retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with data this version cannot read.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Persistence for link records. Every backend passes the same conformance suite
+/// (`tests/repository_conformance.rs`); the contracts below are what it checks.
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// Inserts `record` if no record has its code, atomically.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] when the code exists, whether or not that record has expired.
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError>;
+
+    /// The record for `code`, expired or not: the service judges expiry with its clock.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`]; a missing record is `Ok(None)`.
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError>;
+
+    /// Adds `n` to the click count and moves `last_accessed_at` forward to `at` (never back),
+    /// atomically. A missing record stays missing.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`]; the caller keeps the delta and retries.
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        n: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError>;
+
+    /// Removes up to `limit` records with `expires_at < before` and returns how many it removed.
+    /// Never touches a record without an expiry. Its cost follows the number of expired records,
+    /// not the size of the store.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError>;
+
+    /// Whether a record with `code` exists (expired or not).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError>;
+
+    /// One cheap round trip to the store, for health checks.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] when the store does not answer.
+    async fn ping(&self) -> Result<(), RepoError>;
+}
+
+/// Builds the backend named by `settings.backend`.
+///
+/// # Errors
+/// When the backend cannot be opened (a file that cannot be created, a server that refuses the
+/// connection); the message names the setting to look at.
+pub async fn build_repository(
+    settings: &StorageSettings,
+) -> Result<Arc<dyn Repository>, anyhow::Error> {
+    match settings.backend {
+        StorageBackend::Memory => Ok(Arc::new(MemoryRepository::new())),
+    }
+}

@@ -1,0 +1,26 @@
+//! `ServiceError`: what can go wrong in a use case, before anyone decides on a status code.
+
+use crate::repository::RepoError;
+
+/// A use case's failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// `ttl_seconds` outside `1..=links.max_ttl_seconds`.
+    #[error("ttl_seconds must be between 1 and {max}")]
+    InvalidTtl {
+        /// The configured ceiling.
+        max: u64,
+    },
+    /// The requested alias names an existing link.
+    #[error("alias '{0}' is already taken")]
+    AliasTaken(String),
+    /// No live link has this code (unknown and expired look the same).
+    #[error("no link with this code")]
+    NotFound,
+    /// Every generated code collided; with 62^8 codes this means the store is misbehaving.
+    #[error("could not allocate a free short code after {0} attempts")]
+    CodeSpaceExhausted(usize),
+    /// The store failed; see [`RepoError`].
+    #[error(transparent)]
+    Storage(#[from] RepoError),
+}

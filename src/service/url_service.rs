@@ -1,0 +1,176 @@
+//! `UrlService`: creating links, resolving them, and reading their statistics.
+
+use std::sync::Arc;
+
+use crate::domain::{
+    Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord,
+};
+use crate::repository::{RepoError, Repository};
+
+use super::ServiceError;
+
+/// How many generated codes are tried before giving up. At 8 base62 characters a single
+/// collision needs ~10^14 stored links to be likely; ten in a row means something is wrong.
+const MAX_CODE_ATTEMPTS: usize = 10;
+
+/// Expiry rules for new links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPolicy {
+    /// TTL applied when a request names none; `None` = links never expire.
+    pub default_ttl_seconds: Option<u64>,
+    /// Largest TTL a request may ask for.
+    pub max_ttl_seconds: u64,
+}
+
+/// A validated request for a new link.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    /// Where the link goes.
+    pub long_url: LongUrl,
+    /// Requested lifetime in seconds; `None` = the configured default.
+    pub ttl_seconds: Option<u64>,
+    /// Requested code; `None` = generate one.
+    pub alias: Option<Alias>,
+}
+
+/// Link use cases over a [`Repository`], a [`Clock`] and a [`ShortCodeGen`].
+pub struct UrlService {
+    repo: Arc<dyn Repository>,
+    clock: Arc<dyn Clock>,
+    codes: Arc<dyn ShortCodeGen>,
+    url_policy: UrlPolicy,
+    link_policy: LinkPolicy,
+}
+
+impl UrlService {
+    /// Wires a service.
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        clock: Arc<dyn Clock>,
+        codes: Arc<dyn ShortCodeGen>,
+        url_policy: UrlPolicy,
+        link_policy: LinkPolicy,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            codes,
+            url_policy,
+            link_policy,
+        }
+    }
+
+    /// The destination policy long URLs must be parsed with before they reach [`Self::create`].
+    pub fn url_policy(&self) -> &UrlPolicy {
+        &self.url_policy
+    }
+
+    /// The clock this service judges time by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Stores a new link and returns it.
+    ///
+    /// A generated code is inserted with insert-if-absent and a new code is drawn on collision;
+    /// an alias is inserted once.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidTtl`], [`ServiceError::AliasTaken`],
+    /// [`ServiceError::CodeSpaceExhausted`], or [`ServiceError::Storage`].
+    pub async fn create(&self, new: NewLink) -> Result<UrlRecord, ServiceError> {
+        let ttl = self.effective_ttl(new.ttl_seconds)?;
+        let now = self.clock.now();
+        let expires_at = match ttl {
+            Some(secs) => Some(
+                now.checked_add_seconds(secs)
+                    .ok_or(ServiceError::InvalidTtl {
+                        max: self.link_policy.max_ttl_seconds,
+                    })?,
+            ),
+            None => None,
+        };
+        if let Some(alias) = new.alias {
+            let record = UrlRecord::new(alias.into_code(), new.long_url, now, expires_at);
+            return match self.repo.save(&record).await {
+                Ok(()) => Ok(record),
+                Err(RepoError::Conflict) => {
+                    Err(ServiceError::AliasTaken(record.short_code.to_string()))
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        let mut record = UrlRecord::new(self.codes.generate(), new.long_url, now, expires_at);
+        for attempt in 1..=MAX_CODE_ATTEMPTS {
+            match self.repo.save(&record).await {
+                Ok(()) => return Ok(record),
+                Err(RepoError::Conflict) => {
+                    tracing::debug!(attempt, "generated short code collided; drawing another");
+                    record.short_code = self.codes.generate();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::CodeSpaceExhausted(MAX_CODE_ATTEMPTS))
+    }
+
+    fn effective_ttl(&self, requested: Option<u64>) -> Result<Option<u64>, ServiceError> {
+        let max = self.link_policy.max_ttl_seconds;
+        match requested {
+            Some(ttl) if !(1..=max).contains(&ttl) => Err(ServiceError::InvalidTtl { max }),
+            Some(ttl) => Ok(Some(ttl)),
+            None => Ok(self.link_policy.default_ttl_seconds),
+        }
+    }
+
+    /// The live link for `code`, without counting a click (HEAD requests, previews).
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] for unknown and expired codes alike; [`ServiceError::Storage`].
+    pub async fn resolve(&self, code: &ShortCode) -> Result<UrlRecord, ServiceError> {
+        self.live_record(code, self.clock.now()).await
+    }
+
+    /// The destination for `code`, counting one click.
+    ///
+    /// A click that cannot be recorded does not fail the redirect: the visitor still gets where
+    /// they were going, and the failure is logged.
+    ///
+    /// # Errors
+    /// As [`Self::resolve`].
+    pub async fn follow(&self, code: &ShortCode) -> Result<LongUrl, ServiceError> {
+        let now = self.clock.now();
+        let record = self.live_record(code, now).await?;
+        if let Err(error) = self.repo.increment_click_count(code, 1, now).await {
+            tracing::warn!(short_code = %code, %error, "click not recorded");
+        }
+        Ok(record.long_url)
+    }
+
+    /// The link with its counters, for `/stats`.
+    ///
+    /// # Errors
+    /// As [`Self::resolve`].
+    pub async fn stats(&self, code: &ShortCode) -> Result<UrlRecord, ServiceError> {
+        self.resolve(code).await
+    }
+
+    /// One round trip to storage.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`] when the store does not answer.
+    pub async fn check_storage(&self) -> Result<(), ServiceError> {
+        Ok(self.repo.ping().await?)
+    }
+
+    async fn live_record(
+        &self,
+        code: &ShortCode,
+        now: Timestamp,
+    ) -> Result<UrlRecord, ServiceError> {
+        match self.repo.find_by_short_code(code).await? {
+            Some(record) if record.is_live_at(now) => Ok(record),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+}
