@@ -102,11 +102,13 @@ impl UrlService {
         }
         let mut record = UrlRecord::new(self.codes.generate(), new.long_url, now, expires_at);
         for attempt in 1..=MAX_CODE_ATTEMPTS {
+            if attempt > 1 {
+                record.short_code = self.codes.generate();
+            }
             match self.repo.save(&record).await {
                 Ok(()) => return Ok(record),
                 Err(RepoError::Conflict) => {
-                    tracing::debug!(attempt, "generated short code collided; drawing another");
-                    record.short_code = self.codes.generate();
+                    tracing::debug!(attempt, "generated short code collided");
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -1,0 +1,149 @@
+//! Repository and code-generator doubles for paths a healthy store never takes.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use url_shortener::domain::{ShortCode, ShortCodeGen, Timestamp, UrlRecord};
+use url_shortener::repository::{RepoError, Repository};
+
+/// A store that is down: every call fails with `Unavailable`.
+pub struct DownRepository;
+
+fn down<T>() -> Result<T, RepoError> {
+    Err(RepoError::Unavailable("connection refused".into()))
+}
+
+#[async_trait]
+impl Repository for DownRepository {
+    async fn save(&self, _: &UrlRecord) -> Result<(), RepoError> {
+        down()
+    }
+    async fn find_by_short_code(&self, _: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        down()
+    }
+    async fn increment_click_count(
+        &self,
+        _: &ShortCode,
+        _: u64,
+        _: Timestamp,
+    ) -> Result<(), RepoError> {
+        down()
+    }
+    async fn delete_expired(&self, _: Timestamp, _: usize) -> Result<u64, RepoError> {
+        down()
+    }
+    async fn exists(&self, _: &ShortCode) -> Result<bool, RepoError> {
+        down()
+    }
+    async fn ping(&self) -> Result<(), RepoError> {
+        down()
+    }
+}
+
+/// Wraps a store, counting calls, and optionally panicking or stalling on lookups.
+pub struct InstrumentedRepository {
+    inner: Arc<dyn Repository>,
+    pub calls: AtomicUsize,
+    panic_on_find: Mutex<Option<String>>,
+    stall_on_find: Mutex<Option<Duration>>,
+}
+
+impl InstrumentedRepository {
+    pub fn new(inner: Arc<dyn Repository>) -> Self {
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+            panic_on_find: Mutex::new(None),
+            stall_on_find: Mutex::new(None),
+        }
+    }
+
+    /// Makes lookups of `code` panic.
+    pub fn panic_on_find(&self, code: &str) {
+        *self.panic_on_find.lock().unwrap() = Some(code.to_owned());
+    }
+
+    /// Makes every lookup take `delay`.
+    pub fn stall_on_find(&self, delay: Duration) {
+        *self.stall_on_find.lock().unwrap() = Some(delay);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Repository for InstrumentedRepository {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        self.count();
+        self.inner.save(record).await
+    }
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        self.count();
+        let panic_code = self.panic_on_find.lock().unwrap().clone();
+        if panic_code.as_deref() == Some(code.as_str()) {
+            panic!("injected panic looking up {code}");
+        }
+        let stall = *self.stall_on_find.lock().unwrap();
+        if let Some(delay) = stall {
+            tokio::time::sleep(delay).await;
+        }
+        self.inner.find_by_short_code(code).await
+    }
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        n: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError> {
+        self.count();
+        self.inner.increment_click_count(code, n, at).await
+    }
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        self.count();
+        self.inner.delete_expired(before, limit).await
+    }
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        self.count();
+        self.inner.exists(code).await
+    }
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.count();
+        self.inner.ping().await
+    }
+}
+
+/// Hands out a fixed list of codes, then repeats the last one.
+pub struct ScriptedCodes {
+    codes: Vec<ShortCode>,
+    next: AtomicUsize,
+}
+
+impl ScriptedCodes {
+    pub fn new(codes: &[&str]) -> Self {
+        Self {
+            codes: codes.iter().map(|c| ShortCode::parse(c).unwrap()).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many codes were drawn.
+    pub fn drawn(&self) -> usize {
+        self.next.load(Ordering::SeqCst)
+    }
+}
+
+impl ShortCodeGen for ScriptedCodes {
+    fn generate(&self) -> ShortCode {
+        let i = self.next.fetch_add(1, Ordering::SeqCst);
+        self.codes[i.min(self.codes.len() - 1)].clone()
+    }
+}

@@ -1,0 +1,214 @@
+//! Test helpers: `TestApp` runs the real router on a real socket (port 0) with a manual clock,
+//! plus repository and code-generator doubles for failure paths.
+#![allow(dead_code, unreachable_pub)] // each test crate uses a different subset
+
+pub mod doubles;
+pub mod process;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::{Client, Response, redirect};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url_shortener::config::Settings;
+use url_shortener::domain::{ManualClock, ShortCodeGen, Timestamp};
+use url_shortener::repository::{MemoryRepository, Repository};
+use url_shortener::{AppState, app, serve};
+
+/// The public origin test apps are configured with.
+pub const BASE_URL: &str = "https://sho.rt";
+
+/// 2026-01-01T00:00:00Z, where every test clock starts.
+pub const T0: i64 = 1_767_225_600_000;
+
+/// How to build a [`TestApp`].
+pub struct TestAppBuilder {
+    settings: Settings,
+    repo: Arc<dyn Repository>,
+    codes: Option<Arc<dyn ShortCodeGen>>,
+}
+
+impl TestAppBuilder {
+    /// Replaces the memory store.
+    pub fn repo(mut self, repo: Arc<dyn Repository>) -> Self {
+        self.repo = repo;
+        self
+    }
+
+    /// Replaces the random code generator.
+    pub fn codes(mut self, codes: Arc<dyn ShortCodeGen>) -> Self {
+        self.codes = Some(codes);
+        self
+    }
+
+    /// Adjusts settings.
+    pub fn settings(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        f(&mut self.settings);
+        self
+    }
+
+    /// Starts the app on 127.0.0.1:0.
+    pub async fn spawn(self) -> TestApp {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(T0).unwrap()));
+        let state =
+            AppState::from_settings(&self.settings, self.repo.clone(), clock.clone(), self.codes)
+                .expect("test settings are valid");
+        let lifecycle = state.lifecycle.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            serve(listener, app(state), async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let client = Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            root: format!("http://{addr}"),
+            client,
+            clock,
+            repo: self.repo,
+            lifecycle,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+}
+
+/// A running app and a client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`, where requests go (the public base URL is [`BASE_URL`]).
+    pub root: String,
+    pub client: Client,
+    pub clock: Arc<ManualClock>,
+    pub repo: Arc<dyn Repository>,
+    pub lifecycle: url_shortener::app::Lifecycle,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Settings for tests: public base URL [`BASE_URL`], everything else default.
+    pub fn builder() -> TestAppBuilder {
+        let mut settings = Settings::default();
+        settings.server.base_url = BASE_URL.to_owned();
+        TestAppBuilder {
+            settings,
+            repo: Arc::new(MemoryRepository::new()),
+            codes: None,
+        }
+    }
+
+    /// A default app.
+    pub async fn spawn() -> TestApp {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.root)
+    }
+
+    /// `POST /shorten` with a JSON body.
+    pub async fn shorten(&self, body: Value) -> Response {
+        self.client
+            .post(self.url("/shorten"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /shorten` for `long_url`, asserting 201; returns the body.
+    pub async fn create(&self, long_url: &str) -> Value {
+        let response = self.shorten(json!({ "long_url": long_url })).await;
+        assert_eq!(response.status(), 201, "creating {long_url}");
+        response.json().await.unwrap()
+    }
+
+    /// `POST /shorten` with a raw body and content type.
+    pub async fn shorten_raw(&self, content_type: Option<&str>, body: Vec<u8>) -> Response {
+        let mut request = self.client.post(self.url("/shorten")).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `GET /s/{code}` (redirects are not followed).
+    pub async fn follow(&self, code: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/s/{code}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `HEAD /s/{code}`.
+    pub async fn head(&self, code: &str) -> Response {
+        self.client
+            .head(self.url(&format!("/s/{code}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /stats/{code}`.
+    pub async fn stats(&self, code: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/stats/{code}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET {path}`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts a problem+json error with `status` and `code`; returns the body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status for expected code {code}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "content type for {code}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["type"], format!("urn:url-shortener:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}

@@ -1,0 +1,77 @@
+//! Runs the real `url-shortener` binary as a child process for end-to-end tests.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running server process and the address it listens on.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+/// Which build of the binary to run: the one cargo built for these tests, or `target/release`
+/// when `URL_SHORTENER_BIN` names it.
+pub fn binary() -> String {
+    std::env::var("URL_SHORTENER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_url-shortener").to_owned())
+}
+
+/// Starts the binary on 127.0.0.1:0 with JSON logs and `env`, in `dir`, and waits until it logs
+/// that it is ready.
+pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
+    let mut command = Command::new(binary());
+    command
+        .current_dir(dir)
+        .env("URL_SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
+        .env("URL_SHORTENER__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "url-shortener ready" {
+                return event["listen"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<SocketAddr>()
+                    .unwrap();
+            }
+        }
+        panic!("the server exited before it was ready");
+    })
+    .await
+    .expect("the server becomes ready within 30 s");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ServerProcess { child, addr }
+}
+
+/// Sends `signal` to the child.
+pub fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    let pid =
+        nix::unistd::Pid::from_raw(i32::try_from(child.id().expect("child is running")).unwrap());
+    nix::sys::signal::kill(pid, signal).expect("signal delivered");
+}
+
+/// A fresh empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("url-shortener-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,153 @@
+//! The release-shaped binary end to end: command line, configuration errors, and graceful
+//! shutdown on SIGTERM.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::{self, binary};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[test]
+fn help_explains_the_settings() {
+    let output = std::process::Command::new(binary())
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("--config"), "{text}");
+    assert!(text.contains("URL_SHORTENER__SECTION__KEY"), "{text}");
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_and_names_the_key() {
+    let output = std::process::Command::new(binary())
+        .env("URL_SHORTENER__LINKS__REDIRECT_STATUS", "303")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("links.redirect_status"), "{text}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let output = std::process::Command::new(binary())
+        .args(["--config", "/nonexistent/url-shortener.toml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8(output.stderr).unwrap();
+    assert!(text.contains("url-shortener.toml"), "{text}");
+}
+
+#[tokio::test]
+async fn create_redirect_and_stats_work_against_the_binary() {
+    let dir = process::temp_dir("e2e-basic");
+    let server = process::start(
+        &dir,
+        &[("URL_SHORTENER__SERVER__BASE_URL", "https://sho.rt")],
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = format!("http://{}", server.addr);
+
+    let created: Value = client
+        .post(format!("{root}/shorten"))
+        .json(&json!({ "long_url": "https://example.com/e2e" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = created["short_code"].as_str().unwrap();
+    let redirect = client.get(format!("{root}/s/{code}")).send().await.unwrap();
+    let stats: Value = client
+        .get(format!("{root}/stats/{code}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(redirect.status(), 302);
+    assert_eq!(redirect.headers()["location"], "https://example.com/e2e");
+    assert_eq!(stats["click_count"], 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Reads one HTTP/1.1 response head from `stream`.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed mid-response: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_during_requests_loses_none_of_them() {
+    let dir = process::temp_dir("e2e-sigterm");
+    let mut server = process::start(&dir, &[]).await;
+
+    // Arrange: ten requests the server has started on (it answered `100 Continue`, so the
+    // handler is reading the body) but not finished.
+    let mut in_flight = Vec::new();
+    for i in 0..10 {
+        let body = json!({ "long_url": format!("https://example.com/{i}") }).to_string();
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "POST /shorten HTTP/1.1\r\nHost: sho.rt\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let continue_head = read_head(&mut stream).await;
+        assert!(continue_head.starts_with("HTTP/1.1 100"), "{continue_head}");
+        in_flight.push((stream, body));
+    }
+
+    // Act: SIGTERM, and wait until the listener is closed so shutdown is certainly under way.
+    process::signal(&server.child, Signal::SIGTERM);
+    let mut refused = false;
+    for _ in 0..200 {
+        if TcpStream::connect(server.addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(refused, "the listener stays open after SIGTERM");
+    for (stream, body) in &mut in_flight {
+        stream.write_all(body.as_bytes()).await.unwrap();
+    }
+
+    // Assert: every in-flight request completes with 201, then the process exits 0.
+    for (stream, _) in &mut in_flight {
+        let head = read_head(stream).await;
+        assert!(head.starts_with("HTTP/1.1 201"), "{head}");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), server.child.wait())
+        .await
+        .expect("the server exits after draining")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
