@@ -151,3 +151,59 @@ async fn sigterm_during_requests_loses_none_of_them() {
     assert!(status.success(), "exit status {status}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
+    let dir = process::temp_dir("e2e-logs");
+    let mut server = process::start(&dir, &[]).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("agent-SENTINEL-42")
+        .build()
+        .unwrap();
+    let root = format!("http://{}", server.addr);
+    let long_url = "https://example.com/private/path-SENTINEL-url";
+
+    let created: Value = client
+        .post(format!("{root}/shorten"))
+        .header("authorization", "Bearer token-SENTINEL-key")
+        .json(&json!({ "long_url": long_url }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = created["short_code"].as_str().unwrap().to_owned();
+    let redirect = client
+        .get(format!("{root}/s/{code}?q=query-SENTINEL"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 302);
+    process::signal(&server.child, Signal::SIGTERM);
+    assert!(server.child.wait().await.unwrap().success());
+
+    let logs = server.logs.lock().unwrap().join("\n");
+    let requests: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["target"] == "url_shortener::request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{logs}");
+    assert_eq!(requests[0]["route"], "/shorten");
+    assert_eq!(requests[0]["status"], 201);
+    assert_eq!(requests[1]["route"], "/s/{code}");
+    assert_eq!(requests[1]["status"], 302);
+    assert!(requests[1]["latency_us"].is_u64());
+    assert!(!logs.contains("SENTINEL"), "{logs}");
+    let peer_port = format!(":{}", server.addr.port());
+    for event in &requests {
+        let line = event.to_string();
+        assert!(
+            !line.contains("127.0.0.1") && !line.contains(&peer_port),
+            "{line}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -12,6 +13,8 @@ use tokio::process::{Child, Command};
 pub struct ServerProcess {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Every stdout line (the JSON log) so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
 }
 
 /// Which build of the binary to run: the one cargo built for these tests, or `target/release`
@@ -39,8 +42,10 @@ pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
     let mut child = command.spawn().expect("the binary starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let logs = Arc::new(Mutex::new(Vec::new()));
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            logs.lock().unwrap().push(line.clone());
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
@@ -57,8 +62,13 @@ pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
     .await
     .expect("the server becomes ready within 30 s");
     // Keep draining stdout so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    ServerProcess { child, addr }
+    let sink = logs.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    ServerProcess { child, addr, logs }
 }
 
 /// Sends `signal` to the child.
