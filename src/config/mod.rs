@@ -51,6 +51,8 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// `[clicks]`: click counting.
     pub clicks: ClickSettings,
+    /// `[expiration]`: the sweep of expired links.
+    pub expiration: ExpirationSettings,
     /// `[log]`: log level and format.
     pub log: LogSettings,
 }
@@ -87,16 +89,72 @@ impl Default for ServerSettings {
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
     /// In process memory; lost on exit.
-    #[default]
     Memory,
+    /// One embedded SQLite file (the default).
+    #[default]
+    Sqlite,
 }
 
 /// `[storage]` settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
-    /// `storage.backend`: which store to use.
+    /// `storage.backend`: which store to use. Default `sqlite`.
     pub backend: StorageBackend,
+    /// `[storage.sqlite]`.
+    pub sqlite: SqliteSettings,
+}
+
+/// When SQLite waits for the disk (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Every commit reaches the disk before it is acknowledged: survives power loss.
+    #[default]
+    Full,
+    /// Commits survive a crash of the process (`kill -9`) but the last ones may be lost on
+    /// power failure; faster on slow disks.
+    Normal,
+}
+
+/// `[storage.sqlite]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteSettings {
+    /// `storage.sqlite.path`: the database file, created with its folder. Default
+    /// `data/url-shortener.db` (relative to the working directory).
+    pub path: PathBuf,
+    /// `storage.sqlite.synchronous`: `full` or `normal`. Default `full`.
+    pub synchronous: SqliteSync,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/url-shortener.db"),
+            synchronous: SqliteSync::Full,
+        }
+    }
+}
+
+/// `[expiration]` settings: the background sweep that deletes expired links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpirationSettings {
+    /// `expiration.interval_seconds`: average time between sweeps (each instance adds ±20%
+    /// jitter). Default 300.
+    pub interval_seconds: u64,
+    /// `expiration.batch_size`: links deleted per storage call. Default 1000.
+    pub batch_size: usize,
+}
+
+impl Default for ExpirationSettings {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 300,
+            batch_size: 1_000,
+        }
+    }
 }
 
 /// `[links]` settings.
@@ -275,6 +333,23 @@ impl Settings {
                 ),
             ));
         }
+        if self.expiration.interval_seconds == 0 {
+            return Err(ConfigError::key(
+                "expiration.interval_seconds",
+                "must be at least 1",
+            ));
+        }
+        if self.expiration.batch_size == 0 {
+            return Err(ConfigError::key(
+                "expiration.batch_size",
+                "must be at least 1",
+            ));
+        }
+        if self.storage.backend == StorageBackend::Sqlite
+            && self.storage.sqlite.path.as_os_str().is_empty()
+        {
+            return Err(ConfigError::key("storage.sqlite.path", "must not be empty"));
+        }
         if self.clicks.flush_interval_ms == 0 {
             return Err(ConfigError::key(
                 "clicks.flush_interval_ms",
@@ -344,6 +419,21 @@ mod tests {
         assert_eq!(s.links.default_ttl_seconds, None);
         assert!(!s.security.allow_private_destinations);
         assert_eq!(s.clicks.flush_interval_ms, 1_000);
+        assert_eq!(s.storage.backend, StorageBackend::Sqlite);
+        assert_eq!(
+            s.storage.sqlite.path,
+            PathBuf::from("data/url-shortener.db")
+        );
+        assert_eq!(s.storage.sqlite.synchronous, SqliteSync::Full);
+        assert_eq!(s.expiration.interval_seconds, 300);
+        assert_eq!(s.expiration.batch_size, 1_000);
+    }
+
+    #[test]
+    fn an_unknown_backend_is_named() {
+        let err = Settings::load_from(None, env(&[("URL_SHORTENER__STORAGE__BACKEND", "mongo")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("mongo"), "{err}");
     }
 
     #[test]

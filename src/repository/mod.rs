@@ -5,6 +5,7 @@
 //! layer sees a driver's error type.
 
 mod memory;
+mod sqlite;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::{ShortCode, Timestamp, UrlRecord};
 
 pub use memory::MemoryRepository;
+pub use sqlite::SqliteRepository;
 
 /// A storage failure as the layers above need to see it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,5 +90,12 @@ pub async fn build_repository(
 ) -> Result<Arc<dyn Repository>, anyhow::Error> {
     match settings.backend {
         StorageBackend::Memory => Ok(Arc::new(MemoryRepository::new())),
+        StorageBackend::Sqlite => {
+            let sqlite = &settings.sqlite;
+            let repo = SqliteRepository::open(&sqlite.path, sqlite.synchronous)
+                .await
+                .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
+            Ok(Arc::new(repo))
+        }
     }
 }

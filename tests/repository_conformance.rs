@@ -1,0 +1,358 @@
+//! One conformance suite for every storage backend: each check is written once against
+//! `Arc<dyn Repository>` and instantiated per backend by `conformance!`. A backend joins by
+//! adding one `conformance!` line with a factory for a fresh, isolated store.
+
+use std::sync::Arc;
+
+use url_shortener::config::SqliteSync;
+use url_shortener::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use url_shortener::repository::{MemoryRepository, RepoError, Repository, SqliteRepository};
+
+/// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
+struct Backend {
+    repo: Arc<dyn Repository>,
+    _guard: Option<tempfile::TempDir>,
+}
+
+async fn memory() -> Backend {
+    Backend {
+        repo: Arc::new(MemoryRepository::new()),
+        _guard: None,
+    }
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
+        .await
+        .unwrap();
+    Backend {
+        repo: Arc::new(repo),
+        _guard: Some(dir),
+    }
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(ms).unwrap()
+}
+
+fn code(s: &str) -> ShortCode {
+    ShortCode::parse(s).unwrap()
+}
+
+fn record(c: &str, expires_at: Option<i64>) -> UrlRecord {
+    UrlRecord::new(
+        code(c),
+        LongUrl::from_trusted(format!("https://example.com/{c}")),
+        at(1_700_000_000_000),
+        expires_at.map(at),
+    )
+}
+
+async fn save_then_find_round_trips_every_field(b: Backend) {
+    let long = format!("https://example.com/{}?q=%C3%A9#frag", "p".repeat(1_900));
+    let mut full = UrlRecord::new(
+        code("round_Trip-1"),
+        LongUrl::from_trusted(long),
+        at(1_700_000_000_123),
+        Some(at(1_800_000_000_456)),
+    );
+    b.repo.save(&full).await.unwrap();
+    let never = record("never-expires", None);
+    b.repo.save(&never).await.unwrap();
+
+    assert_eq!(
+        b.repo.find_by_short_code(&full.short_code).await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        b.repo.find_by_short_code(&never.short_code).await.unwrap(),
+        Some(never)
+    );
+
+    b.repo
+        .increment_click_count(&full.short_code, 3, at(1_700_000_001_000))
+        .await
+        .unwrap();
+    full.click_count = 3;
+    full.last_accessed_at = Some(at(1_700_000_001_000));
+    assert_eq!(
+        b.repo.find_by_short_code(&full.short_code).await.unwrap(),
+        Some(full)
+    );
+}
+
+async fn find_misses_are_none(b: Backend) {
+    assert_eq!(
+        b.repo.find_by_short_code(&code("absent")).await.unwrap(),
+        None
+    );
+}
+
+async fn codes_are_case_sensitive(b: Backend) {
+    b.repo.save(&record("CaseCode", None)).await.unwrap();
+    b.repo.save(&record("casecode", None)).await.unwrap();
+    assert_eq!(
+        b.repo.find_by_short_code(&code("CASECODE")).await.unwrap(),
+        None
+    );
+    assert!(b.repo.exists(&code("casecode")).await.unwrap());
+}
+
+async fn saving_an_existing_code_is_a_conflict_and_keeps_the_original(b: Backend) {
+    let original = record("dupe", None);
+    b.repo.save(&original).await.unwrap();
+    let mut other = record("dupe", Some(1));
+    other.long_url = LongUrl::from_trusted("https://other.example/".into());
+
+    assert_eq!(b.repo.save(&other).await, Err(RepoError::Conflict));
+    assert_eq!(
+        b.repo.find_by_short_code(&code("dupe")).await.unwrap(),
+        Some(original)
+    );
+}
+
+async fn an_expired_but_unpurged_code_still_conflicts(b: Backend) {
+    b.repo.save(&record("stale", Some(1_000))).await.unwrap();
+    assert_eq!(
+        b.repo.save(&record("stale", None)).await,
+        Err(RepoError::Conflict)
+    );
+}
+
+async fn fifty_concurrent_saves_of_one_code_admit_exactly_one(b: Backend) {
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let repo = b.repo.clone();
+            tokio::spawn(async move {
+                let mut r = record("contested", None);
+                r.long_url = LongUrl::from_trusted(format!("https://example.com/{i}"));
+                repo.save(&r).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(RepoError::Conflict) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn concurrent_increments_add_up_exactly(b: Backend) {
+    b.repo.save(&record("popular", None)).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|t| {
+            let repo = b.repo.clone();
+            tokio::spawn(async move {
+                for i in 0..500 {
+                    repo.increment_click_count(
+                        &code("popular"),
+                        1,
+                        at(1_700_000_000_000 + t * 1_000 + i),
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let found = b
+        .repo
+        .find_by_short_code(&code("popular"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.click_count, 10_000);
+    assert_eq!(
+        found.last_accessed_at,
+        Some(at(1_700_000_000_000 + 19 * 1_000 + 499))
+    );
+}
+
+async fn increments_by_n_add_n(b: Backend) {
+    b.repo.save(&record("batched", None)).await.unwrap();
+    b.repo
+        .increment_click_count(&code("batched"), 40, at(5))
+        .await
+        .unwrap();
+    b.repo
+        .increment_click_count(&code("batched"), 2, at(6))
+        .await
+        .unwrap();
+    let found = b
+        .repo
+        .find_by_short_code(&code("batched"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.click_count, 42);
+}
+
+async fn incrementing_a_missing_code_creates_nothing(b: Backend) {
+    b.repo
+        .increment_click_count(&code("ghost"), 5, at(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.repo.find_by_short_code(&code("ghost")).await.unwrap(),
+        None
+    );
+    assert!(!b.repo.exists(&code("ghost")).await.unwrap());
+}
+
+async fn incrementing_a_deleted_link_does_not_resurrect_it(b: Backend) {
+    b.repo.save(&record("deleted", Some(1_000))).await.unwrap();
+    assert_eq!(b.repo.delete_expired(at(2_000), 10).await.unwrap(), 1);
+    b.repo
+        .increment_click_count(&code("deleted"), 1, at(3_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.repo.find_by_short_code(&code("deleted")).await.unwrap(),
+        None
+    );
+}
+
+async fn last_accessed_at_only_moves_forward(b: Backend) {
+    b.repo.save(&record("clock", None)).await.unwrap();
+    b.repo
+        .increment_click_count(&code("clock"), 1, at(5_000))
+        .await
+        .unwrap();
+    b.repo
+        .increment_click_count(&code("clock"), 1, at(3_000))
+        .await
+        .unwrap();
+    let found = b
+        .repo
+        .find_by_short_code(&code("clock"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.last_accessed_at, Some(at(5_000)));
+    assert_eq!(found.click_count, 2);
+    b.repo
+        .increment_click_count(&code("clock"), 1, at(7_000))
+        .await
+        .unwrap();
+    let found = b
+        .repo
+        .find_by_short_code(&code("clock"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.last_accessed_at, Some(at(7_000)));
+}
+
+async fn delete_expired_removes_exactly_the_records_expired_before(b: Backend) {
+    for (c, exp) in [
+        ("exp-100", Some(100)),
+        ("exp-999", Some(999)),
+        ("exp-1000", Some(1_000)),
+        ("exp-5000", Some(5_000)),
+        ("no-expiry", None),
+    ] {
+        b.repo.save(&record(c, exp)).await.unwrap();
+    }
+
+    let removed = b.repo.delete_expired(at(1_000), 100).await.unwrap();
+
+    assert_eq!(removed, 2);
+    for (c, present) in [
+        ("exp-100", false),
+        ("exp-999", false),
+        ("exp-1000", true),
+        ("exp-5000", true),
+        ("no-expiry", true),
+    ] {
+        assert_eq!(b.repo.exists(&code(c)).await.unwrap(), present, "{c}");
+    }
+    assert_eq!(
+        b.repo
+            .delete_expired(at(i64::from(u32::MAX)), 100)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(b.repo.exists(&code("no-expiry")).await.unwrap());
+}
+
+async fn delete_expired_honours_its_batch_limit(b: Backend) {
+    for i in 0..25 {
+        b.repo
+            .save(&record(&format!("batch{i:02}"), Some(100 + i)))
+            .await
+            .unwrap();
+    }
+    let remaining = |b: &Backend| {
+        let repo = b.repo.clone();
+        async move {
+            let mut left = Vec::new();
+            for i in 0..25 {
+                if repo.exists(&code(&format!("batch{i:02}"))).await.unwrap() {
+                    left.push(i);
+                }
+            }
+            left
+        }
+    };
+    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 10);
+    // The earliest expiries go first.
+    assert_eq!(remaining(&b).await, (10..25).collect::<Vec<_>>());
+    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 10);
+    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 5);
+    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 0);
+    assert!(remaining(&b).await.is_empty());
+}
+
+async fn exists_tells_present_from_absent(b: Backend) {
+    b.repo.save(&record("here", None)).await.unwrap();
+    assert!(b.repo.exists(&code("here")).await.unwrap());
+    assert!(!b.repo.exists(&code("there")).await.unwrap());
+}
+
+async fn ping_answers(b: Backend) {
+    b.repo.ping().await.unwrap();
+}
+
+macro_rules! conformance {
+    ($backend:ident) => {
+        mod $backend {
+            conformance!(@tests $backend,
+                save_then_find_round_trips_every_field,
+                find_misses_are_none,
+                codes_are_case_sensitive,
+                saving_an_existing_code_is_a_conflict_and_keeps_the_original,
+                an_expired_but_unpurged_code_still_conflicts,
+                fifty_concurrent_saves_of_one_code_admit_exactly_one,
+                concurrent_increments_add_up_exactly,
+                increments_by_n_add_n,
+                incrementing_a_missing_code_creates_nothing,
+                incrementing_a_deleted_link_does_not_resurrect_it,
+                last_accessed_at_only_moves_forward,
+                delete_expired_removes_exactly_the_records_expired_before,
+                delete_expired_honours_its_batch_limit,
+                exists_tells_present_from_absent,
+                ping_answers,
+            );
+        }
+    };
+    (@tests $backend:ident, $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                super::$check(super::$backend().await).await;
+            }
+        )+
+    };
+}
+
+conformance!(memory);
+conformance!(sqlite);
