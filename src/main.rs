@@ -13,6 +13,7 @@ use url_shortener::cli::Cli;
 use url_shortener::config::Settings;
 use url_shortener::domain::SystemClock;
 use url_shortener::repository::build_repository;
+use url_shortener::service::ExpirationService;
 use url_shortener::{AppState, app, serve, shutdown, telemetry};
 
 #[tokio::main]
@@ -22,7 +23,8 @@ async fn main() -> anyhow::Result<()> {
     let _log_guard = telemetry::init(&settings.log)?;
 
     let repo = build_repository(&settings.storage).await?;
-    let state = AppState::from_settings(&settings, repo, Arc::new(SystemClock), None)?;
+    let clock = Arc::new(SystemClock);
+    let state = AppState::from_settings(&settings, repo.clone(), clock.clone(), None)?;
     let lifecycle = state.lifecycle.clone();
 
     let addr = settings.listen_addr()?;
@@ -37,6 +39,14 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
+    let sweeper = ExpirationService::new(
+        repo,
+        clock,
+        Duration::from_secs(settings.expiration.interval_seconds),
+        settings.expiration.batch_size,
+    )
+    .spawn(stop_rx.clone());
+    let stop_tx_for_exit = stop_tx.clone();
     tokio::spawn(async move {
         shutdown::signal().await;
         tracing::info!("shutdown requested; draining in-flight requests");
@@ -55,6 +65,9 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(grace).await;
         } => tracing::warn!(?grace, "requests still in flight after the shutdown timeout; exiting"),
     }
+    // The server is done (or gave up waiting); make sure background work sees the stop too.
+    stop_tx_for_exit.send_replace(true);
+    sweeper.await.context("expiration sweeper")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! counted). They speak in domain types and [`ServiceError`], never in HTTP.
 
 mod error;
+mod expiration;
 mod url_service;
 
 pub use error::ServiceError;
+pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use url_service::{LinkPolicy, NewLink, UrlService};

@@ -1,0 +1,185 @@
+//! `ExpirationService`: the background sweep that deletes expired links.
+//!
+//! Expiry is judged on every read, so the sweep is housekeeping (disk space, index size), never
+//! what stops a link: a link is not served after `expires_at` even if no sweep has run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::domain::Clock;
+use crate::repository::{RepoError, Repository};
+
+/// A sweep stops after this many full batches and leaves the rest to the next one, so one
+/// sweep never monopolises the store.
+pub const MAX_BATCHES_PER_SWEEP: usize = 100;
+
+/// Deletes expired links in bounded batches, on a jittered interval.
+pub struct ExpirationService {
+    repo: Arc<dyn Repository>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    batch_size: usize,
+}
+
+impl ExpirationService {
+    /// A sweeper calling `delete_expired` with `batch_size` every `interval` (±20%).
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            interval,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// One sweep: deletes links with `expires_at` before the clock's now, batch by batch, until
+    /// a batch comes back short or [`MAX_BATCHES_PER_SWEEP`] batches ran. Returns how many it
+    /// removed.
+    ///
+    /// # Errors
+    /// The store's error; links removed by earlier batches stay removed.
+    pub async fn sweep(&self) -> Result<u64, RepoError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for _ in 0..MAX_BATCHES_PER_SWEEP {
+            let n = self.repo.delete_expired(now, self.batch_size).await?;
+            removed += n;
+            if n < self.batch_size as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(removed)
+    }
+
+    /// Runs sweeps until `shutdown` turns true (or its sender is dropped). A sweep in progress
+    /// finishes its current batch first.
+    pub fn spawn(self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(self.next_delay()) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+                match self.sweep().await {
+                    Ok(0) => tracing::debug!("expiration sweep removed nothing"),
+                    Ok(removed) => {
+                        tracing::info!(removed, "expiration sweep removed expired links")
+                    }
+                    Err(error) => tracing::warn!(%error, "expiration sweep failed; will retry"),
+                }
+            }
+            tracing::debug!("expiration sweeper stopped");
+        })
+    }
+
+    /// The interval scaled by a random factor in [0.8, 1.2), so that many instances started
+    /// together drift apart instead of sweeping in lockstep.
+    fn next_delay(&self) -> Duration {
+        #[allow(clippy::disallowed_methods)] // scheduling noise only; no test observes it
+        let factor = 0.8 + 0.4 * rand::random::<f64>();
+        self.interval.mul_f64(factor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LongUrl, ManualClock, ShortCode, Timestamp, UrlRecord};
+    use crate::repository::MemoryRepository;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_unix_millis(ms).unwrap()
+    }
+
+    async fn store_with(links: &[(&str, Option<i64>)]) -> Arc<MemoryRepository> {
+        let repo = Arc::new(MemoryRepository::new());
+        for (code, expires) in links {
+            let record = UrlRecord::new(
+                ShortCode::parse(code).unwrap(),
+                LongUrl::from_trusted("https://example.com/".into()),
+                at(0),
+                expires.map(at),
+            );
+            repo.save(&record).await.unwrap();
+        }
+        repo
+    }
+
+    #[tokio::test]
+    async fn a_sweep_removes_expired_links_and_nothing_else() {
+        let repo = store_with(&[
+            ("old", Some(1_000)),
+            ("edge", Some(2_000)),
+            ("later", Some(9_000)),
+            ("forever", None),
+        ])
+        .await;
+        let clock = Arc::new(ManualClock::new(at(2_000)));
+        let sweeper =
+            ExpirationService::new(repo.clone(), clock.clone(), Duration::from_secs(60), 10);
+
+        assert_eq!(sweeper.sweep().await.unwrap(), 1);
+
+        for (code, present) in [
+            ("old", false),
+            ("edge", true),
+            ("later", true),
+            ("forever", true),
+        ] {
+            assert_eq!(
+                repo.exists(&ShortCode::parse(code).unwrap()).await.unwrap(),
+                present,
+                "{code}"
+            );
+        }
+        clock.set(at(1_000_000));
+        assert_eq!(sweeper.sweep().await.unwrap(), 2);
+        assert_eq!(repo.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_works_through_several_batches_but_stops_at_its_bound() {
+        let codes: Vec<String> = (0..(MAX_BATCHES_PER_SWEEP * 2 + 5))
+            .map(|i| format!("code{i}"))
+            .collect();
+        let links: Vec<(&str, Option<i64>)> =
+            codes.iter().map(|c| (c.as_str(), Some(10))).collect();
+        let repo = store_with(&links).await;
+        let clock = Arc::new(ManualClock::new(at(100)));
+        let sweeper = ExpirationService::new(repo.clone(), clock, Duration::from_secs(60), 1);
+
+        assert_eq!(sweeper.sweep().await.unwrap(), MAX_BATCHES_PER_SWEEP as u64);
+        assert_eq!(sweeper.sweep().await.unwrap(), MAX_BATCHES_PER_SWEEP as u64);
+        assert_eq!(sweeper.sweep().await.unwrap(), 5);
+        assert!(repo.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_background_task_sweeps_on_its_interval_and_stops_on_shutdown() {
+        let repo = store_with(&[("soon", Some(5_000)), ("forever", None)]).await;
+        let clock = Arc::new(ManualClock::new(at(0)));
+        let (stop, stopped) = watch::channel(false);
+        let task = ExpirationService::new(repo.clone(), clock.clone(), Duration::from_secs(60), 10)
+            .spawn(stopped);
+
+        // Nothing has expired at the first sweep (≤ 72 s in).
+        tokio::time::sleep(Duration::from_secs(75)).await;
+        assert_eq!(repo.len(), 2);
+
+        clock.set(at(10_000));
+        tokio::time::sleep(Duration::from_secs(150)).await;
+        assert_eq!(repo.len(), 1);
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+}
