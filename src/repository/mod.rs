@@ -4,17 +4,26 @@
 //! Backends map their own failures to [`RepoError`] here at the boundary; nothing above this
 //! layer sees a driver's error type.
 
+mod deadline;
+mod dynamodb;
 mod memory;
+mod redis;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::{ShortCode, Timestamp, UrlRecord};
 
+pub use deadline::Deadline;
+pub use dynamodb::{
+    DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, SWEEP_LOOKBACK_DAYS, expiry_bucket,
+};
 pub use memory::MemoryRepository;
+pub use redis::RedisRepository;
 pub use sqlite::SqliteRepository;
 
 /// A storage failure as the layers above need to see it.
@@ -88,6 +97,7 @@ pub trait Repository: Send + Sync + 'static {
 pub async fn build_repository(
     settings: &StorageSettings,
 ) -> Result<Arc<dyn Repository>, anyhow::Error> {
+    let timeout = Duration::from_millis(settings.timeout_ms);
     match settings.backend {
         StorageBackend::Memory => Ok(Arc::new(MemoryRepository::new())),
         StorageBackend::Sqlite => {
@@ -96,6 +106,28 @@ pub async fn build_repository(
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
             Ok(Arc::new(repo))
+        }
+        StorageBackend::Redis => {
+            let redis = &settings.redis;
+            let repo = RedisRepository::connect(&redis.url, &redis.key_prefix, timeout)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "storage.redis.url: cannot connect to {}: {e}",
+                        crate::config::redact_password(&redis.url)
+                    )
+                })?;
+            Ok(Arc::new(Deadline::new(repo, timeout)))
+        }
+        StorageBackend::Dynamodb => {
+            let dynamo = &settings.dynamodb;
+            let client =
+                DynamoDbRepository::client(&dynamo.region, dynamo.endpoint_url.as_deref(), timeout)
+                    .await;
+            let repo = DynamoDbRepository::new(client, &dynamo.table, dynamo.create_table)
+                .await
+                .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
+            Ok(Arc::new(Deadline::new(repo, timeout)))
         }
     }
 }

@@ -1,0 +1,76 @@
+//! `Deadline`: gives every call to a networked store a time limit, so a hung store turns into
+//! a prompt `Unavailable` (503 with `Retry-After`) instead of requests piling up.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{RepoError, Repository};
+use crate::domain::{ShortCode, Timestamp, UrlRecord};
+
+/// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
+///
+/// A write that times out may still have been applied by the store: callers see an error for an
+/// operation whose effect is unknown, which is safe here (a create that reports 503 may have
+/// stored an unreachable link; a click delta is retried by the flusher at worst twice).
+pub struct Deadline<R> {
+    inner: R,
+    limit: Duration,
+}
+
+impl<R> Deadline<R> {
+    /// `inner` with every call limited to `limit`.
+    pub fn new(inner: R, limit: Duration) -> Self {
+        Self { inner, limit }
+    }
+
+    async fn within<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, RepoError>>,
+    ) -> Result<T, RepoError> {
+        match tokio::time::timeout(self.limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(RepoError::Unavailable(format!(
+                "{operation} did not answer within {} ms",
+                self.limit.as_millis()
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl<R: Repository> Repository for Deadline<R> {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        self.within("save", self.inner.save(record)).await
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        self.within("find", self.inner.find_by_short_code(code))
+            .await
+    }
+
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        n: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError> {
+        self.within("increment", self.inner.increment_click_count(code, n, at))
+            .await
+    }
+
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        self.within("delete_expired", self.inner.delete_expired(before, limit))
+            .await
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        self.within("exists", self.inner.exists(code)).await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.within("ping", self.inner.ping()).await
+    }
+}

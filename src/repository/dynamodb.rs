@@ -1,0 +1,461 @@
+//! `DynamoDbRepository`: links in a DynamoDB table, for fleets of instances on AWS.
+//!
+//! Table layout (created by `storage.dynamodb.create_table = true`, or by `terraform/aws`):
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `short_code` | S | partition key |
+//! | `long_url` | S | normalized destination |
+//! | `created_at` | N | Unix milliseconds |
+//! | `expires_at` | N | Unix milliseconds; absent = never; sort key of the expiry index |
+//! | `ttl` | N | `expires_at` in Unix seconds, rounded up: the table's native TTL attribute |
+//! | `expiry_bucket` | S | `{day}#{shard}`: partition key of the expiry index (absent = never) |
+//! | `click_count` | N | clicks so far |
+//! | `last_accessed_at` | N | Unix milliseconds of the latest click |
+//!
+//! The global secondary index `expiry-index` (keys only) is keyed by `expiry_bucket` with
+//! `expires_at` as sort key. A GSI keyed by `expires_at` itself could only answer equality, not
+//! "everything before T"; bucketing by expiry day makes it a range query per day, and the shard
+//! suffix spreads one busy day over several partitions so the index never becomes a hot key.
+//! Native TTL deletes expired items too, but only within days, so the sweep does the prompt work
+//! and the service never serves an expired link meanwhile (every read checks `expires_at`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, WriteRequest,
+};
+
+use super::{RepoError, Repository};
+use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+
+/// Name of the expiry index.
+pub const EXPIRY_INDEX: &str = "expiry-index";
+/// Shards per expiry day in the index's partition key.
+pub const EXPIRY_SHARDS: u32 = 4;
+/// How many days back a sweep looks for expired items; older ones are left to native TTL,
+/// which deletes them within a few days of expiry.
+pub const SWEEP_LOOKBACK_DAYS: i64 = 7;
+
+const DAY_MS: i64 = 86_400_000;
+/// A key no link can have ('#' is outside the code alphabet): what `ping` reads.
+const PING_KEY: &str = "#ping";
+
+/// A link store in one DynamoDB table.
+pub struct DynamoDbRepository {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E>(e: E) -> RepoError
+where
+    E: std::error::Error + 'static,
+{
+    RepoError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// `{day}#{shard}` for a link expiring at `expires_at`; the shard is a stable hash of the code.
+pub fn expiry_bucket(code: &ShortCode, expires_at: Timestamp) -> String {
+    // FNV-1a: stable across processes and versions, unlike std's randomly seeded hasher.
+    let hash = code.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let day = expires_at.as_unix_millis().div_euclid(DAY_MS);
+    format!("{day}#{}", hash % EXPIRY_SHARDS)
+}
+
+impl DynamoDbRepository {
+    /// A repository over `table` through `client`. With `create_table`, creates the table, its
+    /// expiry index and TTL setting when missing (for development; production tables come from
+    /// Terraform).
+    ///
+    /// # Errors
+    /// When the table cannot be created or reached.
+    pub async fn new(client: Client, table: &str, create_table: bool) -> Result<Self, RepoError> {
+        let repo = Self {
+            client,
+            table: table.to_owned(),
+        };
+        if create_table {
+            repo.create_table().await?;
+        }
+        repo.ping().await?;
+        Ok(repo)
+    }
+
+    /// Builds a client from the standard AWS chain (environment, profile, web identity, ECS or
+    /// EC2 role) with `region`, an optional `endpoint_url` (DynamoDB Local, moto, ...) and
+    /// `timeout` for each operation.
+    pub async fn client(region: &str, endpoint_url: Option<&str>, timeout: Duration) -> Client {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(timeout)
+            .connect_timeout(timeout)
+            .build();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .timeout_config(timeouts);
+        if let Some(endpoint) = endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        Client::new(&loader.load().await)
+    }
+
+    async fn create_table(&self) -> Result<(), RepoError> {
+        let attribute = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .map_err(unavailable)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(unavailable)
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(EXPIRY_INDEX)
+            .key_schema(key("expiry_bucket", KeyType::Hash)?)
+            .key_schema(key("expires_at", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(unavailable)?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attribute("short_code", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("expiry_bucket", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("expires_at", ScalarAttributeType::N)?)
+            .key_schema(key("short_code", KeyType::Hash)?)
+            .global_secondary_indexes(index)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match created {
+            Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
+            Err(e) if e.code() == Some("ResourceInUseException") => {
+                tracing::debug!(table = %self.table, "DynamoDB table exists");
+                return Ok(());
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        for _ in 0..120 {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()
+                    .map_err(unavailable)?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn key(code: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([("short_code".to_owned(), s(code))])
+    }
+
+    async fn delete_keys(&self, codes: Vec<AttributeValue>) -> Result<(), RepoError> {
+        for chunk in codes.chunks(25) {
+            let mut requests = chunk
+                .iter()
+                .map(|code| {
+                    let delete = DeleteRequest::builder()
+                        .key("short_code", code.clone())
+                        .build()
+                        .map_err(unavailable)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<Vec<_>, RepoError>>()?;
+            // BatchWriteItem may leave some requests unprocessed under throttling: resend them.
+            for attempt in 0..8 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(RepoError::Unavailable(
+                    "DynamoDB kept throttling the expiry sweep".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, RepoError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok());
+    let code = text("short_code").map_or("", String::as_str);
+    let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}' in DynamoDB"));
+    let time = |name: &str| -> Result<Option<Timestamp>, RepoError> {
+        number(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .and_then(Timestamp::from_unix_millis)
+                    .ok_or_else(|| corrupt(name))
+            })
+            .transpose()
+    };
+    Ok(UrlRecord {
+        short_code: ShortCode::parse(code).map_err(|_| corrupt("short_code"))?,
+        long_url: LongUrl::from_trusted(
+            text("long_url").ok_or_else(|| corrupt("long_url"))?.clone(),
+        ),
+        created_at: time("created_at")?.ok_or_else(|| corrupt("created_at"))?,
+        expires_at: time("expires_at")?,
+        click_count: number("click_count").map_or(Ok(0), |v| {
+            v.parse::<u64>().map_err(|_| corrupt("click_count"))
+        })?,
+        last_accessed_at: time("last_accessed_at")?,
+    })
+}
+
+#[async_trait]
+impl Repository for DynamoDbRepository {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        let mut item = HashMap::from([
+            ("short_code".to_owned(), s(record.short_code.as_str())),
+            ("long_url".to_owned(), s(record.long_url.as_str())),
+            (
+                "created_at".to_owned(),
+                n(record.created_at.as_unix_millis()),
+            ),
+            ("click_count".to_owned(), n(record.click_count)),
+        ]);
+        if let Some(expires_at) = record.expires_at {
+            let millis = expires_at.as_unix_millis();
+            item.insert("expires_at".to_owned(), n(millis));
+            item.insert("ttl".to_owned(), n((millis + 999).div_euclid(1000)));
+            item.insert(
+                "expiry_bucket".to_owned(),
+                s(expiry_bucket(&record.short_code, expires_at)),
+            );
+        }
+        if let Some(at) = record.last_accessed_at {
+            item.insert("last_accessed_at".to_owned(), n(at.as_unix_millis()));
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(short_code)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(RepoError::Conflict)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            // A link created on one instance must resolve on the next instance at once.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item().map(parse_item).transpose()
+    }
+
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        count: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError> {
+        // One request in the common case (clicks arrive in time order); if the only reason the
+        // condition failed is an older `at`, a second request adds the clicks alone.
+        let forward = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .update_expression("ADD click_count :n SET last_accessed_at = :at")
+            .condition_expression(
+                "attribute_exists(short_code) AND \
+                 (attribute_not_exists(last_accessed_at) OR last_accessed_at < :at)",
+            )
+            .expression_attribute_values(":n", n(count))
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match forward {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .update_expression("ADD click_count :n")
+            // Never create an item from a counter: a missing or deleted link stays missing.
+            .condition_expression("attribute_exists(short_code)")
+            .expression_attribute_values(":n", n(count))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        let before_ms = before.as_unix_millis();
+        let last_day = (before_ms - 1).div_euclid(DAY_MS);
+        let mut removed = 0usize;
+        'days: for day in (last_day - SWEEP_LOOKBACK_DAYS)..=last_day {
+            for shard in 0..EXPIRY_SHARDS {
+                let mut start_key = None;
+                loop {
+                    if removed >= limit {
+                        break 'days;
+                    }
+                    let page = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(EXPIRY_INDEX)
+                        .key_condition_expression("expiry_bucket = :b AND expires_at < :before")
+                        .expression_attribute_values(":b", s(format!("{day}#{shard}")))
+                        .expression_attribute_values(":before", n(before_ms))
+                        .limit(i32::try_from(limit - removed).unwrap_or(i32::MAX))
+                        .set_exclusive_start_key(start_key)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    let codes: Vec<AttributeValue> = page
+                        .items()
+                        .iter()
+                        .filter_map(|item| item.get("short_code").cloned())
+                        .collect();
+                    removed += codes.len();
+                    self.delete_keys(codes).await?;
+                    start_key = page.last_evaluated_key;
+                    if start_key.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(removed as u64)
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .projection_expression("short_code")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item().is_some())
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(PING_KEY)))
+            .projection_expression("short_code")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_day_and_a_stable_shard() {
+        let code = ShortCode::parse("abcdefgh").unwrap();
+        let t = Timestamp::from_unix_millis(20_000 * DAY_MS + 5).unwrap();
+        let bucket = expiry_bucket(&code, t);
+        assert!(bucket.starts_with("20000#"), "{bucket}");
+        assert_eq!(bucket, expiry_bucket(&code, t));
+        let shards: std::collections::HashSet<String> = (0..64)
+            .map(|i| expiry_bucket(&ShortCode::parse(&format!("code{i}")).unwrap(), t))
+            .collect();
+        assert_eq!(shards.len(), EXPIRY_SHARDS as usize);
+    }
+}

@@ -1,0 +1,194 @@
+//! `RedisRepository`: links in Redis, for fleets of instances sharing one store.
+//!
+//! One hash per link at `{prefix}link:{code}` with short field names (`u` long URL, `c` created,
+//! `e` expires, `n` clicks, `a` last access; times in Unix milliseconds). Every operation touches
+//! exactly one key, so the same code works on Redis Cluster. Expiry is native (`PEXPIREAT`):
+//! Redis deletes an expired link itself and never returns it, so `delete_expired` has nothing
+//! left to do.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{RepoError, Repository};
+use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+
+/// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.
+const SAVE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 'n', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[5]) end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'e', ARGV[3])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 1
+";
+
+/// Adds clicks to an existing hash only: checking existence in the same script is what keeps
+/// an increment from recreating an expired or deleted link as a hash with just a counter.
+const INCREMENT_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
+local last = redis.call('HGET', KEYS[1], 'a')
+if (not last) or tonumber(last) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'a', ARGV[2])
+end
+return 1
+";
+
+/// A link store in Redis.
+pub struct RedisRepository {
+    connection: ConnectionManager,
+    prefix: String,
+    save: Script,
+    increment: Script,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> RepoError {
+    RepoError::Unavailable(e.to_string())
+}
+
+impl RedisRepository {
+    /// Connects to `url` (`redis://[:password@]host:port[/db]`, or `rediss://` for TLS), with
+    /// keys under `prefix`. The connection manager reconnects by itself after failures.
+    ///
+    /// # Errors
+    /// When the URL is invalid or the server cannot be reached within `timeout`.
+    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, RepoError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            // Reconnect attempts happen in the background; a request never waits on them for
+            // longer than the response timeout.
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let connection = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+            save: Script::new(SAVE_SCRIPT),
+            increment: Script::new(INCREMENT_SCRIPT),
+        })
+    }
+
+    fn key(&self, code: &ShortCode) -> String {
+        format!("{}link:{code}", self.prefix)
+    }
+}
+
+fn millis(t: Timestamp) -> i64 {
+    t.as_unix_millis()
+}
+
+fn parse_record(code: &ShortCode, fields: HashMap<String, String>) -> Result<UrlRecord, RepoError> {
+    let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}' in Redis"));
+    let time = |name: &str| -> Result<Option<Timestamp>, RepoError> {
+        fields
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .and_then(Timestamp::from_unix_millis)
+                    .ok_or_else(|| corrupt(name))
+            })
+            .transpose()
+    };
+    Ok(UrlRecord {
+        short_code: code.clone(),
+        long_url: LongUrl::from_trusted(fields.get("u").ok_or_else(|| corrupt("u"))?.clone()),
+        created_at: time("c")?.ok_or_else(|| corrupt("c"))?,
+        expires_at: time("e")?,
+        click_count: fields
+            .get("n")
+            .map_or(Ok(0), |v| v.parse::<u64>().map_err(|_| corrupt("n")))?,
+        last_accessed_at: time("a")?,
+    })
+}
+
+#[async_trait]
+impl Repository for RedisRepository {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let created: i64 = self
+            .save
+            .key(self.key(&record.short_code))
+            .arg(record.long_url.as_str())
+            .arg(millis(record.created_at))
+            .arg(
+                record
+                    .expires_at
+                    .map_or(String::new(), |t| millis(t).to_string()),
+            )
+            .arg(record.click_count)
+            .arg(
+                record
+                    .last_accessed_at
+                    .map_or(String::new(), |t| millis(t).to_string()),
+            )
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(RepoError::Conflict)
+        }
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let fields: HashMap<String, String> = connection
+            .hgetall(self.key(code))
+            .await
+            .map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_record(code, fields).map(Some)
+    }
+
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        n: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .increment
+            .key(self.key(code))
+            .arg(i64::try_from(n).unwrap_or(i64::MAX))
+            .arg(millis(at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_expired(&self, _before: Timestamp, _limit: usize) -> Result<u64, RepoError> {
+        // Native expiry (PEXPIREAT) already removed every link whose time has passed.
+        Ok(0)
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        connection.exists(self.key(code)).await.map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
