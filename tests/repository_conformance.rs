@@ -2,22 +2,34 @@
 //! `Arc<dyn Repository>` and instantiated per backend by `conformance!`. A backend joins by
 //! adding one `conformance!` line with a factory for a fresh, isolated store.
 
+//!
+//! Times are anchored to the real clock (`now()`), because Redis expires keys by its own clock:
+//! "expired" means before the real now, "live" means hours after it.
+
+mod common;
+
+use std::any::Any;
 use std::sync::Arc;
 
+use common::backends::{RedisScope, dynamodb_table};
 use url_shortener::config::SqliteSync;
-use url_shortener::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use url_shortener::domain::{Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord};
 use url_shortener::repository::{MemoryRepository, RepoError, Repository, SqliteRepository};
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
 struct Backend {
     repo: Arc<dyn Repository>,
-    _guard: Option<tempfile::TempDir>,
+    /// The store deletes expired records by itself the moment they expire (Redis), so they
+    /// are never seen again and `delete_expired` finds nothing to do.
+    native_expiry: bool,
+    _guard: Box<dyn Any + Send>,
 }
 
 async fn memory() -> Backend {
     Backend {
         repo: Arc::new(MemoryRepository::new()),
-        _guard: None,
+        native_expiry: false,
+        _guard: Box::new(()),
     }
 }
 
@@ -28,13 +40,40 @@ async fn sqlite() -> Backend {
         .unwrap();
     Backend {
         repo: Arc::new(repo),
-        _guard: Some(dir),
+        native_expiry: false,
+        _guard: Box::new(dir),
+    }
+}
+
+async fn redis() -> Backend {
+    let (repo, scope) = RedisScope::open().await;
+    Backend {
+        repo: Arc::new(repo),
+        native_expiry: true,
+        _guard: Box::new(scope),
+    }
+}
+
+async fn dynamodb() -> Backend {
+    let (repo, table) = dynamodb_table().await;
+    Backend {
+        repo: Arc::new(repo),
+        // Native TTL deletes within days, not at once: the sweep does the work.
+        native_expiry: false,
+        _guard: Box::new(table),
     }
 }
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(ms).unwrap()
 }
+
+/// The real current time in milliseconds.
+fn now() -> i64 {
+    SystemClock.now().as_unix_millis()
+}
+
+const HOUR: i64 = 3_600_000;
 
 fn code(s: &str) -> ShortCode {
     ShortCode::parse(s).unwrap()
@@ -44,18 +83,19 @@ fn record(c: &str, expires_at: Option<i64>) -> UrlRecord {
     UrlRecord::new(
         code(c),
         LongUrl::from_trusted(format!("https://example.com/{c}")),
-        at(1_700_000_000_000),
+        at(now() - HOUR),
         expires_at.map(at),
     )
 }
 
 async fn save_then_find_round_trips_every_field(b: Backend) {
     let long = format!("https://example.com/{}?q=%C3%A9#frag", "p".repeat(1_900));
+    let base = now();
     let mut full = UrlRecord::new(
         code("round_Trip-1"),
         LongUrl::from_trusted(long),
-        at(1_700_000_000_123),
-        Some(at(1_800_000_000_456)),
+        at(base - 123),
+        Some(at(base + 365 * 24 * HOUR + 456)),
     );
     b.repo.save(&full).await.unwrap();
     let never = record("never-expires", None);
@@ -71,11 +111,11 @@ async fn save_then_find_round_trips_every_field(b: Backend) {
     );
 
     b.repo
-        .increment_click_count(&full.short_code, 3, at(1_700_000_001_000))
+        .increment_click_count(&full.short_code, 3, at(base + 1_000))
         .await
         .unwrap();
     full.click_count = 3;
-    full.last_accessed_at = Some(at(1_700_000_001_000));
+    full.last_accessed_at = Some(at(base + 1_000));
     assert_eq!(
         b.repo.find_by_short_code(&full.short_code).await.unwrap(),
         Some(full)
@@ -112,12 +152,24 @@ async fn saving_an_existing_code_is_a_conflict_and_keeps_the_original(b: Backend
     );
 }
 
-async fn an_expired_but_unpurged_code_still_conflicts(b: Backend) {
-    b.repo.save(&record("stale", Some(1_000))).await.unwrap();
-    assert_eq!(
-        b.repo.save(&record("stale", None)).await,
-        Err(RepoError::Conflict)
-    );
+async fn a_code_past_its_expiry_conflicts_until_purged(b: Backend) {
+    let stale = record("stale", Some(now() - 1_000));
+    b.repo.save(&stale).await.unwrap();
+    let fresh = record("stale", None);
+    if b.native_expiry {
+        // Already purged: the code is free again, and the new record is whole.
+        b.repo.save(&fresh).await.unwrap();
+        assert_eq!(
+            b.repo.find_by_short_code(&code("stale")).await.unwrap(),
+            Some(fresh)
+        );
+    } else {
+        assert_eq!(b.repo.save(&fresh).await, Err(RepoError::Conflict));
+        assert_eq!(
+            b.repo.find_by_short_code(&code("stale")).await.unwrap(),
+            Some(stale)
+        );
+    }
 }
 
 async fn fifty_concurrent_saves_of_one_code_admit_exactly_one(b: Backend) {
@@ -143,19 +195,16 @@ async fn fifty_concurrent_saves_of_one_code_admit_exactly_one(b: Backend) {
 }
 
 async fn concurrent_increments_add_up_exactly(b: Backend) {
+    const BASE: i64 = 1_700_000_000_000;
     b.repo.save(&record("popular", None)).await.unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|t| {
             let repo = b.repo.clone();
             tokio::spawn(async move {
                 for i in 0..500 {
-                    repo.increment_click_count(
-                        &code("popular"),
-                        1,
-                        at(1_700_000_000_000 + t * 1_000 + i),
-                    )
-                    .await
-                    .unwrap();
+                    repo.increment_click_count(&code("popular"), 1, at(BASE + t * 1_000 + i))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -170,10 +219,7 @@ async fn concurrent_increments_add_up_exactly(b: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(found.click_count, 10_000);
-    assert_eq!(
-        found.last_accessed_at,
-        Some(at(1_700_000_000_000 + 19 * 1_000 + 499))
-    );
+    assert_eq!(found.last_accessed_at, Some(at(BASE + 19 * 1_000 + 499)));
 }
 
 async fn increments_by_n_add_n(b: Backend) {
@@ -208,16 +254,21 @@ async fn incrementing_a_missing_code_creates_nothing(b: Backend) {
 }
 
 async fn incrementing_a_deleted_link_does_not_resurrect_it(b: Backend) {
-    b.repo.save(&record("deleted", Some(1_000))).await.unwrap();
-    assert_eq!(b.repo.delete_expired(at(2_000), 10).await.unwrap(), 1);
     b.repo
-        .increment_click_count(&code("deleted"), 1, at(3_000))
+        .save(&record("deleted", Some(now() - 1_000)))
+        .await
+        .unwrap();
+    let removed = b.repo.delete_expired(at(now()), 10).await.unwrap();
+    assert_eq!(removed, if b.native_expiry { 0 } else { 1 });
+    b.repo
+        .increment_click_count(&code("deleted"), 1, at(now()))
         .await
         .unwrap();
     assert_eq!(
         b.repo.find_by_short_code(&code("deleted")).await.unwrap(),
         None
     );
+    assert!(!b.repo.exists(&code("deleted")).await.unwrap());
 }
 
 async fn last_accessed_at_only_moves_forward(b: Backend) {
@@ -252,42 +303,55 @@ async fn last_accessed_at_only_moves_forward(b: Backend) {
 }
 
 async fn delete_expired_removes_exactly_the_records_expired_before(b: Backend) {
+    let base = now();
     for (c, exp) in [
-        ("exp-100", Some(100)),
-        ("exp-999", Some(999)),
-        ("exp-1000", Some(1_000)),
-        ("exp-5000", Some(5_000)),
+        ("past-long", Some(base - HOUR)),
+        ("past-just", Some(base - 1)),
+        ("future", Some(base + HOUR)),
         ("no-expiry", None),
     ] {
         b.repo.save(&record(c, exp)).await.unwrap();
     }
 
-    let removed = b.repo.delete_expired(at(1_000), 100).await.unwrap();
+    let removed = b.repo.delete_expired(at(base), 100).await.unwrap();
 
-    assert_eq!(removed, 2);
+    assert_eq!(removed, if b.native_expiry { 0 } else { 2 });
     for (c, present) in [
-        ("exp-100", false),
-        ("exp-999", false),
-        ("exp-1000", true),
-        ("exp-5000", true),
+        ("past-long", false),
+        ("past-just", false),
+        ("future", true),
         ("no-expiry", true),
     ] {
         assert_eq!(b.repo.exists(&code(c)).await.unwrap(), present, "{c}");
     }
+    if b.native_expiry {
+        return; // such stores judge expiry by the real clock alone
+    }
+    // `before` is exclusive, and a record without expiry is never a candidate.
+    for (c, exp) in [
+        ("edge-in", base + 2 * HOUR - 1),
+        ("edge-out", base + 2 * HOUR),
+    ] {
+        b.repo.save(&record(c, Some(exp))).await.unwrap();
+    }
     assert_eq!(
         b.repo
-            .delete_expired(at(i64::from(u32::MAX)), 100)
+            .delete_expired(at(base + 2 * HOUR), 100)
             .await
             .unwrap(),
         2
     );
+    assert!(!b.repo.exists(&code("future")).await.unwrap());
+    assert!(!b.repo.exists(&code("edge-in")).await.unwrap());
+    assert!(b.repo.exists(&code("edge-out")).await.unwrap());
     assert!(b.repo.exists(&code("no-expiry")).await.unwrap());
 }
 
 async fn delete_expired_honours_its_batch_limit(b: Backend) {
+    let base = now();
     for i in 0..25 {
         b.repo
-            .save(&record(&format!("batch{i:02}"), Some(100 + i)))
+            .save(&record(&format!("batch{i:02}"), Some(base - 10_000 + i)))
             .await
             .unwrap();
     }
@@ -303,12 +367,16 @@ async fn delete_expired_honours_its_batch_limit(b: Backend) {
             left
         }
     };
-    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 10);
-    // The earliest expiries go first.
-    assert_eq!(remaining(&b).await, (10..25).collect::<Vec<_>>());
-    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 10);
-    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 5);
-    assert_eq!(b.repo.delete_expired(at(10_000), 10).await.unwrap(), 0);
+    if b.native_expiry {
+        assert_eq!(b.repo.delete_expired(at(base), 10).await.unwrap(), 0);
+        assert!(remaining(&b).await.is_empty());
+        return;
+    }
+    assert_eq!(b.repo.delete_expired(at(base), 10).await.unwrap(), 10);
+    assert_eq!(remaining(&b).await.len(), 15);
+    assert_eq!(b.repo.delete_expired(at(base), 10).await.unwrap(), 10);
+    assert_eq!(b.repo.delete_expired(at(base), 10).await.unwrap(), 5);
+    assert_eq!(b.repo.delete_expired(at(base), 10).await.unwrap(), 0);
     assert!(remaining(&b).await.is_empty());
 }
 
@@ -330,7 +398,7 @@ macro_rules! conformance {
                 find_misses_are_none,
                 codes_are_case_sensitive,
                 saving_an_existing_code_is_a_conflict_and_keeps_the_original,
-                an_expired_but_unpurged_code_still_conflicts,
+                a_code_past_its_expiry_conflicts_until_purged,
                 fifty_concurrent_saves_of_one_code_admit_exactly_one,
                 concurrent_increments_add_up_exactly,
                 increments_by_n_add_n,
@@ -356,3 +424,5 @@ macro_rules! conformance {
 
 conformance!(memory);
 conformance!(sqlite);
+conformance!(redis);
+conformance!(dynamodb);

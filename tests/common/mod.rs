@@ -2,8 +2,10 @@
 //! plus repository and code-generator doubles for failure paths.
 #![allow(dead_code, unreachable_pub)] // each test crate uses a different subset
 
+pub mod backends;
 pub mod doubles;
 pub mod process;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,116 @@
+# shellcheck shell=bash
+# Test services for scripts/test and scripts/bench: Redis and a DynamoDB-compatible server
+# (moto), reused when already running, otherwise installed and started on free loopback ports.
+# A service that cannot be provided is an error, never a skip.
+#
+# Exports URL_SHORTENER_TEST_REDIS_URL and URL_SHORTENER_TEST_DYNAMODB_ENDPOINT, plus dummy AWS
+# credentials so the SDK never looks for real ones (or asks an instance-metadata endpoint).
+
+MOTO_VERSION="5.2.5"
+SERVICES_STATE="$(mktemp -d "${TMPDIR:-/tmp}/url-shortener-services.XXXXXX")"
+SERVICES_PIDS=()
+
+services_cleanup() {
+  local pid
+  for pid in "${SERVICES_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  rm -rf "$SERVICES_STATE"
+}
+
+die() {
+  echo "scripts: $*" >&2
+  exit 1
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "cannot install $* (no apt-get); install it and rerun"
+  echo "installing $* with apt-get"
+  as_root apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# redis_answers HOST PORT: true when a Redis server replies +PONG.
+redis_answers() {
+  local reply
+  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  printf 'PING\r\n' >&3
+  IFS= read -r -t 2 reply <&3 || reply=""
+  exec 3<&- 3>&-
+  [[ "$reply" == +PONG* ]]
+}
+
+# http_answers URL: true when anything answers HTTP there.
+http_answers() {
+  python3 - "$1" <<'PY' >/dev/null 2>&1
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=2)
+except urllib.error.HTTPError:
+    pass
+PY
+}
+
+ensure_redis() {
+  if [ -n "${URL_SHORTENER_TEST_REDIS_URL:-}" ]; then
+    echo "Redis: using URL_SHORTENER_TEST_REDIS_URL"
+    return
+  fi
+  if redis_answers 127.0.0.1 6379; then
+    export URL_SHORTENER_TEST_REDIS_URL="redis://127.0.0.1:6379"
+    echo "Redis: using the server at 127.0.0.1:6379"
+    return
+  fi
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  local port
+  port="$(free_port)"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize no --logfile "$SERVICES_STATE/redis.log" &
+  SERVICES_PIDS+=("$!")
+  for _ in $(seq 1 100); do
+    redis_answers 127.0.0.1 "$port" && break
+    sleep 0.1
+  done
+  redis_answers 127.0.0.1 "$port" || die "redis-server did not start; see $SERVICES_STATE/redis.log"
+  export URL_SHORTENER_TEST_REDIS_URL="redis://127.0.0.1:$port"
+  echo "Redis: started redis-server on 127.0.0.1:$port"
+}
+
+ensure_dynamodb() {
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_EC2_METADATA_DISABLED=true
+  if [ -n "${URL_SHORTENER_TEST_DYNAMODB_ENDPOINT:-}" ]; then
+    echo "DynamoDB: using URL_SHORTENER_TEST_DYNAMODB_ENDPOINT"
+    return
+  fi
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/url-shortener/moto-$MOTO_VERSION"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "DynamoDB: installing moto[server]==$MOTO_VERSION into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION" || die "could not install moto[server]"
+  fi
+  local port
+  port="$(free_port)"
+  "$venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" 127.0.0.1 "$port" \
+    >"$SERVICES_STATE/moto.log" 2>&1 &
+  SERVICES_PIDS+=("$!")
+  for _ in $(seq 1 150); do
+    http_answers "http://127.0.0.1:$port/" && break
+    sleep 0.2
+  done
+  http_answers "http://127.0.0.1:$port/" || die "moto_server did not start; see $SERVICES_STATE/moto.log"
+  export URL_SHORTENER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+  echo "DynamoDB: started moto_server $MOTO_VERSION on 127.0.0.1:$port"
+}

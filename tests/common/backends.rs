@@ -1,0 +1,106 @@
+//! Where the test servers are and how to get an isolated store on each. `scripts/test` starts
+//! the servers and exports their addresses; a test that needs a missing server fails with a
+//! message saying so, it never skips.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use url_shortener::domain::{RandomCodeGen, ShortCodeGen};
+use url_shortener::repository::{DynamoDbRepository, RedisRepository};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A name no other test in any process or run uses: `{what}-{pid}-{n}-{random}`.
+pub fn unique(what: &str) -> String {
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let random = RandomCodeGen::new(8).unwrap().generate();
+    format!("{what}-{}-{n}-{random}", std::process::id())
+}
+
+/// The Redis server the tests use.
+pub fn redis_url() -> String {
+    std::env::var("URL_SHORTENER_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The DynamoDB-compatible server the tests use.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("URL_SHORTENER_TEST_DYNAMODB_ENDPOINT").expect(
+        "URL_SHORTENER_TEST_DYNAMODB_ENDPOINT is not set: run the suite with scripts/test, which \
+         starts a DynamoDB-compatible server (moto), or point the variable at one",
+    )
+}
+
+/// Sets the dummy credentials a local DynamoDB-compatible server accepts, unless the
+/// environment has its own; never lets the SDK ask an instance-metadata endpoint.
+pub fn local_aws_env() {
+    for (key, value) in [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        if std::env::var_os(key).is_none() {
+            panic!("{key} is not set: run the suite with scripts/test (it sets {key}={value})");
+        }
+    }
+}
+
+/// A Redis store under a fresh key prefix; the prefix's keys are deleted on drop.
+pub struct RedisScope {
+    pub prefix: String,
+}
+
+impl RedisScope {
+    pub async fn open() -> (RedisRepository, Self) {
+        let prefix = format!("{}:", unique("test"));
+        let repo = RedisRepository::connect(&redis_url(), &prefix, Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "Redis at {} is not reachable ({e}); scripts/test starts one",
+                    redis_url()
+                )
+            });
+        (repo, Self { prefix })
+    }
+}
+
+impl Drop for RedisScope {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+/// A DynamoDB store in a fresh table.
+pub async fn dynamodb_table() -> (DynamoDbRepository, String) {
+    local_aws_env();
+    let table = unique("links");
+    let client = DynamoDbRepository::client(
+        "us-east-1",
+        Some(&dynamodb_endpoint()),
+        Duration::from_secs(10),
+    )
+    .await;
+    let repo = DynamoDbRepository::new(client, &table, true)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "DynamoDB-compatible server at {} is not usable ({e}); scripts/test starts one",
+                dynamodb_endpoint()
+            )
+        });
+    (repo, table)
+}

@@ -1,0 +1,302 @@
+//! Several release binaries sharing one Redis or DynamoDB store, and the service riding out a
+//! store outage. The stores are the real servers `scripts/test` provides.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::backends::{RedisScope, dynamodb_endpoint, dynamodb_table, redis_url};
+use common::process::{self, ServerProcess};
+use common::proxy::{Mode, Proxy};
+use serde_json::{Value, json};
+
+/// Settings that put an instance on a shared store.
+enum Store {
+    Redis { url: String, prefix: String },
+    Dynamodb { endpoint: String, table: String },
+}
+
+impl Store {
+    fn env(&self, timeout_ms: u64) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("URL_SHORTENER__STORAGE__TIMEOUT_MS", timeout_ms.to_string()),
+            (
+                "URL_SHORTENER__SERVER__BASE_URL",
+                "https://sho.rt".to_owned(),
+            ),
+        ];
+        match self {
+            Store::Redis { url, prefix } => env.extend([
+                ("URL_SHORTENER__STORAGE__BACKEND", "redis".to_owned()),
+                ("URL_SHORTENER__STORAGE__REDIS__URL", url.clone()),
+                ("URL_SHORTENER__STORAGE__REDIS__KEY_PREFIX", prefix.clone()),
+            ]),
+            Store::Dynamodb { endpoint, table } => env.extend([
+                ("URL_SHORTENER__STORAGE__BACKEND", "dynamodb".to_owned()),
+                (
+                    "URL_SHORTENER__STORAGE__DYNAMODB__ENDPOINT_URL",
+                    endpoint.clone(),
+                ),
+                ("URL_SHORTENER__STORAGE__DYNAMODB__TABLE", table.clone()),
+            ]),
+        }
+        env
+    }
+
+    /// Starts an instance whose storage calls time out after `timeout_ms`.
+    async fn start(&self, dir: &Path, timeout_ms: u64) -> ServerProcess {
+        let env = self.env(timeout_ms);
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        process::start(dir, &pairs).await
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn shorten(addr: SocketAddr, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("http://{addr}/shorten"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn two_instances_share_links_clicks_and_aliases(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    // A generous deadline: moto answers 60 concurrent requests slowly, and this test is about
+    // sharing, not about outages.
+    let a = store.start(dir.path(), 10_000).await;
+    let b = store.start(dir.path(), 10_000).await;
+    let client = client();
+
+    // A link created on A redirects on B at once.
+    let created: Value = shorten(a.addr, json!({ "long_url": "https://example.com/shared" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = created["short_code"].as_str().unwrap().to_owned();
+    let on_b = client
+        .get(format!("http://{}/s/{code}", b.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_b.status(), 302);
+    assert_eq!(on_b.headers()["location"], "https://example.com/shared");
+
+    // Clicks sent to both add up exactly.
+    let mut sends = Vec::new();
+    for i in 0..60 {
+        let addr = if i % 2 == 0 { a.addr } else { b.addr };
+        let (client, code) = (client.clone(), code.clone());
+        sends.push(tokio::spawn(async move {
+            client
+                .get(format!("http://{addr}/s/{code}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for send in sends {
+        assert_eq!(send.await.unwrap(), 302);
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // > clicks.flush_interval_ms
+    for addr in [a.addr, b.addr] {
+        let stats: Value = client
+            .get(format!("http://{addr}/stats/{code}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["click_count"], 61, "{stats}");
+    }
+
+    // Two concurrent creates of one alias on different instances: one 201, one 409.
+    let alias = json!({ "long_url": "https://example.com/alias", "alias": "contested-alias" });
+    let (first, second) = tokio::join!(shorten(a.addr, alias.clone()), shorten(b.addr, alias));
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+}
+
+#[tokio::test]
+async fn two_instances_on_redis_act_as_one() {
+    let (_repo, scope) = RedisScope::open().await;
+    let store = Store::Redis {
+        url: redis_url(),
+        prefix: scope.prefix.clone(),
+    };
+    two_instances_share_links_clicks_and_aliases(store).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_dynamodb_act_as_one() {
+    let (_repo, table) = dynamodb_table().await;
+    let store = Store::Dynamodb {
+        endpoint: dynamodb_endpoint(),
+        table,
+    };
+    two_instances_share_links_clicks_and_aliases(store).await;
+}
+
+/// Polls `/health/ready` until it answers `want`, for at most 30 s.
+async fn wait_ready(addr: SocketAddr, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client()
+            .get(format!("http://{addr}/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/health/ready stayed {status}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn assert_storage_unavailable(addr: SocketAddr) {
+    let started = Instant::now();
+    let response = shorten(
+        addr,
+        json!({ "long_url": "https://example.com/during-outage" }),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "storage_unavailable", "{body}");
+    // storage.timeout_ms is 500; the answer must not wait on the store much longer than that.
+    assert!(
+        waited < Duration::from_secs(5),
+        "a create waited {waited:?} on a dead store"
+    );
+    let redirect = client()
+        .get(format!("http://{addr}/s/whatever1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 503, "a store outage is never a 404");
+}
+
+async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = store.start(dir.path(), 500).await;
+    let before: Value = shorten(
+        server.addr,
+        json!({ "long_url": "https://example.com/before" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let code = before["short_code"].as_str().unwrap().to_owned();
+
+    for mode in [Mode::Blackhole, Mode::Refuse] {
+        proxy.set(mode);
+        assert_storage_unavailable(server.addr).await;
+        wait_ready(server.addr, 503).await;
+        let health = client()
+            .get(format!("http://{}/health", server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 503);
+        let live = client()
+            .get(format!("http://{}/health/live", server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(live.status(), 200);
+    }
+
+    proxy.set(Mode::Forward);
+    wait_ready(server.addr, 200).await;
+    let after = shorten(
+        server.addr,
+        json!({ "long_url": "https://example.com/after" }),
+    )
+    .await;
+    assert_eq!(after.status(), 201);
+    let redirect = client()
+        .get(format!("http://{}/s/{code}", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.headers()["location"], "https://example.com/before");
+}
+
+fn socket_of(url: &str) -> SocketAddr {
+    let parsed = url::Url::parse(url).unwrap();
+    let host = parsed.host_str().unwrap();
+    format!("{host}:{}", parsed.port_or_known_default().unwrap())
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_503_and_heals_without_a_restart() {
+    let (_repo, scope) = RedisScope::open().await;
+    let proxy = Proxy::start(socket_of(&redis_url())).await;
+    let store = Store::Redis {
+        url: format!("redis://{}", proxy.addr),
+        prefix: scope.prefix.clone(),
+    };
+    the_service_rides_out_a_store_outage(store, &proxy).await;
+}
+
+#[tokio::test]
+async fn a_dynamodb_outage_is_503_and_heals_without_a_restart() {
+    let (_repo, table) = dynamodb_table().await;
+    let proxy = Proxy::start(socket_of(&dynamodb_endpoint())).await;
+    let store = Store::Dynamodb {
+        endpoint: format!("http://{}", proxy.addr),
+        table,
+    };
+    the_service_rides_out_a_store_outage(store, &proxy).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_store_at_start_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = tokio::process::Command::new(process::binary())
+        .current_dir(dir.path())
+        .env("URL_SHORTENER__STORAGE__BACKEND", "redis")
+        .env(
+            "URL_SHORTENER__STORAGE__REDIS__URL",
+            format!("redis://:s3cret@{closed}"),
+        )
+        .env("URL_SHORTENER__STORAGE__TIMEOUT_MS", "300")
+        .env("URL_SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
+        .env("URL_SHORTENER__LOG__FORMAT", "json")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("storage.redis.url"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
