@@ -13,12 +13,12 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Settings, StorageBackend};
 use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
 use crate::handler;
 use crate::middleware::{LogLayer, TimingLayer, enforce_deadline, recovery_layer};
 use crate::repository::Repository;
-use crate::service::{LinkPolicy, UrlService};
+use crate::service::{ClickBuffer, LinkCache, LinkPolicy, UrlService};
 
 /// HTTP-level settings the handlers need.
 #[derive(Debug, Clone)]
@@ -94,7 +94,22 @@ impl AppState {
             default_ttl_seconds: settings.links.default_ttl_seconds,
             max_ttl_seconds: settings.links.max_ttl_seconds,
         };
-        let urls = UrlService::new(repo, clock, codes, url_policy, link_policy);
+        // The memory store answers as fast as a cache would; caching it would only double memory.
+        let cache = (settings.cache.capacity > 0
+            && settings.storage.backend != StorageBackend::Memory)
+            .then(|| {
+                LinkCache::new(
+                    settings.cache.capacity,
+                    Duration::from_secs(settings.cache.ttl_seconds),
+                    Duration::from_millis(settings.cache.negative_ttl_ms),
+                    clock.clone(),
+                )
+            });
+        let clicks = Arc::new(ClickBuffer::new(
+            settings.clicks.max_pending_codes,
+            settings.clicks.flush_threshold,
+        ));
+        let urls = UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks);
         let redirect_status =
             StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
                 message: format!("links.redirect_status: {e}"),

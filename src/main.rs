@@ -27,6 +27,21 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::from_settings(&settings, repo.clone(), clock.clone(), None)?;
     let lifecycle = state.lifecycle.clone();
 
+    // Background work stops only after the server has drained, so the clicks of the last
+    // requests are in the buffer before its final flush.
+    let (background_stop, background) = watch::channel(false);
+    let flusher = state
+        .urls
+        .click_flusher(Duration::from_millis(settings.clicks.flush_interval_ms))
+        .spawn(background.clone());
+    let sweeper = ExpirationService::new(
+        repo,
+        clock,
+        Duration::from_secs(settings.expiration.interval_seconds),
+        settings.expiration.batch_size,
+    )
+    .spawn(background);
+
     let addr = settings.listen_addr()?;
     let listener = TcpListener::bind(addr)
         .await
@@ -38,35 +53,26 @@ async fn main() -> anyhow::Result<()> {
         "url-shortener ready"
     );
 
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let sweeper = ExpirationService::new(
-        repo,
-        clock,
-        Duration::from_secs(settings.expiration.interval_seconds),
-        settings.expiration.batch_size,
-    )
-    .spawn(stop_rx.clone());
-    let stop_tx_for_exit = stop_tx.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown::signal().await;
         tracing::info!("shutdown requested; draining in-flight requests");
         lifecycle.begin_shutdown();
-        let _ = stop_tx.send(true);
+        stop_tx.send_replace(true);
     });
-    let mut server_stop = stop_rx.clone();
-    let server = serve(listener, app(state), async move {
-        let _ = server_stop.wait_for(|stop| *stop).await;
-    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     let grace = Duration::from_secs(settings.server.shutdown_timeout_seconds);
     tokio::select! {
-        result = server => result.context("server failed")?,
-        () = async {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
-        } => tracing::warn!(?grace, "requests still in flight after the shutdown timeout; exiting"),
+        result = serve(listener, app(state), stopped(stop_rx.clone())) => result.context("server failed")?,
+        () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "requests still in flight after the shutdown timeout; exiting");
+        }
     }
-    // The server is done (or gave up waiting); make sure background work sees the stop too.
-    stop_tx_for_exit.send_replace(true);
+
+    background_stop.send_replace(true);
+    flusher.await.context("click flusher")?;
     sweeper.await.context("expiration sweeper")?;
     tracing::info!("stopped");
     Ok(())

@@ -53,6 +53,8 @@ pub struct Settings {
     pub clicks: ClickSettings,
     /// `[expiration]`: the sweep of expired links.
     pub expiration: ExpirationSettings,
+    /// `[cache]`: hot links in memory.
+    pub cache: CacheSettings,
     /// `[log]`: log level and format.
     pub log: LogSettings,
 }
@@ -289,12 +291,45 @@ pub struct SecuritySettings {
 pub struct ClickSettings {
     /// `clicks.flush_interval_ms`: how often buffered clicks reach storage. Default 1000.
     pub flush_interval_ms: u64,
+    /// `clicks.flush_threshold`: distinct codes pending that trigger an early flush.
+    /// Default 10000.
+    pub flush_threshold: usize,
+    /// `clicks.max_pending_codes`: distinct codes the buffer holds at most (while storage is
+    /// down); clicks on further codes are dropped and counted. Default 100000.
+    pub max_pending_codes: usize,
 }
 
 impl Default for ClickSettings {
     fn default() -> Self {
         Self {
             flush_interval_ms: 1_000,
+            flush_threshold: 10_000,
+            max_pending_codes: 100_000,
+        }
+    }
+}
+
+/// `[cache]` settings: hot links kept in process memory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// `cache.capacity`: links kept at most; 0 disables the cache. Default 100000. The memory
+    /// store never uses a cache.
+    pub capacity: u64,
+    /// `cache.ttl_seconds`: longest time a link stays cached (never past its expiry).
+    /// Default 300.
+    pub ttl_seconds: u64,
+    /// `cache.negative_ttl_ms`: how long an unknown code is remembered as unknown; a link
+    /// created on another instance can take this long to resolve here. Default 2000.
+    pub negative_ttl_ms: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            capacity: 100_000,
+            ttl_seconds: 300,
+            negative_ttl_ms: 2_000,
         }
     }
 }

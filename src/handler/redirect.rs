@@ -20,12 +20,12 @@ pub(crate) async fn follow(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let code = possible_code(path, &headers)?;
-    let long_url = state
+    let record = state
         .urls
         .follow(&code)
         .await
         .map_err(|e| for_client(e, &headers))?;
-    Ok(redirect(&state, &long_url))
+    Ok(redirect(&state, &record.long_url))
 }
 
 /// Answers as `GET` would, without counting a click (link checkers, previews).

@@ -1,10 +1,14 @@
 //! Services: the business rules (how codes are allocated, when a link is live, how clicks are
 //! counted). They speak in domain types and [`ServiceError`], never in HTTP.
 
+mod cache;
+mod clicks;
 mod error;
 mod expiration;
 mod url_service;
 
+pub use cache::{LinkCache, Lookup};
+pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use url_service::{LinkPolicy, NewLink, UrlService};

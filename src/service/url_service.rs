@@ -1,13 +1,12 @@
 //! `UrlService`: creating links, resolving them, and reading their statistics.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::domain::{
-    Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord,
-};
+use crate::domain::{Alias, Clock, LongUrl, ShortCode, ShortCodeGen, UrlPolicy, UrlRecord};
 use crate::repository::{RepoError, Repository};
 
-use super::ServiceError;
+use super::{ClickBuffer, ClickFlusher, LinkCache, Lookup, ServiceError};
 
 /// How many generated codes are tried before giving up. At 8 base62 characters a single
 /// collision needs ~10^14 stored links to be likely; ten in a row means something is wrong.
@@ -33,23 +32,28 @@ pub struct NewLink {
     pub alias: Option<Alias>,
 }
 
-/// Link use cases over a [`Repository`], a [`Clock`] and a [`ShortCodeGen`].
+/// Link use cases over a [`Repository`], a [`Clock`] and a [`ShortCodeGen`], with an optional
+/// [`LinkCache`] in front of lookups and a [`ClickBuffer`] collecting clicks.
 pub struct UrlService {
     repo: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
     codes: Arc<dyn ShortCodeGen>,
     url_policy: UrlPolicy,
     link_policy: LinkPolicy,
+    cache: Option<LinkCache>,
+    clicks: Arc<ClickBuffer>,
 }
 
 impl UrlService {
-    /// Wires a service.
+    /// Wires a service. `cache` may be `None` for stores that are themselves in memory.
     pub fn new(
         repo: Arc<dyn Repository>,
         clock: Arc<dyn Clock>,
         codes: Arc<dyn ShortCodeGen>,
         url_policy: UrlPolicy,
         link_policy: LinkPolicy,
+        cache: Option<LinkCache>,
+        clicks: Arc<ClickBuffer>,
     ) -> Self {
         Self {
             repo,
@@ -57,7 +61,24 @@ impl UrlService {
             codes,
             url_policy,
             link_policy,
+            cache,
+            clicks,
         }
+    }
+
+    /// A flusher that writes this service's buffered clicks to its store every `interval`.
+    pub fn click_flusher(&self, interval: Duration) -> ClickFlusher {
+        ClickFlusher::new(self.clicks.clone(), self.repo.clone(), interval)
+    }
+
+    /// The click buffer (for metrics and tests).
+    pub fn clicks(&self) -> &ClickBuffer {
+        &self.clicks
+    }
+
+    /// The link cache, when enabled (for metrics and tests).
+    pub fn cache(&self) -> Option<&LinkCache> {
+        self.cache.as_ref()
     }
 
     /// The destination policy long URLs must be parsed with before they reach [`Self::create`].
@@ -93,7 +114,10 @@ impl UrlService {
         if let Some(alias) = new.alias {
             let record = UrlRecord::new(alias.into_code(), new.long_url, now, expires_at);
             return match self.repo.save(&record).await {
-                Ok(()) => Ok(record),
+                Ok(()) => {
+                    self.forget_missing(&record.short_code);
+                    Ok(record)
+                }
                 Err(RepoError::Conflict) => {
                     Err(ServiceError::AliasTaken(record.short_code.to_string()))
                 }
@@ -106,7 +130,10 @@ impl UrlService {
                 record.short_code = self.codes.generate();
             }
             match self.repo.save(&record).await {
-                Ok(()) => return Ok(record),
+                Ok(()) => {
+                    self.forget_missing(&record.short_code);
+                    return Ok(record);
+                }
                 Err(RepoError::Conflict) => {
                     tracing::debug!(attempt, "generated short code collided");
                 }
@@ -125,36 +152,73 @@ impl UrlService {
         }
     }
 
-    /// The live link for `code`, without counting a click (HEAD requests, previews).
+    fn forget_missing(&self, code: &ShortCode) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_missing(code);
+        }
+    }
+
+    /// The live link for `code`, without counting a click (HEAD requests, previews). Served
+    /// from the cache when it can be; expiry is always judged with this service's clock.
     ///
     /// # Errors
     /// [`ServiceError::NotFound`] for unknown and expired codes alike; [`ServiceError::Storage`].
-    pub async fn resolve(&self, code: &ShortCode) -> Result<UrlRecord, ServiceError> {
-        self.live_record(code, self.clock.now()).await
+    pub async fn resolve(&self, code: &ShortCode) -> Result<Arc<UrlRecord>, ServiceError> {
+        let now = self.clock.now();
+        if let Some(cache) = &self.cache {
+            match cache.get(code) {
+                Lookup::Hit(record) if record.is_live_at(now) => return Ok(record),
+                Lookup::Hit(_) | Lookup::KnownMissing => return Err(ServiceError::NotFound),
+                Lookup::Unknown => {}
+            }
+        }
+        match self.repo.find_by_short_code(code).await? {
+            Some(record) if record.is_live_at(now) => {
+                let record = Arc::new(record);
+                if let Some(cache) = &self.cache {
+                    cache.insert(record.clone());
+                }
+                Ok(record)
+            }
+            _ => {
+                if let Some(cache) = &self.cache {
+                    cache.insert_missing(code);
+                }
+                Err(ServiceError::NotFound)
+            }
+        }
     }
 
-    /// The destination for `code`, counting one click.
-    ///
-    /// A click that cannot be recorded does not fail the redirect: the visitor still gets where
-    /// they were going, and the failure is logged.
+    /// The live link for `code`, counting one click in the buffer (never waiting on a write).
     ///
     /// # Errors
     /// As [`Self::resolve`].
-    pub async fn follow(&self, code: &ShortCode) -> Result<LongUrl, ServiceError> {
-        let now = self.clock.now();
-        let record = self.live_record(code, now).await?;
-        if let Err(error) = self.repo.increment_click_count(code, 1, now).await {
-            tracing::warn!(short_code = %code, %error, "click not recorded");
-        }
-        Ok(record.long_url)
+    pub async fn follow(&self, code: &ShortCode) -> Result<Arc<UrlRecord>, ServiceError> {
+        let record = self.resolve(code).await?;
+        self.clicks.record(code, self.clock.now());
+        Ok(record)
     }
 
-    /// The link with its counters, for `/stats`.
+    /// The link with its counters, for `/stats`: read from storage (never the cache, whose
+    /// counters are stale) plus this instance's clicks not yet flushed.
     ///
     /// # Errors
     /// As [`Self::resolve`].
     pub async fn stats(&self, code: &ShortCode) -> Result<UrlRecord, ServiceError> {
-        self.resolve(code).await
+        let now = self.clock.now();
+        let mut record = match self.repo.find_by_short_code(code).await? {
+            Some(record) if record.is_live_at(now) => record,
+            _ => return Err(ServiceError::NotFound),
+        };
+        if let Some(pending) = self.clicks.pending(code) {
+            record.click_count = record.click_count.saturating_add(pending.count);
+            record.last_accessed_at = Some(
+                record
+                    .last_accessed_at
+                    .map_or(pending.last_at, |t| t.max(pending.last_at)),
+            );
+        }
+        Ok(record)
     }
 
     /// One round trip to storage.
@@ -163,16 +227,5 @@ impl UrlService {
     /// [`ServiceError::Storage`] when the store does not answer.
     pub async fn check_storage(&self) -> Result<(), ServiceError> {
         Ok(self.repo.ping().await?)
-    }
-
-    async fn live_record(
-        &self,
-        code: &ShortCode,
-        now: Timestamp,
-    ) -> Result<UrlRecord, ServiceError> {
-        match self.repo.find_by_short_code(code).await? {
-            Some(record) if record.is_live_at(now) => Ok(record),
-            _ => Err(ServiceError::NotFound),
-        }
     }
 }

@@ -49,6 +49,8 @@ pub struct InstrumentedRepository {
     pub calls: AtomicUsize,
     panic_on_find: Mutex<Option<String>>,
     stall_on_find: Mutex<Option<Duration>>,
+    fail_increments: std::sync::atomic::AtomicBool,
+    pub finds: AtomicUsize,
 }
 
 impl InstrumentedRepository {
@@ -58,7 +60,19 @@ impl InstrumentedRepository {
             calls: AtomicUsize::new(0),
             panic_on_find: Mutex::new(None),
             stall_on_find: Mutex::new(None),
+            fail_increments: std::sync::atomic::AtomicBool::new(false),
+            finds: AtomicUsize::new(0),
         }
+    }
+
+    /// Makes increments fail with `Unavailable` until called with `false`.
+    pub fn fail_increments(&self, fail: bool) {
+        self.fail_increments.store(fail, Ordering::SeqCst);
+    }
+
+    /// Lookups by code so far.
+    pub fn finds(&self) -> usize {
+        self.finds.load(Ordering::SeqCst)
     }
 
     /// Makes lookups of `code` panic.
@@ -88,6 +102,7 @@ impl Repository for InstrumentedRepository {
     }
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
         self.count();
+        self.finds.fetch_add(1, Ordering::SeqCst);
         let panic_code = self.panic_on_find.lock().unwrap().clone();
         if panic_code.as_deref() == Some(code.as_str()) {
             panic!("injected panic looking up {code}");
@@ -105,6 +120,9 @@ impl Repository for InstrumentedRepository {
         at: Timestamp,
     ) -> Result<(), RepoError> {
         self.count();
+        if self.fail_increments.load(Ordering::SeqCst) {
+            return Err(RepoError::Unavailable("injected increment failure".into()));
+        }
         self.inner.increment_click_count(code, n, at).await
     }
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {

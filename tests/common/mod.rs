@@ -58,6 +58,7 @@ impl TestAppBuilder {
             AppState::from_settings(&self.settings, self.repo.clone(), clock.clone(), self.codes)
                 .expect("test settings are valid");
         let lifecycle = state.lifecycle.clone();
+        let handle = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -79,6 +80,7 @@ impl TestAppBuilder {
             clock,
             repo: self.repo,
             lifecycle,
+            state: handle,
             stop: Some(stop),
             server: Some(server),
         }
@@ -94,6 +96,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub repo: Arc<dyn Repository>,
     pub lifecycle: url_shortener::app::Lifecycle,
+    /// The app's state, for looking behind the HTTP interface.
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }

@@ -1,0 +1,217 @@
+//! Click counting off the hot path: a redirect adds one to an in-process buffer and answers; a
+//! background flusher turns the buffer into one atomic increment per code every
+//! `clicks.flush_interval_ms`, when the buffer grows past its threshold, and at shutdown.
+//!
+//! A flush that fails puts its deltas back for the next attempt. The buffer is bounded: when a
+//! long outage would grow it past `max_codes` distinct codes, further clicks on new codes are
+//! dropped and counted (`dropped()`), so memory stays bounded however long the store is down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::domain::{ShortCode, Timestamp};
+use crate::repository::Repository;
+
+/// Clicks on one code not yet written to storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingClicks {
+    /// How many.
+    pub count: u64,
+    /// The latest of them.
+    pub last_at: Timestamp,
+}
+
+impl PendingClicks {
+    fn merge(&mut self, other: PendingClicks) {
+        self.count = self.count.saturating_add(other.count);
+        self.last_at = self.last_at.max(other.last_at);
+    }
+}
+
+/// The in-process click buffer shared by the redirect handler and the flusher.
+pub struct ClickBuffer {
+    pending: DashMap<ShortCode, PendingClicks>,
+    max_codes: usize,
+    flush_threshold: usize,
+    dropped: AtomicU64,
+    flush_soon: Notify,
+}
+
+impl ClickBuffer {
+    /// A buffer holding at most `max_codes` distinct codes, asking for an early flush once it
+    /// holds `flush_threshold`.
+    pub fn new(max_codes: usize, flush_threshold: usize) -> Self {
+        Self {
+            pending: DashMap::new(),
+            max_codes: max_codes.max(1),
+            flush_threshold: flush_threshold.clamp(1, max_codes.max(1)),
+            dropped: AtomicU64::new(0),
+            flush_soon: Notify::new(),
+        }
+    }
+
+    /// Counts one click on `code` at `at`. Never waits on I/O.
+    pub fn record(&self, code: &ShortCode, at: Timestamp) {
+        self.add(
+            code,
+            PendingClicks {
+                count: 1,
+                last_at: at,
+            },
+        );
+    }
+
+    fn add(&self, code: &ShortCode, clicks: PendingClicks) {
+        // The common case, a code already pending, needs no allocation.
+        if let Some(mut pending) = self.pending.get_mut(code) {
+            pending.merge(clicks);
+            return;
+        }
+        let len = self.pending.len();
+        if len >= self.max_codes {
+            self.dropped.fetch_add(clicks.count, Ordering::Relaxed);
+            return;
+        }
+        self.pending
+            .entry(code.clone())
+            .and_modify(|p| p.merge(clicks))
+            .or_insert(clicks);
+        if len + 1 == self.flush_threshold {
+            self.flush_soon.notify_one();
+        }
+    }
+
+    /// Clicks on `code` not yet flushed.
+    pub fn pending(&self, code: &ShortCode) -> Option<PendingClicks> {
+        self.pending.get(code).map(|p| *p)
+    }
+
+    /// Distinct codes with pending clicks.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Clicks dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Removes and returns everything pending.
+    fn take_all(&self) -> Vec<(ShortCode, PendingClicks)> {
+        let mut taken = Vec::with_capacity(self.pending.len());
+        self.pending.retain(|code, clicks| {
+            taken.push((code.clone(), *clicks));
+            false
+        });
+        taken
+    }
+
+    /// Puts back deltas whose flush failed, merged with clicks that arrived meanwhile.
+    fn restore(&self, failed: Vec<(ShortCode, PendingClicks)>) {
+        for (code, clicks) in failed {
+            self.add(&code, clicks);
+        }
+    }
+}
+
+/// What one flush did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Codes whose clicks reached storage.
+    pub written: usize,
+    /// Codes whose clicks were put back to retry.
+    pub failed: usize,
+}
+
+/// How many increments one flush sends at once.
+const FLUSH_CONCURRENCY: usize = 32;
+
+/// Writes the buffer to storage.
+pub struct ClickFlusher {
+    buffer: Arc<ClickBuffer>,
+    repo: Arc<dyn Repository>,
+    interval: Duration,
+}
+
+impl ClickFlusher {
+    /// A flusher of `buffer` into `repo` every `interval`.
+    pub fn new(buffer: Arc<ClickBuffer>, repo: Arc<dyn Repository>, interval: Duration) -> Self {
+        Self {
+            buffer,
+            repo,
+            interval,
+        }
+    }
+
+    /// Sends one increment per pending code; failures go back into the buffer.
+    pub async fn flush(&self) -> FlushReport {
+        let batch = self.buffer.take_all();
+        if batch.is_empty() {
+            return FlushReport::default();
+        }
+        let attempted = batch.len();
+        let repo = &self.repo;
+        let failures: Vec<(ShortCode, PendingClicks)> = futures_util::stream::iter(batch)
+            .map(|(code, clicks)| async move {
+                match repo
+                    .increment_click_count(&code, clicks.count, clicks.last_at)
+                    .await
+                {
+                    Ok(()) => None,
+                    Err(_) => Some((code, clicks)),
+                }
+            })
+            .buffer_unordered(FLUSH_CONCURRENCY)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        let report = FlushReport {
+            written: attempted - failures.len(),
+            failed: failures.len(),
+        };
+        self.buffer.restore(failures);
+        report
+    }
+
+    /// Flushes on the interval and on the buffer's early-flush signal until `stop` turns true,
+    /// then flushes what is left, retrying a failing store a few times before giving up (and
+    /// saying how many clicks were lost).
+    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(self.interval) => {}
+                    () = self.buffer.flush_soon.notified() => {}
+                    _ = stop.wait_for(|stop| *stop) => break,
+                }
+                let report = self.flush().await;
+                if report.failed > 0 {
+                    tracing::warn!(codes = report.failed, "click flush failed; will retry");
+                }
+            }
+            for attempt in 0..5u32 {
+                if self.flush().await.failed == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            if !self.buffer.is_empty() {
+                tracing::error!(
+                    codes = self.buffer.len(),
+                    "clicks lost at shutdown: storage unavailable"
+                );
+            }
+        })
+    }
+}
