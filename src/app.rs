@@ -16,9 +16,12 @@ use tower::ServiceBuilder;
 use crate::config::{ConfigError, Settings, StorageBackend};
 use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
 use crate::handler;
-use crate::middleware::{LogLayer, TimingLayer, enforce_deadline, recovery_layer};
-use crate::repository::Repository;
-use crate::service::{ClickBuffer, LinkCache, LinkPolicy, UrlService};
+use crate::limiter::Limiter;
+use crate::middleware::{
+    Guards, LogLayer, TimingLayer, enforce_deadline, guard_create, guard_lookup, recovery_layer,
+};
+use crate::repository::Stores;
+use crate::service::{ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService};
 
 /// HTTP-level settings the handlers need.
 #[derive(Debug, Clone)]
@@ -59,6 +62,8 @@ impl Lifecycle {
 pub struct AppState {
     /// Link use cases.
     pub urls: Arc<UrlService>,
+    /// API keys and rate limits.
+    pub guards: Arc<Guards>,
     /// HTTP settings.
     pub web: Arc<WebConfig>,
     /// Draining flag.
@@ -72,10 +77,12 @@ impl AppState {
     /// When a setting the state needs is invalid (normally caught by [`Settings::validate`]).
     pub fn from_settings(
         settings: &Settings,
-        repo: Arc<dyn Repository>,
+        stores: Stores,
         clock: Arc<dyn Clock>,
         codes: Option<Arc<dyn ShortCodeGen>>,
+        limiter: Option<Arc<dyn Limiter>>,
     ) -> Result<Self, ConfigError> {
+        let repo = stores.links;
         settings.validate()?;
         let base_url = settings.base_url()?;
         let url_policy = UrlPolicy::new(
@@ -109,6 +116,12 @@ impl AppState {
             settings.clicks.max_pending_codes,
             settings.clicks.flush_threshold,
         ));
+        let guards = Guards {
+            limiter,
+            keys: Arc::new(ApiKeyService::new(stores.keys, clock.clone())),
+            require_api_key: settings.auth.require_api_key,
+            trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
+        };
         let urls = UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks);
         let redirect_status =
             StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
@@ -121,6 +134,7 @@ impl AppState {
         };
         Ok(Self {
             urls: Arc::new(urls),
+            guards: Arc::new(guards),
             web: Arc::new(web),
             lifecycle: Lifecycle::default(),
         })
@@ -136,6 +150,8 @@ pub fn app(state: AppState) -> Router {
     //   logging   - one event per request: method, matched route, status, latency
     //   deadline  - 503 request_timeout past server.request_timeout_ms
     //   recovery  - again, so a handler panic becomes a 500 that timing and logging still see
+    //   guards    - per route: API key and create budget on /shorten; redirect and 404 budgets
+    //               on /s/{code} and /stats/{code} (see middleware::guard)
     //   handler
     let middleware = ServiceBuilder::new()
         .layer(recovery_layer())
@@ -147,10 +163,20 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(recovery_layer());
 
+    let create_guard = axum::middleware::from_fn_with_state(state.clone(), guard_create);
+    let lookup_guard = axum::middleware::from_fn_with_state(state.clone(), guard_lookup);
     Router::new()
-        .route("/shorten", post(handler::shorten))
-        .route("/s/{code}", get(handler::follow).head(handler::peek))
-        .route("/stats/{code}", get(handler::stats))
+        .route("/shorten", post(handler::shorten).route_layer(create_guard))
+        .route(
+            "/s/{code}",
+            get(handler::follow)
+                .head(handler::peek)
+                .route_layer(lookup_guard.clone()),
+        )
+        .route(
+            "/stats/{code}",
+            get(handler::stats).route_layer(lookup_guard),
+        )
         .route("/health", get(handler::health))
         .route("/health/live", get(handler::live))
         .route("/health/ready", get(handler::ready))

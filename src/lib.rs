@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod handler;
+pub mod limiter;
 pub mod middleware;
 pub mod repository;
 pub mod service;

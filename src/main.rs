@@ -9,10 +9,11 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use url_shortener::cli::Cli;
+use url_shortener::cli::{Cli, Command, run_api_key};
 use url_shortener::config::Settings;
 use url_shortener::domain::SystemClock;
-use url_shortener::repository::build_repository;
+use url_shortener::limiter::build_limiter;
+use url_shortener::repository::build_stores;
 use url_shortener::service::ExpirationService;
 use url_shortener::{AppState, app, serve, shutdown, telemetry};
 
@@ -20,11 +21,17 @@ use url_shortener::{AppState, app, serve, shutdown, telemetry};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
+    if let Some(Command::ApiKey(command)) = cli.command {
+        return run_api_key(command, &settings).await;
+    }
     let _log_guard = telemetry::init(&settings.log)?;
 
-    let repo = build_repository(&settings.storage).await?;
+    let stores = build_stores(&settings.storage).await?;
+    let repo = stores.links.clone();
     let clock = Arc::new(SystemClock);
-    let state = AppState::from_settings(&settings, repo.clone(), clock.clone(), None)?;
+    let storage_timeout = Duration::from_millis(settings.storage.timeout_ms);
+    let limiter = build_limiter(&settings.rate_limit, storage_timeout).await?;
+    let state = AppState::from_settings(&settings, stores, clock.clone(), None, limiter)?;
     let lifecycle = state.lifecycle.clone();
 
     // Background work stops only after the server has drained, so the clicks of the last

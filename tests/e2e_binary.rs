@@ -155,6 +155,14 @@ async fn sigterm_during_requests_loses_none_of_them() {
 #[tokio::test]
 async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
     let dir = process::temp_dir("e2e-logs");
+    let issued = std::process::Command::new(binary())
+        .current_dir(&dir)
+        .args(["api-key", "create", "--name", "log-test"])
+        .output()
+        .unwrap();
+    assert!(issued.status.success(), "{issued:?}");
+    let api_key = String::from_utf8(issued.stdout).unwrap().trim().to_owned();
+    assert!(api_key.starts_with("usk_"), "{api_key}");
     let mut server = process::start(&dir, &[]).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -166,7 +174,8 @@ async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
 
     let created: Value = client
         .post(format!("{root}/shorten"))
-        .header("authorization", "Bearer token-SENTINEL-key")
+        .header("authorization", format!("Bearer {api_key}"))
+        .header("x-forwarded-for", "198.51.100.77")
         .json(&json!({ "long_url": long_url }))
         .send()
         .await
@@ -197,6 +206,8 @@ async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
     assert_eq!(requests[1]["status"], 302);
     assert!(requests[1]["latency_us"].is_u64());
     assert!(!logs.contains("SENTINEL"), "{logs}");
+    assert!(!logs.contains(&api_key[4..]), "{logs}");
+    assert!(!logs.contains("198.51.100.77"), "{logs}");
     let peer_port = format!(":{}", server.addr.port());
     for event in &requests {
         let line = event.to_string();

@@ -4,54 +4,13 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::backends::{RedisScope, dynamodb_endpoint, dynamodb_table, redis_url};
-use common::process::{self, ServerProcess};
+use common::process;
 use common::proxy::{Mode, Proxy};
+use common::shared::Store;
 use serde_json::{Value, json};
-
-/// Settings that put an instance on a shared store.
-enum Store {
-    Redis { url: String, prefix: String },
-    Dynamodb { endpoint: String, table: String },
-}
-
-impl Store {
-    fn env(&self, timeout_ms: u64) -> Vec<(&'static str, String)> {
-        let mut env = vec![
-            ("URL_SHORTENER__STORAGE__TIMEOUT_MS", timeout_ms.to_string()),
-            (
-                "URL_SHORTENER__SERVER__BASE_URL",
-                "https://sho.rt".to_owned(),
-            ),
-        ];
-        match self {
-            Store::Redis { url, prefix } => env.extend([
-                ("URL_SHORTENER__STORAGE__BACKEND", "redis".to_owned()),
-                ("URL_SHORTENER__STORAGE__REDIS__URL", url.clone()),
-                ("URL_SHORTENER__STORAGE__REDIS__KEY_PREFIX", prefix.clone()),
-            ]),
-            Store::Dynamodb { endpoint, table } => env.extend([
-                ("URL_SHORTENER__STORAGE__BACKEND", "dynamodb".to_owned()),
-                (
-                    "URL_SHORTENER__STORAGE__DYNAMODB__ENDPOINT_URL",
-                    endpoint.clone(),
-                ),
-                ("URL_SHORTENER__STORAGE__DYNAMODB__TABLE", table.clone()),
-            ]),
-        }
-        env
-    }
-
-    /// Starts an instance whose storage calls time out after `timeout_ms`.
-    async fn start(&self, dir: &Path, timeout_ms: u64) -> ServerProcess {
-        let env = self.env(timeout_ms);
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        process::start(dir, &pairs).await
-    }
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -13,12 +13,17 @@ use std::sync::Arc;
 
 use common::backends::{RedisScope, dynamodb_table};
 use url_shortener::config::SqliteSync;
-use url_shortener::domain::{Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord};
-use url_shortener::repository::{MemoryRepository, RepoError, Repository, SqliteRepository};
+use url_shortener::domain::{
+    ApiKeyRecord, ApiKeySecret, Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord,
+};
+use url_shortener::repository::{
+    ApiKeyStore, MemoryRepository, RepoError, Repository, SqliteRepository, Stores,
+};
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
 struct Backend {
     repo: Arc<dyn Repository>,
+    keys: Arc<dyn ApiKeyStore>,
     /// The store deletes expired records by itself the moment they expire (Redis), so they
     /// are never seen again and `delete_expired` finds nothing to do.
     native_expiry: bool,
@@ -26,8 +31,10 @@ struct Backend {
 }
 
 async fn memory() -> Backend {
+    let stores = Stores::of(MemoryRepository::new());
     Backend {
-        repo: Arc::new(MemoryRepository::new()),
+        repo: stores.links,
+        keys: stores.keys,
         native_expiry: false,
         _guard: Box::new(()),
     }
@@ -38,8 +45,10 @@ async fn sqlite() -> Backend {
     let repo = SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
         .await
         .unwrap();
+    let stores = Stores::of(repo);
     Backend {
-        repo: Arc::new(repo),
+        repo: stores.links,
+        keys: stores.keys,
         native_expiry: false,
         _guard: Box::new(dir),
     }
@@ -47,8 +56,10 @@ async fn sqlite() -> Backend {
 
 async fn redis() -> Backend {
     let (repo, scope) = RedisScope::open().await;
+    let stores = Stores::of(repo);
     Backend {
-        repo: Arc::new(repo),
+        repo: stores.links,
+        keys: stores.keys,
         native_expiry: true,
         _guard: Box::new(scope),
     }
@@ -56,8 +67,10 @@ async fn redis() -> Backend {
 
 async fn dynamodb() -> Backend {
     let (repo, table) = dynamodb_table().await;
+    let stores = Stores::of(repo);
     Backend {
-        repo: Arc::new(repo),
+        repo: stores.links,
+        keys: stores.keys,
         // Native TTL deletes within days, not at once: the sweep does the work.
         native_expiry: false,
         _guard: Box::new(table),
@@ -390,6 +403,64 @@ async fn ping_answers(b: Backend) {
     b.repo.ping().await.unwrap();
 }
 
+async fn api_keys_are_stored_found_listed_and_revoked(b: Backend) {
+    let first = ApiKeySecret::generate();
+    let second = ApiKeySecret::generate();
+    let first_record = ApiKeyRecord::new(&first, "first app", at(1_000));
+    let second_record = ApiKeyRecord::new(&second, "second app", at(2_000));
+    b.keys.insert_key(&first_record).await.unwrap();
+    b.keys.insert_key(&second_record).await.unwrap();
+
+    assert_eq!(
+        b.keys.find_key(&first.hash()).await.unwrap(),
+        Some(first_record.clone())
+    );
+    assert_eq!(
+        b.keys
+            .find_key(&ApiKeySecret::generate().hash())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        b.keys.list_keys().await.unwrap(),
+        vec![first_record.clone(), second_record.clone()]
+    );
+
+    assert!(
+        b.keys
+            .revoke_key(&first_record.id, at(3_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.keys
+            .revoke_key(&first_record.id, at(4_000))
+            .await
+            .unwrap()
+    );
+    assert!(!b.keys.revoke_key("000000000000", at(3_000)).await.unwrap());
+
+    let revoked = b.keys.find_key(&first.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        revoked.revoked_at,
+        Some(at(3_000)),
+        "the first revocation time stays"
+    );
+    let still = b.keys.find_key(&second.hash()).await.unwrap().unwrap();
+    assert!(still.is_active());
+}
+
+async fn an_api_key_hash_is_stored_once(b: Backend) {
+    let secret = ApiKeySecret::generate();
+    let record = ApiKeyRecord::new(&secret, "once", at(1_000));
+    b.keys.insert_key(&record).await.unwrap();
+    assert_eq!(b.keys.insert_key(&record).await, Err(RepoError::Conflict));
+    assert_eq!(b.keys.list_keys().await.unwrap().len(), 1);
+    // Keys and links do not see each other.
+    assert!(!b.repo.exists(&code("apikey")).await.unwrap());
+}
+
 macro_rules! conformance {
     ($backend:ident) => {
         mod $backend {
@@ -409,6 +480,8 @@ macro_rules! conformance {
                 delete_expired_honours_its_batch_limit,
                 exists_tells_present_from_absent,
                 ping_answers,
+                api_keys_are_stored_found_listed_and_revoked,
+                an_api_key_hash_is_stored_once,
             );
         }
     };

@@ -55,6 +55,10 @@ pub struct Settings {
     pub expiration: ExpirationSettings,
     /// `[cache]`: hot links in memory.
     pub cache: CacheSettings,
+    /// `[auth]`: API keys.
+    pub auth: AuthSettings,
+    /// `[rate_limit]`: per-client budgets.
+    pub rate_limit: RateLimitSettings,
     /// `[log]`: log level and format.
     pub log: LogSettings,
 }
@@ -334,6 +338,97 @@ impl Default for CacheSettings {
     }
 }
 
+/// `[auth]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `auth.require_api_key`: `POST /shorten` needs a valid API key (see
+    /// `url-shortener api-key --help`). Default false (local use); set true in production.
+    pub require_api_key: bool,
+}
+
+/// Where rate-limit state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBackend {
+    /// In this process: limits hold per instance.
+    #[default]
+    Memory,
+    /// In Redis: limits hold for the whole fleet.
+    Redis,
+}
+
+/// `[rate_limit]` settings. `Debug` hides the secret and the Redis password.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// `rate_limit.enabled`: default true.
+    pub enabled: bool,
+    /// `rate_limit.backend`: `memory` or `redis`. Default `memory`.
+    pub backend: RateLimitBackend,
+    /// `rate_limit.redis_url`: Redis for the shared limiter. Default `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// `rate_limit.key_prefix`: prefix of the limiter's Redis keys. Default `url-shortener:`.
+    pub key_prefix: String,
+    /// `rate_limit.secret`: HMAC key under which client identities are hashed in Redis;
+    /// required with the Redis backend, identical on every instance.
+    pub secret: String,
+    /// `rate_limit.trusted_proxies`: addresses or CIDR ranges of proxies whose
+    /// `X-Forwarded-For` is believed. Default none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `rate_limit.creates_per_minute`: sustained creates per client. Default 60.
+    pub creates_per_minute: u32,
+    /// `rate_limit.create_burst`: creates a client may make at once. Default 20.
+    pub create_burst: u32,
+    /// `rate_limit.redirects_per_minute`: sustained redirects per client. Default 1200.
+    pub redirects_per_minute: u32,
+    /// `rate_limit.redirect_burst`: redirects at once. Default 200.
+    pub redirect_burst: u32,
+    /// `rate_limit.not_found_per_minute`: sustained 404s per client before redirects are
+    /// refused, which throttles code enumeration. Default 30.
+    pub not_found_per_minute: u32,
+    /// `rate_limit.not_found_burst`: 404s at once. Default 10.
+    pub not_found_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backend: RateLimitBackend::Memory,
+            redis_url: "redis://127.0.0.1:6379".to_owned(),
+            key_prefix: "url-shortener:".to_owned(),
+            secret: String::new(),
+            trusted_proxies: Vec::new(),
+            creates_per_minute: 60,
+            create_burst: 20,
+            redirects_per_minute: 1_200,
+            redirect_burst: 200,
+            not_found_per_minute: 30,
+            not_found_burst: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for RateLimitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitSettings")
+            .field("enabled", &self.enabled)
+            .field("backend", &self.backend)
+            .field("redis_url", &redact_password(&self.redis_url))
+            .field("key_prefix", &self.key_prefix)
+            .field("secret", &if self.secret.is_empty() { "" } else { "***" })
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("creates_per_minute", &self.creates_per_minute)
+            .field("create_burst", &self.create_burst)
+            .field("redirects_per_minute", &self.redirects_per_minute)
+            .field("redirect_burst", &self.redirect_burst)
+            .field("not_found_per_minute", &self.not_found_per_minute)
+            .field("not_found_burst", &self.not_found_burst)
+            .finish()
+    }
+}
+
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -401,6 +496,8 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("rate_limit.trusted_proxies")
                 .source(Some(env)),
         );
         let settings: Settings =
@@ -476,6 +573,33 @@ impl Settings {
             && self.storage.sqlite.path.as_os_str().is_empty()
         {
             return Err(ConfigError::key("storage.sqlite.path", "must not be empty"));
+        }
+        let rl = &self.rate_limit;
+        for (key, value) in [
+            ("rate_limit.creates_per_minute", rl.creates_per_minute),
+            ("rate_limit.create_burst", rl.create_burst),
+            ("rate_limit.redirects_per_minute", rl.redirects_per_minute),
+            ("rate_limit.redirect_burst", rl.redirect_burst),
+            ("rate_limit.not_found_per_minute", rl.not_found_per_minute),
+            ("rate_limit.not_found_burst", rl.not_found_burst),
+        ] {
+            if value == 0 || value > 6_000_000 {
+                return Err(ConfigError::key(key, "must be between 1 and 6000000"));
+            }
+        }
+        if rl.enabled && rl.backend == RateLimitBackend::Redis {
+            if rl.secret.len() < 16 {
+                return Err(ConfigError::key(
+                    "rate_limit.secret",
+                    "must be at least 16 characters with the redis backend (it keys the hash of client addresses)",
+                ));
+            }
+            if !Url::parse(&rl.redis_url).is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss")) {
+                return Err(ConfigError::key(
+                    "rate_limit.redis_url",
+                    "is not a redis:// or rediss:// URL",
+                ));
+            }
         }
         if self.storage.timeout_ms == 0 {
             return Err(ConfigError::key("storage.timeout_ms", "must be at least 1"));
@@ -586,6 +710,30 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("cache.internal"), "{shown}");
+    }
+
+    #[test]
+    fn trusted_proxies_parse_from_a_comma_separated_variable() {
+        let s = Settings::load_from(
+            None,
+            env(&[(
+                "URL_SHORTENER__RATE_LIMIT__TRUSTED_PROXIES",
+                "10.0.0.0/8,192.0.2.1/32",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(s.rate_limit.trusted_proxies.len(), 2);
+        assert!(s.rate_limit.enabled);
+    }
+
+    #[test]
+    fn the_redis_limiter_needs_a_secret() {
+        let err = Settings::load_from(
+            None,
+            env(&[("URL_SHORTENER__RATE_LIMIT__BACKEND", "redis")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("rate_limit.secret"), "{err}");
     }
 
     #[test]

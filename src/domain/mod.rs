@@ -1,6 +1,7 @@
 //! The domain: validated value types, the link record, and the `Clock` and `ShortCodeGen`
 //! seams. No I/O lives here and nothing here knows about HTTP, async runtimes or storage crates.
 
+mod api_key;
 mod clock;
 mod codegen;
 mod long_url;
@@ -8,6 +9,7 @@ mod record;
 mod short_code;
 mod timestamp;
 
+pub use api_key::{API_KEY_PREFIX, ApiKeyHash, ApiKeyRecord, ApiKeySecret};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen};
 pub use long_url::{

@@ -39,6 +39,13 @@ pub enum ApiError {
     /// 405 `method_not_allowed` (the router adds `Allow`).
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
+    /// 401 `unauthorized`: a missing, unknown or revoked API key, one identical answer for all
+    /// three (with `WWW-Authenticate: Bearer`).
+    #[error("a valid API key is required")]
+    Unauthorized,
+    /// 429 `rate_limited`, with `Retry-After` and `RateLimit-*` headers.
+    #[error("too many requests; retry after {} s", .0.retry_after_secs())]
+    RateLimited(RateLimitHeaders),
     /// 409 `alias_taken`.
     #[error("alias '{0}' is already taken")]
     AliasTaken(String),
@@ -78,6 +85,8 @@ impl ApiError {
             | Self::InvalidTtl(_)
             | Self::InvalidAlias(_) => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AliasTaken(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -104,6 +113,8 @@ impl ApiError {
             Self::InvalidAlias(AliasError::Invalid(_)) => "invalid_alias",
             Self::InvalidAlias(AliasError::Reserved(_)) => "reserved_alias",
             Self::NotFound { .. } => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::RateLimited(_) => "rate_limited",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::AliasTaken(_) => "alias_taken",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -121,6 +132,8 @@ impl ApiError {
             Self::InvalidTtl(_) => "Invalid TTL",
             Self::InvalidAlias(_) => "Invalid alias",
             Self::NotFound { .. } => "Not found",
+            Self::Unauthorized => "Unauthorized",
+            Self::RateLimited(_) => "Too many requests",
             Self::MethodNotAllowed => "Method not allowed",
             Self::AliasTaken(_) => "Alias taken",
             Self::PayloadTooLarge(_) => "Payload too large",
@@ -148,11 +161,46 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %e, "storage error");
                 Self::Internal
             }
+            e @ ServiceError::InvalidKeyName(_) => Self::InvalidRequest(e.to_string()),
             e @ ServiceError::CodeSpaceExhausted(_) => {
                 tracing::error!(error = %e, "short code allocation failed");
                 Self::Internal
             }
         }
+    }
+}
+
+/// A rate-limit decision as response headers (IETF `RateLimit` fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    /// Requests allowed at once (`RateLimit-Limit`).
+    pub limit: u32,
+    /// Requests left now (`RateLimit-Remaining`).
+    pub remaining: u32,
+    /// Microseconds until the budget is full again (`RateLimit-Reset`, in whole seconds).
+    pub reset_us: i64,
+    /// Microseconds until a request would be admitted (`Retry-After` on 429).
+    pub retry_after_us: i64,
+}
+
+fn ceil_secs(us: i64) -> u64 {
+    u64::try_from(us.max(0)).unwrap_or(0).div_ceil(1_000_000)
+}
+
+impl RateLimitHeaders {
+    /// Whole seconds to wait, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        ceil_secs(self.retry_after_us).max(1)
+    }
+
+    /// Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` to `headers`.
+    pub fn apply(&self, headers: &mut axum::http::HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert(
+            "ratelimit-reset",
+            HeaderValue::from(ceil_secs(self.reset_us)),
+        );
     }
 }
 
@@ -188,7 +236,17 @@ impl IntoResponse for ApiError {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
             r
         };
+        if let Self::RateLimited(limits) = &self {
+            limits.apply(response.headers_mut());
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(limits.retry_after_secs()),
+            );
+        }
         let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }

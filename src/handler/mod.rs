@@ -9,7 +9,7 @@ mod stats;
 
 use axum::http::HeaderMap;
 
-pub use error::{ApiError, PROBLEM_JSON, RETRY_AFTER_SECONDS};
+pub use error::{ApiError, PROBLEM_JSON, RETRY_AFTER_SECONDS, RateLimitHeaders};
 pub use extract::{ApiJson, MAX_BODY_BYTES, wants_html};
 pub use health::STORAGE_CHECK_DEADLINE;
 pub use shorten::{LinkResponse, ShortenRequest};

@@ -1,11 +1,13 @@
 //! The middleware that wraps every route: recovery, timing, logging and the request deadline.
 //! The order is drawn in `app::app`.
 
+mod guard;
 mod logging;
 mod recovery;
 mod timeout;
 mod timing;
 
+pub use guard::{AuthenticatedKey, Guards, client_address, guard_create, guard_lookup};
 pub use logging::{LogFuture, LogLayer, LogRequests};
 pub use recovery::{PanicHandler, recovery_layer};
 pub use timeout::enforce_deadline;

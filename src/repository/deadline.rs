@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{RepoError, Repository};
-use crate::domain::{ShortCode, Timestamp, UrlRecord};
+use super::{ApiKeyStore, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
 
 /// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
 ///
@@ -72,5 +72,31 @@ impl<R: Repository> Repository for Deadline<R> {
 
     async fn ping(&self) -> Result<(), RepoError> {
         self.within("ping", self.inner.ping()).await
+    }
+}
+
+#[async_trait]
+impl<R: ApiKeyStore> ApiKeyStore for Deadline<R> {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        self.within("insert_key", self.inner.insert_key(key)).await
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        self.within("find_key", self.inner.find_key(hash)).await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        // Listing can scan a whole DynamoDB table: give it ten times the usual limit.
+        match tokio::time::timeout(self.limit * 10, self.inner.list_keys()).await {
+            Ok(result) => result,
+            Err(_) => Err(RepoError::Unavailable(
+                "list_keys did not answer in time".to_owned(),
+            )),
+        }
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        self.within("revoke_key", self.inner.revoke_key(id, at))
+            .await
     }
 }

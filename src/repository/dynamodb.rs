@@ -32,8 +32,8 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, WriteRequest,
 };
 
-use super::{RepoError, Repository};
-use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use super::{ApiKeyStore, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Name of the expiry index.
 pub const EXPIRY_INDEX: &str = "expiry-index";
@@ -46,6 +46,8 @@ pub const SWEEP_LOOKBACK_DAYS: i64 = 7;
 const DAY_MS: i64 = 86_400_000;
 /// A key no link can have ('#' is outside the code alphabet): what `ping` reads.
 const PING_KEY: &str = "#ping";
+/// API keys live in the same table under `#apikey#{hash}`, which no short code can spell.
+const API_KEY_PREFIX: &str = "#apikey#";
 
 /// A link store in one DynamoDB table.
 pub struct DynamoDbRepository {
@@ -439,6 +441,121 @@ impl Repository for DynamoDbRepository {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+}
+
+fn parse_key_item(item: &HashMap<String, AttributeValue>) -> Result<ApiKeyRecord, RepoError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let hash = text("short_code")
+        .and_then(|k| k.strip_prefix(API_KEY_PREFIX))
+        .unwrap_or_default()
+        .to_owned();
+    let corrupt = || RepoError::Corrupt(format!("API key item {hash} in DynamoDB"));
+    Ok(ApiKeyRecord {
+        id: text("key_id").ok_or_else(corrupt)?.clone(),
+        name: text("name").cloned().unwrap_or_default(),
+        hash: ApiKeyHash::from_hex(hash.clone()),
+        created_at: number("created_at")
+            .and_then(Timestamp::from_unix_millis)
+            .ok_or_else(corrupt)?,
+        revoked_at: number("revoked_at").and_then(Timestamp::from_unix_millis),
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoDbRepository {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "short_code",
+                s(format!("{API_KEY_PREFIX}{}", key.hash.as_str())),
+            )
+            .item("key_id", s(&key.id))
+            .item("name", s(&key.name))
+            .item("created_at", n(key.created_at.as_unix_millis()))
+            .condition_expression("attribute_not_exists(short_code)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(RepoError::Conflict)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!(
+                "{API_KEY_PREFIX}{}",
+                hash.as_str()
+            ))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item().map(parse_key_item).transpose()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        // A scan: API keys share the links' table, and listing them is a rare operator command.
+        let mut keys = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(short_code, :p)")
+                .expression_attribute_values(":p", s(API_KEY_PREFIX))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                keys.push(parse_key_item(item)?);
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        let Some(key) = self.list_keys().await?.into_iter().find(|k| k.id == id) else {
+            return Ok(false);
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!(
+                "{API_KEY_PREFIX}{}",
+                key.hash.as_str()
+            ))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(true)
     }
 }
 

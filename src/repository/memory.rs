@@ -6,14 +6,16 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 
-use super::{RepoError, Repository};
-use crate::domain::{ShortCode, Timestamp, UrlRecord};
+use super::{ApiKeyStore, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
 
 #[derive(Default)]
 struct Inner {
     records: HashMap<ShortCode, UrlRecord>,
     /// Expiry index, so `delete_expired` walks only expired records.
     by_expiry: BTreeSet<(Timestamp, ShortCode)>,
+    /// API keys by hash, in insertion order for listing.
+    keys: Vec<ApiKeyRecord>,
 }
 
 /// An in-process store with the same semantics as the durable backends.
@@ -105,5 +107,36 @@ impl Repository for MemoryRepository {
 
     async fn ping(&self) -> Result<(), RepoError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryRepository {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        let mut inner = self.write();
+        if inner.keys.iter().any(|k| k.hash == key.hash) {
+            return Err(RepoError::Conflict);
+        }
+        inner.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        Ok(self.read().keys.iter().find(|k| &k.hash == hash).cloned())
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        Ok(self.read().keys.clone())
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        let mut inner = self.write();
+        match inner.keys.iter_mut().find(|k| k.id == id) {
+            Some(key) => {
+                key.revoked_at.get_or_insert(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }

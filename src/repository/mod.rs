@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{StorageBackend, StorageSettings};
-use crate::domain::{ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
 
 pub use deadline::Deadline;
 pub use dynamodb::{
@@ -89,23 +89,70 @@ pub trait Repository: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), RepoError>;
 }
 
+/// Persistence for API keys, in the same store as the links. Only hashes are stored.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
+    /// Stores a new key record.
+    ///
+    /// # Errors
+    /// [`RepoError::Conflict`] if a key with this hash exists; [`RepoError::Unavailable`].
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError>;
+
+    /// The record whose hash is `hash`, revoked or not.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError>;
+
+    /// Every key record, oldest first. An operator's command, not a hot path.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError>;
+
+    /// Marks the key with public id `id` revoked at `at`; `false` when no key has that id.
+    /// Revoking twice keeps the first time.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError>;
+}
+
+/// One backend seen through both of its interfaces.
+#[derive(Clone)]
+pub struct Stores {
+    /// Links.
+    pub links: Arc<dyn Repository>,
+    /// API keys.
+    pub keys: Arc<dyn ApiKeyStore>,
+}
+
+impl Stores {
+    /// Both views of one backend.
+    pub fn of<B: Repository + ApiKeyStore>(backend: B) -> Self {
+        let backend = Arc::new(backend);
+        Self {
+            links: backend.clone(),
+            keys: backend,
+        }
+    }
+}
+
 /// Builds the backend named by `settings.backend`.
 ///
 /// # Errors
 /// When the backend cannot be opened (a file that cannot be created, a server that refuses the
 /// connection); the message names the setting to look at.
-pub async fn build_repository(
-    settings: &StorageSettings,
-) -> Result<Arc<dyn Repository>, anyhow::Error> {
+pub async fn build_stores(settings: &StorageSettings) -> Result<Stores, anyhow::Error> {
     let timeout = Duration::from_millis(settings.timeout_ms);
     match settings.backend {
-        StorageBackend::Memory => Ok(Arc::new(MemoryRepository::new())),
+        StorageBackend::Memory => Ok(Stores::of(MemoryRepository::new())),
         StorageBackend::Sqlite => {
             let sqlite = &settings.sqlite;
             let repo = SqliteRepository::open(&sqlite.path, sqlite.synchronous)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
-            Ok(Arc::new(repo))
+            Ok(Stores::of(repo))
         }
         StorageBackend::Redis => {
             let redis = &settings.redis;
@@ -117,7 +164,7 @@ pub async fn build_repository(
                         crate::config::redact_password(&redis.url)
                     )
                 })?;
-            Ok(Arc::new(Deadline::new(repo, timeout)))
+            Ok(Stores::of(Deadline::new(repo, timeout)))
         }
         StorageBackend::Dynamodb => {
             let dynamo = &settings.dynamodb;
@@ -127,7 +174,7 @@ pub async fn build_repository(
             let repo = DynamoDbRepository::new(client, &dynamo.table, dynamo.create_table)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
-            Ok(Arc::new(Deadline::new(repo, timeout)))
+            Ok(Stores::of(Deadline::new(repo, timeout)))
         }
     }
 }

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{RepoError, Repository};
-use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use super::{ApiKeyStore, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.
 const SAVE_SCRIPT: &str = r"
@@ -40,12 +40,20 @@ end
 return 1
 ";
 
+/// Creates an API key hash only if absent.
+const INSERT_KEY_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'c', ARGV[3])
+return 1
+";
+
 /// A link store in Redis.
 pub struct RedisRepository {
     connection: ConnectionManager,
     prefix: String,
     save: Script,
     increment: Script,
+    insert_key: Script,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> RepoError {
@@ -76,11 +84,21 @@ impl RedisRepository {
             prefix: prefix.to_owned(),
             save: Script::new(SAVE_SCRIPT),
             increment: Script::new(INCREMENT_SCRIPT),
+            insert_key: Script::new(INSERT_KEY_SCRIPT),
         })
     }
 
     fn key(&self, code: &ShortCode) -> String {
         format!("{}link:{code}", self.prefix)
+    }
+
+    fn api_key(&self, hash: &str) -> String {
+        format!("{}apikey:{hash}", self.prefix)
+    }
+
+    /// The set of every API key hash, for listing (keys are few; links are never listed).
+    fn api_key_index(&self) -> String {
+        format!("{}apikeys", self.prefix)
     }
 }
 
@@ -190,5 +208,92 @@ impl Repository for RedisRepository {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+}
+
+fn parse_key(hash: &str, fields: &HashMap<String, String>) -> Result<ApiKeyRecord, RepoError> {
+    let corrupt = || RepoError::Corrupt(format!("API key {hash} in Redis"));
+    let time = |name: &str| -> Result<Option<Timestamp>, RepoError> {
+        fields
+            .get(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .and_then(Timestamp::from_unix_millis)
+                    .ok_or_else(corrupt)
+            })
+            .transpose()
+    };
+    Ok(ApiKeyRecord {
+        id: fields.get("id").ok_or_else(corrupt)?.clone(),
+        name: fields.get("name").cloned().unwrap_or_default(),
+        hash: ApiKeyHash::from_hex(hash.to_owned()),
+        created_at: time("c")?.ok_or_else(corrupt)?,
+        revoked_at: time("r")?,
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for RedisRepository {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let created: i64 = self
+            .insert_key
+            .key(self.api_key(key.hash.as_str()))
+            .arg(&key.id)
+            .arg(&key.name)
+            .arg(key.created_at.as_unix_millis())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if created != 1 {
+            return Err(RepoError::Conflict);
+        }
+        let _: i64 = connection
+            .sadd(self.api_key_index(), key.hash.as_str())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let fields: HashMap<String, String> = connection
+            .hgetall(self.api_key(hash.as_str()))
+            .await
+            .map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_key(hash.as_str(), &fields).map(Some)
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let hashes: Vec<String> = connection
+            .smembers(self.api_key_index())
+            .await
+            .map_err(unavailable)?;
+        let mut keys = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(key) = self.find_key(&ApiKeyHash::from_hex(hash)).await? {
+                keys.push(key);
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        let Some(key) = self.list_keys().await?.into_iter().find(|k| k.id == id) else {
+            return Ok(false);
+        };
+        let mut connection = self.connection.clone();
+        // HSETNX keeps the first revocation time.
+        let _: i64 = connection
+            .hset_nx(self.api_key(key.hash.as_str()), "r", at.as_unix_millis())
+            .await
+            .map_err(unavailable)?;
+        Ok(true)
     }
 }

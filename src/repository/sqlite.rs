@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{RepoError, Repository};
+use super::{ApiKeyStore, RepoError, Repository};
 use crate::config::SqliteSync;
-use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
 /// Append only: a released migration is never edited.
@@ -34,6 +34,14 @@ const MIGRATIONS: &[&str] = &[
         last_accessed_at INTEGER
     ) WITHOUT ROWID;
     CREATE INDEX links_expires_at ON links (expires_at) WHERE expires_at IS NOT NULL;",
+    // 2: API keys, stored as SHA-256 hashes only.
+    "CREATE TABLE api_keys (
+        id         TEXT    NOT NULL PRIMARY KEY,
+        hash       TEXT    NOT NULL UNIQUE,
+        name       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );",
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see
@@ -53,10 +61,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Reply = oneshot::Sender<Result<u64, RepoError>>;
 
+/// A write the API-key operations need; `Fn` so a failed batch can run it again alone.
+type Exec =
+    Box<dyn Fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<u64, RepoError>> + Send>;
+
 enum Command {
     Save(UrlRecord, Reply),
     Increment(ShortCode, u64, Timestamp, Reply),
     DeleteExpired(Timestamp, usize, Reply),
+    Exec(Exec, Reply),
 }
 
 /// A link store in one SQLite file.
@@ -260,7 +273,10 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Command>) {
 
 fn reply_of(command: Command) -> Reply {
     match command {
-        Command::Save(_, r) | Command::Increment(_, _, _, r) | Command::DeleteExpired(_, _, r) => r,
+        Command::Save(_, r)
+        | Command::Increment(_, _, _, r)
+        | Command::DeleteExpired(_, _, r)
+        | Command::Exec(_, r) => r,
     }
 }
 
@@ -315,6 +331,7 @@ fn execute(
                 ])?;
             Ok(Ok(removed as u64))
         }
+        Command::Exec(exec, _) => exec(tx),
     }
 }
 
@@ -401,6 +418,113 @@ impl Repository for SqliteRepository {
             return Err(unavailable("the SQLite writer has stopped"));
         }
         Ok(())
+    }
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ApiKeyRecord, RepoError>> {
+    let id: String = row.get(0)?;
+    let hash: String = row.get(1)?;
+    let name: String = row.get(2)?;
+    let created_at: i64 = row.get(3)?;
+    let revoked_at: Option<i64> = row.get(4)?;
+    let corrupt = || RepoError::Corrupt(format!("timestamps of API key '{id}'"));
+    Ok((|| {
+        Ok(ApiKeyRecord {
+            id: id.clone(),
+            name,
+            hash: ApiKeyHash::from_hex(hash),
+            created_at: Timestamp::from_unix_millis(created_at).ok_or_else(corrupt)?,
+            revoked_at: revoked_at
+                .map(|ms| Timestamp::from_unix_millis(ms).ok_or_else(corrupt))
+                .transpose()?,
+        })
+    })())
+}
+
+const KEY_COLUMNS: &str = "id, hash, name, created_at, revoked_at";
+
+#[async_trait]
+impl ApiKeyStore for SqliteRepository {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        let key = key.clone();
+        self.write(|reply| {
+            Command::Exec(
+                Box::new(move |tx| {
+                    let inserted = tx
+                        .prepare_cached(
+                            "INSERT INTO api_keys (id, hash, name, created_at, revoked_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                        )?
+                        .execute(params![
+                            key.id,
+                            key.hash.as_str(),
+                            key.name,
+                            key.created_at.as_unix_millis(),
+                            key.revoked_at.map(Timestamp::as_unix_millis),
+                        ])?;
+                    Ok(if inserted == 1 {
+                        Ok(0)
+                    } else {
+                        Err(RepoError::Conflict)
+                    })
+                }),
+                reply,
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        let hash = hash.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"
+            ))
+            .and_then(|mut stmt| stmt.query_row([hash.as_str()], key_from_row).optional())
+            .map_err(unavailable)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], key_from_row)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        let id = id.to_owned();
+        let changed = self
+            .write(|reply| {
+                Command::Exec(
+                    Box::new(move |tx| {
+                        let found: bool = tx
+                            .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1")?
+                            .exists([&id])?;
+                        tx.prepare_cached(
+                            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                        )?
+                        .execute(params![id, at.as_unix_millis()])?;
+                        Ok(Ok(u64::from(found)))
+                    }),
+                    reply,
+                )
+            })
+            .await?;
+        Ok(changed == 1)
     }
 }
 

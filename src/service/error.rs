@@ -20,6 +20,9 @@ pub enum ServiceError {
     /// Every generated code collided; with 62^8 codes this means the store is misbehaving.
     #[error("could not allocate a free short code after {0} attempts")]
     CodeSpaceExhausted(usize),
+    /// An API key name that is empty, too long or not printable.
+    #[error("a key name must be 1 to {0} printable characters")]
+    InvalidKeyName(usize),
     /// The store failed; see [`RepoError`].
     #[error(transparent)]
     Storage(#[from] RepoError),

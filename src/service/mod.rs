@@ -1,12 +1,14 @@
 //! Services: the business rules (how codes are allocated, when a link is live, how clicks are
 //! counted). They speak in domain types and [`ServiceError`], never in HTTP.
 
+mod api_keys;
 mod cache;
 mod clicks;
 mod error;
 mod expiration;
 mod url_service;
 
+pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
 pub use cache::{LinkCache, Lookup};
 pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};
 pub use error::ServiceError;

@@ -165,3 +165,29 @@ impl ShortCodeGen for ScriptedCodes {
         self.codes[i.min(self.codes.len() - 1)].clone()
     }
 }
+
+/// A rate limiter whose store is down.
+pub struct DownLimiter;
+
+#[async_trait]
+impl url_shortener::limiter::Limiter for DownLimiter {
+    async fn hit(
+        &self,
+        _: url_shortener::limiter::Budget,
+        _: &url_shortener::limiter::ClientId,
+    ) -> Result<url_shortener::limiter::Decision, url_shortener::limiter::LimiterError> {
+        Err(url_shortener::limiter::LimiterError(
+            "connection refused".into(),
+        ))
+    }
+
+    async fn wait_us(
+        &self,
+        _: url_shortener::limiter::Budget,
+        _: &url_shortener::limiter::ClientId,
+    ) -> Result<i64, url_shortener::limiter::LimiterError> {
+        Err(url_shortener::limiter::LimiterError(
+            "connection refused".into(),
+        ))
+    }
+}

@@ -6,6 +6,7 @@ pub mod backends;
 pub mod doubles;
 pub mod process;
 pub mod proxy;
+pub mod shared;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url_shortener::config::Settings;
 use url_shortener::domain::{ManualClock, ShortCodeGen, Timestamp};
-use url_shortener::repository::{MemoryRepository, Repository};
+use url_shortener::repository::{ApiKeyStore, MemoryRepository, Repository, Stores};
 use url_shortener::{AppState, app, serve};
 
 /// The public origin test apps are configured with.
@@ -29,13 +30,27 @@ pub const T0: i64 = 1_767_225_600_000;
 pub struct TestAppBuilder {
     settings: Settings,
     repo: Arc<dyn Repository>,
+    keys: Arc<dyn ApiKeyStore>,
     codes: Option<Arc<dyn ShortCodeGen>>,
+    limiter: Option<Arc<dyn url_shortener::limiter::Limiter>>,
 }
 
 impl TestAppBuilder {
     /// Replaces the memory store.
     pub fn repo(mut self, repo: Arc<dyn Repository>) -> Self {
         self.repo = repo;
+        self
+    }
+
+    /// Replaces the API key store.
+    pub fn keys(mut self, keys: Arc<dyn ApiKeyStore>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Uses `limiter` instead of the one the settings describe.
+    pub fn limiter(mut self, limiter: Arc<dyn url_shortener::limiter::Limiter>) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -54,8 +69,21 @@ impl TestAppBuilder {
     /// Starts the app on 127.0.0.1:0.
     pub async fn spawn(self) -> TestApp {
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(T0).unwrap()));
+        let stores = Stores {
+            links: self.repo.clone(),
+            keys: self.keys.clone(),
+        };
+        let limiter = match self.limiter {
+            Some(limiter) => Some(limiter),
+            None => url_shortener::limiter::build_limiter(
+                &self.settings.rate_limit,
+                std::time::Duration::from_secs(2),
+            )
+            .await
+            .expect("test limiter starts"),
+        };
         let state =
-            AppState::from_settings(&self.settings, self.repo.clone(), clock.clone(), self.codes)
+            AppState::from_settings(&self.settings, stores, clock.clone(), self.codes, limiter)
                 .expect("test settings are valid");
         let lifecycle = state.lifecycle.clone();
         let handle = state.clone();
@@ -107,10 +135,14 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         let mut settings = Settings::default();
         settings.server.base_url = BASE_URL.to_owned();
+        // Most tests send bursts from one address; the rate-limit tests turn it back on.
+        settings.rate_limit.enabled = false;
         TestAppBuilder {
             settings,
             repo: Arc::new(MemoryRepository::new()),
+            keys: Arc::new(MemoryRepository::new()),
             codes: None,
+            limiter: None,
         }
     }
 

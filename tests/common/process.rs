@@ -32,6 +32,8 @@ pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
         .current_dir(dir)
         .env("URL_SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
         .env("URL_SHORTENER__LOG__FORMAT", "json")
+        // Tests send bursts from one address; rate-limit tests pass `..ENABLED=true`.
+        .env("URL_SHORTENER__RATE_LIMIT__ENABLED", "false")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -1,0 +1,65 @@
+//! `MemoryLimiter`: per-client GCRA state in this process. Limits hold per instance; use the
+//! Redis limiter for a fleet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use tokio::time::Instant;
+
+use super::gcra::{self, Decision};
+use super::{Budget, ClientId, Limiter, LimiterError, Quotas};
+
+/// Forget fully replenished clients every this many requests, so memory follows the number of
+/// recently active clients.
+const SWEEP_EVERY: u64 = 4_096;
+
+/// In-process rate limiter.
+pub struct MemoryLimiter {
+    quotas: Quotas,
+    tats: DashMap<(Budget, ClientId), i64>,
+    origin: Instant,
+    calls: AtomicU64,
+}
+
+impl MemoryLimiter {
+    /// A limiter with `quotas`.
+    pub fn new(quotas: Quotas) -> Self {
+        Self {
+            quotas,
+            tats: DashMap::new(),
+            origin: Instant::now(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    fn now_us(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// Clients currently tracked (for tests).
+    pub fn tracked(&self) -> usize {
+        self.tats.len()
+    }
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn hit(&self, budget: Budget, client: &ClientId) -> Result<Decision, LimiterError> {
+        let now = self.now_us();
+        if self.calls.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.tats.retain(|_, tat| *tat > now);
+        }
+        let quota = self.quotas.get(budget);
+        let mut entry = self.tats.entry((budget, client.clone())).or_insert(now);
+        let (decision, tat) = gcra::decide(Some(*entry), now, quota);
+        *entry = tat;
+        Ok(decision)
+    }
+
+    async fn wait_us(&self, budget: Budget, client: &ClientId) -> Result<i64, LimiterError> {
+        let now = self.now_us();
+        let tat = self.tats.get(&(budget, client.clone())).map(|t| *t);
+        Ok(gcra::wait_us(tat, now, self.quotas.get(budget)))
+    }
+}

@@ -1,0 +1,235 @@
+//! Guards in front of the routes that abuse targets: API-key authentication for creates, and
+//! the per-client rate limits (creates; redirects and stats; 404s, which throttle enumeration).
+//!
+//! Failure policy when the limiter's own store is down: lookups fail open (the redirect is the
+//! product, and a limiter outage must not take it down), creates fail closed with 503 (a
+//! spammer must not get unlimited creates by knocking the limiter over).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+
+use crate::app::AppState;
+use crate::handler::{ApiError, RateLimitHeaders};
+use crate::limiter::{Budget, ClientId, Decision, Limiter};
+use crate::service::ApiKeyService;
+
+/// What the guards need.
+pub struct Guards {
+    /// The rate limiter; `None` when rate limiting is off.
+    pub limiter: Option<Arc<dyn Limiter>>,
+    /// API key checks.
+    pub keys: Arc<ApiKeyService>,
+    /// Whether creates need a key.
+    pub require_api_key: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The API key a request authenticated with, as a request extension for later layers.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedKey(pub String);
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+/// address in `X-Forwarded-For` that is not itself a trusted proxy. Anything a client could
+/// have written into the header (everything left of the first untrusted hop) is ignored.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()))
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    Some(
+        hops.into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
+}
+
+fn client_of(request: &Request, guards: &Guards) -> ClientId {
+    if let Some(AuthenticatedKey(id)) = request.extensions().get::<AuthenticatedKey>() {
+        return ClientId::api_key(id);
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    match client_address(peer, request.headers(), &guards.trusted_proxies) {
+        Some(ip) => ClientId::address(ip),
+        None => ClientId::address(IpAddr::from([0, 0, 0, 0])),
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    bearer
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+fn limited(decision: Decision) -> RateLimitHeaders {
+    RateLimitHeaders {
+        limit: decision.limit,
+        remaining: decision.remaining,
+        reset_us: decision.reset_us,
+        retry_after_us: decision.retry_after_us,
+    }
+}
+
+/// `POST /shorten`: authenticate (when a key is presented or required), then spend from the
+/// create budget; the budget's headers go on every answer.
+pub async fn guard_create(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let guards = &state.guards;
+    match presented_key(request.headers()) {
+        Some(presented) => match guards.keys.authenticate(presented).await {
+            Ok(Some(key)) => {
+                request.extensions_mut().insert(AuthenticatedKey(key.id));
+            }
+            Ok(None) => return ApiError::Unauthorized.into_response(),
+            Err(error) => return ApiError::from(error).into_response(),
+        },
+        None if guards.require_api_key => return ApiError::Unauthorized.into_response(),
+        None => {}
+    }
+    let Some(limiter) = &guards.limiter else {
+        return next.run(request).await;
+    };
+    let client = client_of(&request, guards);
+    match limiter.hit(Budget::Create, &client).await {
+        Ok(decision) if decision.allowed => {
+            let mut response = next.run(request).await;
+            limited(decision).apply(response.headers_mut());
+            response
+        }
+        Ok(decision) => ApiError::RateLimited(limited(decision)).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "rate limiter unavailable; refusing creates");
+            ApiError::StorageUnavailable.into_response()
+        }
+    }
+}
+
+/// `GET`/`HEAD /s/{code}` and `GET /stats/{code}`: refuse clients whose 404 budget is spent
+/// (an enumeration loop), spend from the redirect budget, and charge every 404 to the 404
+/// budget.
+pub async fn guard_lookup(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(limiter) = &state.guards.limiter else {
+        return next.run(request).await;
+    };
+    let client = client_of(&request, &state.guards);
+    match limiter.wait_us(Budget::NotFound, &client).await {
+        Ok(0) => {}
+        Ok(wait) => {
+            let quota_headers = RateLimitHeaders {
+                limit: 0,
+                remaining: 0,
+                reset_us: wait,
+                retry_after_us: wait,
+            };
+            return ApiError::RateLimited(quota_headers).into_response();
+        }
+        Err(error) => tracing::warn!(%error, "rate limiter unavailable; letting lookups through"),
+    }
+    match limiter.hit(Budget::Redirect, &client).await {
+        Ok(decision) if !decision.allowed => {
+            return ApiError::RateLimited(limited(decision)).into_response();
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "rate limiter unavailable; letting lookups through"),
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::NOT_FOUND
+        && let Err(error) = limiter.hit(Budget::NotFound, &client).await
+    {
+        tracing::warn!(%error, "rate limiter unavailable; 404 not counted");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn xff(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static(value));
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+        let got = client_address(Some(ip("203.0.113.9")), &xff("1.2.3.4"), &[]);
+        assert_eq!(got, Some(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn the_right_most_untrusted_hop_is_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // The client forged "6.6.6.6"; the proxy chain appended the real client and itself.
+        let got = client_address(
+            Some(ip("10.0.0.2")),
+            &xff("6.6.6.6, 198.51.100.7, 10.0.0.1"),
+            &trusted,
+        );
+        assert_eq!(got, Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn a_garbled_header_from_a_trusted_proxy_falls_back_to_the_peer() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let got = client_address(Some(ip("10.0.0.2")), &xff("not-an-ip"), &trusted);
+        assert_eq!(got, Some(ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn keys_come_from_bearer_or_x_api_key_only() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer usk_abc"),
+        );
+        assert_eq!(presented_key(&h), Some("usk_abc"));
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static("usk_def"));
+        assert_eq!(presented_key(&h), Some("usk_def"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+        );
+        assert_eq!(presented_key(&h), None);
+    }
+}

@@ -1,0 +1,266 @@
+//! Rate limits and API keys over a real socket (in-process limiter; the Redis limiter is in
+//! `e2e_guards.rs`).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::doubles::DownLimiter;
+use common::{TestApp, assert_problem};
+use reqwest::Response;
+use serde_json::{Value, json};
+use url_shortener::repository::{ApiKeyStore, MemoryRepository};
+use url_shortener::service::ApiKeyService;
+
+fn header(response: &Response, name: &str) -> String {
+    response.headers()[name].to_str().unwrap().to_owned()
+}
+
+async fn limited_app(tune: impl FnOnce(&mut url_shortener::config::RateLimitSettings)) -> TestApp {
+    TestApp::builder()
+        .settings(|s| {
+            s.rate_limit.enabled = true;
+            tune(&mut s.rate_limit);
+        })
+        .spawn()
+        .await
+}
+
+async fn create_with(app: &TestApp, headers: &[(&str, &str)]) -> Response {
+    let mut request = app
+        .client
+        .post(app.url("/shorten"))
+        .json(&json!({ "long_url": "https://example.com/" }));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_client_over_its_create_budget_gets_429_with_retry_after() {
+    let app = limited_app(|r| {
+        r.creates_per_minute = 60;
+        r.create_burst = 3;
+    })
+    .await;
+
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let response = create_with(&app, &[]).await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(header(&response, "ratelimit-limit"), "3");
+        remaining.push(header(&response, "ratelimit-remaining"));
+    }
+    assert_eq!(remaining, ["2", "1", "0"]);
+
+    let refused = create_with(&app, &[]).await;
+    assert_eq!(
+        header(&refused, "retry-after"),
+        "1",
+        "one create a second refills the budget"
+    );
+    assert_eq!(header(&refused, "ratelimit-remaining"), "0");
+    assert!(header(&refused, "ratelimit-reset").parse::<u64>().unwrap() >= 3);
+    assert_problem(refused, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = limited_app(|r| r.create_burst = 2).await;
+    let statuses = [
+        create_with(&app, &[("x-forwarded-for", "192.0.2.1")])
+            .await
+            .status(),
+        create_with(&app, &[("x-forwarded-for", "192.0.2.2")])
+            .await
+            .status(),
+        create_with(&app, &[("x-forwarded-for", "192.0.2.3")])
+            .await
+            .status(),
+    ];
+    assert_eq!(statuses.map(|s| s.as_u16()), [201, 201, 429]);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = limited_app(|r| {
+        r.create_burst = 1;
+        r.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for client in ["192.0.2.1", "192.0.2.2", "2001:db8::1"] {
+        let response = create_with(&app, &[("x-forwarded-for", client)]).await;
+        assert_eq!(response.status(), 201, "{client}");
+    }
+    // Same /64 as 2001:db8::1: the same IPv6 client.
+    let same_64 = create_with(&app, &[("x-forwarded-for", "2001:db8::ffff")]).await;
+    assert_eq!(same_64.status(), 429);
+}
+
+#[tokio::test]
+async fn the_404_budget_stops_an_enumeration_loop() {
+    let app = limited_app(|r| {
+        r.not_found_per_minute = 1;
+        r.not_found_burst = 5;
+    })
+    .await;
+    let real = app.create("https://example.com/real").await;
+    let real = real["short_code"].as_str().unwrap().to_owned();
+
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(app.follow(&format!("guess{i:04}")).await.status().as_u16());
+    }
+
+    assert_eq!(statuses[..5], [404; 5]);
+    assert!(statuses[5..].iter().all(|&s| s == 429), "{statuses:?}");
+    // Once throttled, even a real code answers 429: hits cannot be told from misses.
+    let blocked = app.follow(&real).await;
+    assert!(header(&blocked, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert_problem(blocked, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn the_redirect_budget_is_generous_but_finite() {
+    let app = limited_app(|r| {
+        r.redirects_per_minute = 60;
+        r.redirect_burst = 20;
+    })
+    .await;
+    let body = app.create("https://example.com/").await;
+    let code = body["short_code"].as_str().unwrap().to_owned();
+    let mut ok = 0;
+    for _ in 0..25 {
+        if app.follow(&code).await.status() == 302 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 20);
+}
+
+#[tokio::test]
+async fn when_the_limiter_is_down_redirects_pass_and_creates_are_refused() {
+    let app = TestApp::builder()
+        .settings(|s| s.rate_limit.enabled = true)
+        .limiter(Arc::new(DownLimiter))
+        .spawn()
+        .await;
+    // Seed a link behind the limiter's back.
+    let seeded = TestApp::builder().repo(app.repo.clone()).spawn().await;
+    let body = seeded.create("https://example.com/open").await;
+    let code = body["short_code"].as_str().unwrap();
+
+    assert_eq!(app.follow(code).await.status(), 302);
+    assert_eq!(app.stats(code).await.status(), 200);
+    let refused = app
+        .shorten(json!({ "long_url": "https://example.com/" }))
+        .await;
+    assert_eq!(header(&refused, "retry-after"), "2");
+    assert_problem(refused, 503, "storage_unavailable").await;
+}
+
+async fn keyed_app(keys: Arc<MemoryRepository>) -> TestApp {
+    TestApp::builder()
+        .keys(keys)
+        .settings(|s| s.auth.require_api_key = true)
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn missing_unknown_malformed_and_revoked_keys_get_one_identical_401() {
+    let store = Arc::new(MemoryRepository::new());
+    let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
+    let (revoked, record) = keys.create("old app").await.unwrap();
+    assert!(keys.revoke(&record.id).await.unwrap());
+    let unknown = url_shortener::domain::ApiKeySecret::generate();
+    let app = keyed_app(store).await;
+
+    let answers = [
+        create_with(&app, &[]).await,
+        create_with(
+            &app,
+            &[("authorization", &format!("Bearer {}", unknown.expose()))],
+        )
+        .await,
+        create_with(&app, &[("x-api-key", "not-a-key")]).await,
+        create_with(
+            &app,
+            &[("authorization", &format!("Bearer {}", revoked.expose()))],
+        )
+        .await,
+    ];
+    let mut bodies = Vec::new();
+    for response in answers {
+        assert_eq!(header(&response, "www-authenticate"), "Bearer");
+        bodies.push(assert_problem(response, 401, "unauthorized").await);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn a_valid_key_is_accepted_from_either_header_but_never_the_query_string() {
+    let store = Arc::new(MemoryRepository::new());
+    let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
+    let (key, _) = keys.create("app").await.unwrap();
+    let app = keyed_app(store.clone()).await;
+
+    let bearer = create_with(
+        &app,
+        &[("authorization", &format!("Bearer {}", key.expose()))],
+    )
+    .await;
+    let x_api_key = create_with(&app, &[("x-api-key", key.expose())]).await;
+    let in_query = app
+        .client
+        .post(app.url(&format!("/shorten?api_key={}", key.expose())))
+        .json(&json!({ "long_url": "https://example.com/" }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(bearer.status(), 201);
+    assert_eq!(x_api_key.status(), 201);
+    assert_problem(in_query, 401, "unauthorized").await;
+    let listed = store.list_keys().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_ne!(
+        listed[0].hash.as_str(),
+        key.expose(),
+        "only the hash is stored"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_key_is_refused_even_when_keys_are_optional() {
+    let app = TestApp::spawn().await;
+    let response = create_with(&app, &[("x-api-key", "usk_wrong")]).await;
+    assert_problem(response, 401, "unauthorized").await;
+    assert_eq!(create_with(&app, &[]).await.status(), 201);
+}
+
+#[tokio::test]
+async fn an_api_key_client_has_its_own_create_budget() {
+    let store = Arc::new(MemoryRepository::new());
+    let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
+    let (key, _) = keys.create("batch job").await.unwrap();
+    let app = TestApp::builder()
+        .keys(store)
+        .settings(|s| {
+            s.rate_limit.enabled = true;
+            s.rate_limit.create_burst = 1;
+        })
+        .spawn()
+        .await;
+    let auth = format!("Bearer {}", key.expose());
+
+    assert_eq!(create_with(&app, &[]).await.status(), 201);
+    assert_eq!(create_with(&app, &[]).await.status(), 429);
+    let keyed: Value = create_with(&app, &[("authorization", &auth)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(keyed["short_code"].is_string(), "{keyed}");
+}
