@@ -17,11 +17,24 @@ use crate::config::{ConfigError, Settings, StorageBackend};
 use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
 use crate::handler;
 use crate::limiter::Limiter;
+use crate::metrics::Metrics;
 use crate::middleware::{
     Guards, LogLayer, TimingLayer, enforce_deadline, guard_create, guard_lookup, recovery_layer,
 };
 use crate::repository::Stores;
 use crate::service::{ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService};
+
+/// Every route template the router serves; metrics and logs label requests with these.
+pub const ROUTES: &[&str] = &[
+    "/shorten",
+    "/s/{code}",
+    "/stats/{code}",
+    "/health",
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+];
 
 /// HTTP-level settings the handlers need.
 #[derive(Debug, Clone)]
@@ -68,6 +81,8 @@ pub struct AppState {
     pub web: Arc<WebConfig>,
     /// Draining flag.
     pub lifecycle: Lifecycle,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -81,6 +96,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         codes: Option<Arc<dyn ShortCodeGen>>,
         limiter: Option<Arc<dyn Limiter>>,
+        mut metrics: Metrics,
     ) -> Result<Self, ConfigError> {
         let repo = stores.links;
         settings.validate()?;
@@ -122,7 +138,11 @@ impl AppState {
             require_api_key: settings.auth.require_api_key,
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
         };
-        let urls = UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks);
+        let urls = Arc::new(
+            UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks)
+                .count_creates_in(metrics.links_created.clone()),
+        );
+        metrics.observe(urls.clone());
         let redirect_status =
             StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
                 message: format!("links.redirect_status: {e}"),
@@ -133,10 +153,11 @@ impl AppState {
             request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
         };
         Ok(Self {
-            urls: Arc::new(urls),
+            urls,
             guards: Arc::new(guards),
             web: Arc::new(web),
             lifecycle: Lifecycle::default(),
+            metrics: Arc::new(metrics),
         })
     }
 }
@@ -156,7 +177,7 @@ pub fn app(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(recovery_layer())
         .layer(TimingLayer)
-        .layer(LogLayer)
+        .layer(LogLayer::new(state.metrics.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.web.request_timeout,
             enforce_deadline,
@@ -180,6 +201,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(handler::health))
         .route("/health/live", get(handler::live))
         .route("/health/ready", get(handler::ready))
+        .route("/metrics", get(handler::metrics))
         .fallback(handler::no_route)
         .method_not_allowed_fallback(handler::wrong_method)
         // `layer` after the routes and fallbacks so that it wraps all of them and sees the

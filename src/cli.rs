@@ -67,7 +67,7 @@ pub enum ApiKeyCommand {
 /// # Errors
 /// When the store cannot be opened, the command fails, or `revoke` names no key.
 pub async fn run_api_key(command: ApiKeyCommand, settings: &Settings) -> anyhow::Result<()> {
-    let stores = build_stores(&settings.storage).await?;
+    let stores = build_stores(&settings.storage, &crate::metrics::Metrics::new()).await?;
     let keys = ApiKeyService::new(stores.keys, Arc::new(SystemClock));
     match command {
         ApiKeyCommand::Create { name } => {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod handler;
 pub mod limiter;
+pub mod metrics;
 pub mod middleware;
 pub mod repository;
 pub mod service;

@@ -13,6 +13,7 @@ use url_shortener::cli::{Cli, Command, run_api_key};
 use url_shortener::config::Settings;
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
+use url_shortener::metrics::Metrics;
 use url_shortener::repository::build_stores;
 use url_shortener::service::ExpirationService;
 use url_shortener::{AppState, app, serve, shutdown, telemetry};
@@ -26,12 +27,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let _log_guard = telemetry::init(&settings.log)?;
 
-    let stores = build_stores(&settings.storage).await?;
+    let metrics = Metrics::new();
+    let stores = build_stores(&settings.storage, &metrics).await?;
     let repo = stores.links.clone();
     let clock = Arc::new(SystemClock);
     let storage_timeout = Duration::from_millis(settings.storage.timeout_ms);
     let limiter = build_limiter(&settings.rate_limit, storage_timeout).await?;
-    let state = AppState::from_settings(&settings, stores, clock.clone(), None, limiter)?;
+    let state = AppState::from_settings(&settings, stores, clock.clone(), None, limiter, metrics)?;
     let lifecycle = state.lifecycle.clone();
 
     // Background work stops only after the server has drained, so the clicks of the last
@@ -47,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(settings.expiration.interval_seconds),
         settings.expiration.batch_size,
     )
+    .count_removed_in(state.metrics.links_expired_removed.clone())
     .spawn(background);
 
     let addr = settings.listen_addr()?;

@@ -133,3 +133,44 @@ async fn every_response_carries_the_processing_time() {
         assert!(value.parse::<u64>().is_ok(), "{value}");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_never_carry_codes_urls_or_addresses() {
+    let app = TestApp::spawn().await;
+    let body = app.create("https://example.com/secret-path").await;
+    let code = body["short_code"].as_str().unwrap().to_owned();
+    assert_eq!(app.follow(&code).await.status(), 302);
+    assert_eq!(app.follow(&code).await.status(), 302);
+    assert_eq!(app.follow("missing99").await.status(), 404);
+
+    let response = app.get("/metrics").await;
+
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"http_requests_total{method="GET",route="/s/{code}",status="302"} 2"#,
+        r#"http_requests_total{method="GET",route="/s/{code}",status="404"} 1"#,
+        r#"http_requests_total{method="POST",route="/shorten",status="201"} 1"#,
+        r#"http_request_duration_seconds_bucket{le="#,
+        "links_created_total 1",
+        "links_expired_removed_total 0",
+        "cache_hits_total 1",
+        "cache_misses_total 2",
+        "click_buffer_codes 1",
+        "clicks_dropped_total 0",
+        "click_flushes_total 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains(&code), "{text}");
+    assert!(!text.contains("secret-path"), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
+}

@@ -188,6 +188,25 @@ async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
         assert_eq!(live.status(), 200);
     }
 
+    let metrics = client()
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let backend = match store {
+        Store::Redis { .. } => "redis",
+        _ => "dynamodb",
+    };
+    assert!(
+        metrics.contains(&format!(
+            r#"storage_errors_total{{backend="{backend}",operation="save"}}"#
+        )),
+        "{metrics}"
+    );
+
     proxy.set(Mode::Forward);
     wait_ready(server.addr, 200).await;
     let after = shorten(

@@ -20,6 +20,22 @@ pub(crate) use redirect::{follow, peek};
 pub(crate) use shorten::shorten;
 pub(crate) use stats::stats;
 
+/// `GET /metrics`: Prometheus/OpenMetrics text.
+pub(crate) async fn metrics(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        state.metrics.render(),
+    )
+}
+
 /// 404 for paths no route matches.
 pub(crate) async fn no_route(headers: HeaderMap) -> ApiError {
     ApiError::NotFound {

@@ -10,24 +10,68 @@ use std::time::Instant;
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Response};
 use pin_project_lite::pin_project;
+use std::sync::Arc;
+
+use crate::app::ROUTES;
+use crate::metrics::Metrics;
 use tower::{Layer, Service};
 
-/// Logs one `tracing` event per request at target `url_shortener::request`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LogLayer;
+/// Logs one `tracing` event per request at target `url_shortener::request`, and counts it in
+/// the request metrics.
+#[derive(Clone)]
+pub struct LogLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl LogLayer {
+    /// A layer recording into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> Layer<S> for LogLayer {
     type Service = LogRequests<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        LogRequests { inner }
+        LogRequests {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 /// The service [`LogLayer`] builds.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LogRequests<S> {
     inner: S,
+    metrics: Arc<Metrics>,
+}
+
+/// The route template as a `'static` label: the same text as the router's, so metrics need no
+/// allocation per request.
+fn route_label(route: Option<&MatchedPath>) -> &'static str {
+    match route {
+        None => "<unmatched>",
+        Some(route) => ROUTES
+            .iter()
+            .find(|r| **r == route.as_str())
+            .copied()
+            .unwrap_or("<other>"),
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LogRequests<S>
@@ -51,6 +95,7 @@ where
             start: Instant::now(),
             method,
             route,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -63,6 +108,7 @@ pin_project! {
         start: Instant,
         method: Method,
         route: Option<MatchedPath>,
+        metrics: Arc<Metrics>,
     }
 }
 
@@ -76,12 +122,16 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         if let Ok(response) = &result {
-            let latency_us = u64::try_from(this.start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let route = this
-                .route
-                .as_ref()
-                .map_or("<unmatched>", MatchedPath::as_str);
+            let elapsed = this.start.elapsed();
+            let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            let route = route_label(this.route.as_ref());
             let status = response.status().as_u16();
+            this.metrics.record_request(
+                method_label(this.method),
+                route,
+                status,
+                elapsed.as_secs_f64(),
+            );
             if response.status().is_server_error() {
                 tracing::warn!(target: "url_shortener::request", method = %this.method, route, status, latency_us, "request");
             } else {

@@ -7,6 +7,7 @@
 mod deadline;
 mod dynamodb;
 mod memory;
+mod metered;
 mod redis;
 mod sqlite;
 
@@ -17,12 +18,14 @@ use async_trait::async_trait;
 
 use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
+use crate::metrics::Metrics;
 
 pub use deadline::Deadline;
 pub use dynamodb::{
     DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, SWEEP_LOOKBACK_DAYS, expiry_bucket,
 };
 pub use memory::MemoryRepository;
+pub use metered::Metered;
 pub use redis::RedisRepository;
 pub use sqlite::SqliteRepository;
 
@@ -143,16 +146,21 @@ impl Stores {
 /// # Errors
 /// When the backend cannot be opened (a file that cannot be created, a server that refuses the
 /// connection); the message names the setting to look at.
-pub async fn build_stores(settings: &StorageSettings) -> Result<Stores, anyhow::Error> {
+pub async fn build_stores(
+    settings: &StorageSettings,
+    metrics: &Metrics,
+) -> Result<Stores, anyhow::Error> {
+    let errors = metrics.storage_errors.clone();
     let timeout = Duration::from_millis(settings.timeout_ms);
     match settings.backend {
+        // The memory store cannot fail, so it is not metered.
         StorageBackend::Memory => Ok(Stores::of(MemoryRepository::new())),
         StorageBackend::Sqlite => {
             let sqlite = &settings.sqlite;
             let repo = SqliteRepository::open(&sqlite.path, sqlite.synchronous)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
-            Ok(Stores::of(repo))
+            Ok(Stores::of(Metered::new(repo, "sqlite", errors)))
         }
         StorageBackend::Redis => {
             let redis = &settings.redis;
@@ -164,7 +172,11 @@ pub async fn build_stores(settings: &StorageSettings) -> Result<Stores, anyhow::
                         crate::config::redact_password(&redis.url)
                     )
                 })?;
-            Ok(Stores::of(Deadline::new(repo, timeout)))
+            Ok(Stores::of(Metered::new(
+                Deadline::new(repo, timeout),
+                "redis",
+                errors,
+            )))
         }
         StorageBackend::Dynamodb => {
             let dynamo = &settings.dynamodb;
@@ -174,7 +186,11 @@ pub async fn build_stores(settings: &StorageSettings) -> Result<Stores, anyhow::
             let repo = DynamoDbRepository::new(client, &dynamo.table, dynamo.create_table)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
-            Ok(Stores::of(Deadline::new(repo, timeout)))
+            Ok(Stores::of(Metered::new(
+                Deadline::new(repo, timeout),
+                "dynamodb",
+                errors,
+            )))
         }
     }
 }

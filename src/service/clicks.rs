@@ -40,6 +40,8 @@ pub struct ClickBuffer {
     max_codes: usize,
     flush_threshold: usize,
     dropped: AtomicU64,
+    flushes_ok: AtomicU64,
+    flushes_failed: AtomicU64,
     flush_soon: Notify,
 }
 
@@ -52,6 +54,8 @@ impl ClickBuffer {
             max_codes: max_codes.max(1),
             flush_threshold: flush_threshold.clamp(1, max_codes.max(1)),
             dropped: AtomicU64::new(0),
+            flushes_ok: AtomicU64::new(0),
+            flushes_failed: AtomicU64::new(0),
             flush_soon: Notify::new(),
         }
     }
@@ -105,6 +109,14 @@ impl ClickBuffer {
     /// Clicks dropped because the buffer was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Flushes that wrote everything, and flushes that had to put deltas back.
+    pub fn flushes(&self) -> (u64, u64) {
+        (
+            self.flushes_ok.load(Ordering::Relaxed),
+            self.flushes_failed.load(Ordering::Relaxed),
+        )
     }
 
     /// Removes and returns everything pending.
@@ -180,6 +192,12 @@ impl ClickFlusher {
             written: attempted - failures.len(),
             failed: failures.len(),
         };
+        let outcome = if report.failed == 0 {
+            &self.buffer.flushes_ok
+        } else {
+            &self.buffer.flushes_failed
+        };
+        outcome.fetch_add(1, Ordering::Relaxed);
         self.buffer.restore(failures);
         report
     }

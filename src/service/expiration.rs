@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,6 +23,7 @@ pub struct ExpirationService {
     clock: Arc<dyn Clock>,
     interval: Duration,
     batch_size: usize,
+    removed: Counter,
 }
 
 impl ExpirationService {
@@ -37,7 +39,14 @@ impl ExpirationService {
             clock,
             interval,
             batch_size: batch_size.max(1),
+            removed: Counter::default(),
         }
+    }
+
+    /// Counts every removed link in `counter` (for `/metrics`).
+    pub fn count_removed_in(mut self, counter: Counter) -> Self {
+        self.removed = counter;
+        self
     }
 
     /// One sweep: deletes links with `expires_at` before the clock's now, batch by batch, until
@@ -51,6 +60,7 @@ impl ExpirationService {
         let mut removed = 0;
         for _ in 0..MAX_BATCHES_PER_SWEEP {
             let n = self.repo.delete_expired(now, self.batch_size).await?;
+            self.removed.inc_by(n);
             removed += n;
             if n < self.batch_size as u64 {
                 break;

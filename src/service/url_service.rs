@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::domain::{Alias, Clock, LongUrl, ShortCode, ShortCodeGen, UrlPolicy, UrlRecord};
 use crate::repository::{RepoError, Repository};
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::{ClickBuffer, ClickFlusher, LinkCache, Lookup, ServiceError};
 
 /// How many generated codes are tried before giving up. At 8 base62 characters a single
@@ -42,6 +44,7 @@ pub struct UrlService {
     link_policy: LinkPolicy,
     cache: Option<LinkCache>,
     clicks: Arc<ClickBuffer>,
+    created: Counter,
 }
 
 impl UrlService {
@@ -63,7 +66,14 @@ impl UrlService {
             link_policy,
             cache,
             clicks,
+            created: Counter::default(),
         }
+    }
+
+    /// Counts every created link in `counter` (for `/metrics`).
+    pub fn count_creates_in(mut self, counter: Counter) -> Self {
+        self.created = counter;
+        self
     }
 
     /// A flusher that writes this service's buffered clicks to its store every `interval`.
@@ -115,7 +125,7 @@ impl UrlService {
             let record = UrlRecord::new(alias.into_code(), new.long_url, now, expires_at);
             return match self.repo.save(&record).await {
                 Ok(()) => {
-                    self.forget_missing(&record.short_code);
+                    self.on_created(&record.short_code);
                     Ok(record)
                 }
                 Err(RepoError::Conflict) => {
@@ -131,7 +141,7 @@ impl UrlService {
             }
             match self.repo.save(&record).await {
                 Ok(()) => {
-                    self.forget_missing(&record.short_code);
+                    self.on_created(&record.short_code);
                     return Ok(record);
                 }
                 Err(RepoError::Conflict) => {
@@ -152,7 +162,10 @@ impl UrlService {
         }
     }
 
-    fn forget_missing(&self, code: &ShortCode) {
+    /// Bookkeeping after a save succeeded: count it, and drop the code's negative cache entry
+    /// so this instance resolves it at once.
+    fn on_created(&self, code: &ShortCode) {
+        self.created.inc();
         if let Some(cache) = &self.cache {
             cache.invalidate_missing(code);
         }

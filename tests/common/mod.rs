@@ -82,9 +82,16 @@ impl TestAppBuilder {
             .await
             .expect("test limiter starts"),
         };
-        let state =
-            AppState::from_settings(&self.settings, stores, clock.clone(), self.codes, limiter)
-                .expect("test settings are valid");
+        let metrics = url_shortener::metrics::Metrics::new();
+        let state = AppState::from_settings(
+            &self.settings,
+            stores,
+            clock.clone(),
+            self.codes,
+            limiter,
+            metrics,
+        )
+        .expect("test settings are valid");
         let lifecycle = state.lifecycle.clone();
         let handle = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,209 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text from the `prometheus-client` crate).
+//!
+//! Labels never carry a short code, a URL or a client address: only the route template, the
+//! method, the status, the storage backend and operation, so every series set is small and
+//! bounded.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::service::UrlService;
+
+/// Labels of a request counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Route template (`/s/{code}`), or `<unmatched>`.
+    pub route: &'static str,
+    /// Response status.
+    pub status: u16,
+}
+
+/// Labels of a latency histogram.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template.
+    pub route: &'static str,
+}
+
+/// Labels of a storage error counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StorageLabels {
+    /// `memory`, `sqlite`, `redis` or `dynamodb`.
+    pub backend: &'static str,
+    /// The repository operation.
+    pub operation: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 25 µs to ~0.8 s in doublings: the redirect lives at the bottom, storage stalls at the top.
+    Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
+}
+
+/// Every metric the service exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `http_requests_total{method,route,status}`.
+    pub requests: Family<RequestLabels, Counter>,
+    /// `http_request_duration_seconds{route}`.
+    pub request_duration: HistogramFamily,
+    /// `storage_errors_total{backend,operation}`.
+    pub storage_errors: Family<StorageLabels, Counter>,
+    /// `links_created_total`.
+    pub links_created: Counter,
+    /// `links_expired_removed_total`: deleted by the expiration sweep.
+    pub links_expired_removed: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics in its own registry.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let storage_errors = Family::<StorageLabels, Counter>::default();
+        let links_created = Counter::default();
+        let links_expired_removed = Counter::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to response head, by route",
+            request_duration.clone(),
+        );
+        registry.register(
+            "storage_errors",
+            "Failed storage calls, by backend and operation",
+            storage_errors.clone(),
+        );
+        registry.register("links_created", "Links created", links_created.clone());
+        registry.register(
+            "links_expired_removed",
+            "Expired links deleted by the expiration sweep",
+            links_expired_removed.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            storage_errors,
+            links_created,
+            links_expired_removed,
+        }
+    }
+
+    /// Adds the gauges and counters read from `urls` at scrape time (cache, click buffer).
+    pub fn observe(&mut self, urls: Arc<UrlService>) {
+        self.registry
+            .register_collector(Box::new(ServiceCollector { urls }));
+    }
+
+    /// Counts one answered request.
+    pub fn record_request(
+        &self,
+        method: &'static str,
+        route: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&RouteLabels { route })
+            .observe(seconds);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Reads counters that live in the services rather than in the registry.
+struct ServiceCollector {
+    urls: Arc<UrlService>,
+}
+
+impl std::fmt::Debug for ServiceCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceCollector")
+    }
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+impl Collector for ServiceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let (hits, misses) = self.urls.cache().map_or((0, 0), |c| (c.hits(), c.misses()));
+        counter(
+            &mut encoder,
+            "cache_hits",
+            "Link lookups answered from memory",
+            hits,
+        )?;
+        counter(
+            &mut encoder,
+            "cache_misses",
+            "Link lookups that asked storage",
+            misses,
+        )?;
+        let clicks = self.urls.clicks();
+        let pending = ConstGauge::new(i64::try_from(clicks.len()).unwrap_or(i64::MAX));
+        pending.encode(encoder.encode_descriptor(
+            "click_buffer_codes",
+            "Codes with clicks not yet written to storage",
+            None,
+            pending.metric_type(),
+        )?)?;
+        counter(
+            &mut encoder,
+            "click_flushes",
+            "Click flushes that wrote every pending code",
+            clicks.flushes().0,
+        )?;
+        counter(
+            &mut encoder,
+            "click_flush_failures",
+            "Click flushes that put deltas back to retry",
+            clicks.flushes().1,
+        )?;
+        counter(
+            &mut encoder,
+            "clicks_dropped",
+            "Clicks dropped because the buffer was full",
+            clicks.dropped(),
+        )
+    }
+}

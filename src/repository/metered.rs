@@ -1,0 +1,101 @@
+//! `Metered`: counts failed storage calls by backend and operation for `/metrics`.
+
+use async_trait::async_trait;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use super::{ApiKeyStore, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
+use crate::metrics::StorageLabels;
+
+/// Wraps a backend and counts its `Unavailable` and `Corrupt` answers (a `Conflict` is an
+/// answer, not a failure).
+pub struct Metered<R> {
+    inner: R,
+    backend: &'static str,
+    errors: Family<StorageLabels, Counter>,
+}
+
+impl<R> Metered<R> {
+    /// `inner`, reporting as `backend` into `errors`.
+    pub fn new(inner: R, backend: &'static str, errors: Family<StorageLabels, Counter>) -> Self {
+        Self {
+            inner,
+            backend,
+            errors,
+        }
+    }
+
+    fn count<T>(
+        &self,
+        operation: &'static str,
+        result: Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        if let Err(RepoError::Unavailable(_) | RepoError::Corrupt(_)) = &result {
+            self.errors
+                .get_or_create(&StorageLabels {
+                    backend: self.backend,
+                    operation,
+                })
+                .inc();
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<R: Repository> Repository for Metered<R> {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        self.count("save", self.inner.save(record).await)
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        self.count("find", self.inner.find_by_short_code(code).await)
+    }
+
+    async fn increment_click_count(
+        &self,
+        code: &ShortCode,
+        n: u64,
+        at: Timestamp,
+    ) -> Result<(), RepoError> {
+        self.count(
+            "increment",
+            self.inner.increment_click_count(code, n, at).await,
+        )
+    }
+
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        self.count(
+            "delete_expired",
+            self.inner.delete_expired(before, limit).await,
+        )
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        self.count("exists", self.inner.exists(code).await)
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.count("ping", self.inner.ping().await)
+    }
+}
+
+#[async_trait]
+impl<R: ApiKeyStore> ApiKeyStore for Metered<R> {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        self.count("insert_key", self.inner.insert_key(key).await)
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        self.count("find_key", self.inner.find_key(hash).await)
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        self.count("list_keys", self.inner.list_keys().await)
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        self.count("revoke_key", self.inner.revoke_key(id, at).await)
+    }
+}
