@@ -202,6 +202,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health/live", get(handler::live))
         .route("/health/ready", get(handler::ready))
         .route("/metrics", get(handler::metrics))
+        .route("/openapi.json", get(handler::openapi_json))
         .fallback(handler::no_route)
         .method_not_allowed_fallback(handler::wrong_method)
         // `layer` after the routes and fallbacks so that it wraps all of them and sees the

@@ -9,7 +9,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use url_shortener::cli::{Cli, Command, run_api_key};
+use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck};
 use url_shortener::config::Settings;
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
@@ -22,8 +22,10 @@ use url_shortener::{AppState, app, serve, shutdown, telemetry};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    if let Some(Command::ApiKey(command)) = cli.command {
-        return run_api_key(command, &settings).await;
+    match cli.command {
+        Some(Command::ApiKey(command)) => return run_api_key(command, &settings).await,
+        Some(Command::Healthcheck { path }) => return run_healthcheck(&settings, &path).await,
+        Some(Command::Serve) | None => {}
     }
     let _log_guard = telemetry::init(&settings.log)?;
 

@@ -218,3 +218,32 @@ async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_healthcheck_command_tells_a_running_service_from_a_missing_one() {
+    let dir = process::temp_dir("e2e-healthcheck");
+    let mut server = process::start(&dir, &[]).await;
+    let listen = server.addr.to_string();
+    let probe = |listen: &str| {
+        std::process::Command::new(binary())
+            .current_dir(&dir)
+            .env("URL_SHORTENER__SERVER__LISTEN", listen)
+            .arg("healthcheck")
+            .output()
+            .unwrap()
+    };
+
+    assert!(probe(&listen).status.success());
+    let unspecified = format!("0.0.0.0:{}", server.addr.port());
+    assert!(
+        probe(&unspecified).status.success(),
+        "0.0.0.0 is probed on loopback"
+    );
+
+    process::signal(&server.child, Signal::SIGTERM);
+    assert!(server.child.wait().await.unwrap().success());
+    let gone = probe(&listen);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains(&listen));
+    std::fs::remove_dir_all(dir).unwrap();
+}

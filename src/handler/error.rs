@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{AliasError, LongUrlError};
 use crate::repository::RepoError;
@@ -66,14 +67,50 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// Every error code the API answers with, for the OpenAPI document.
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_request",
+    "invalid_url",
+    "unsupported_scheme",
+    "credentials_in_url",
+    "invalid_hostname",
+    "forbidden_destination",
+    "self_referencing_url",
+    "url_too_long",
+    "invalid_ttl",
+    "invalid_alias",
+    "reserved_alias",
+    "unauthorized",
+    "not_found",
+    "method_not_allowed",
+    "alias_taken",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "internal_error",
+    "storage_unavailable",
+    "request_timeout",
+];
+
+/// An RFC 9457 problem details body (`application/problem+json`).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:url-shortener:problem:{code}`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
+    #[schema(pattern = "^urn:url-shortener:problem:[a-z_]+$")]
+    pub kind: String,
+    /// Short human-readable summary.
+    pub title: String,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// Human-readable explanation (never internal detail for 5xx).
+    pub detail: String,
+    /// Stable machine-readable code; switch on this.
+    #[schema(
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_alias|reserved_alias|unauthorized|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+    )]
+    pub code: String,
 }
 
 impl ApiError {
@@ -225,10 +262,10 @@ impl IntoResponse for ApiError {
             };
             let body = Problem {
                 kind: format!("urn:url-shortener:problem:{}", self.code()),
-                title: self.title(),
+                title: self.title().to_owned(),
                 status: status.as_u16(),
                 detail,
-                code: self.code(),
+                code: self.code().to_owned(),
             };
             let json = serde_json::to_vec(&body).unwrap_or_default();
             let mut r = (status, json).into_response();

@@ -7,23 +7,33 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 
 /// How long the storage check may take before the store counts as down.
 pub const STORAGE_CHECK_DEADLINE: Duration = Duration::from_secs(2);
 
-#[derive(Serialize)]
-struct HealthBody {
+/// A health answer.
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok` or `fail`.
+    #[schema(value_type = String, pattern = "^(ok|fail)$")]
     status: &'static str,
+    /// The individual checks.
     checks: Checks,
 }
 
-#[derive(Serialize)]
-struct Checks {
+/// Individual health checks.
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    /// `ok` when storage answered within 2 s, else `fail`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(ok|fail)$")]
     storage: Option<&'static str>,
+    /// `/health/ready` only: `in_progress` once shutdown has begun, else `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(ok|in_progress)$")]
     shutdown: Option<&'static str>,
 }
 
@@ -63,6 +73,10 @@ async fn storage_ok(state: &AppState) -> bool {
 }
 
 /// 200 when storage answers within [`STORAGE_CHECK_DEADLINE`], else 503.
+#[utoipa::path(get, path = "/health", tag = "operations", responses(
+    (status = 200, description = "Storage answers", body = HealthBody),
+    (status = 503, description = "Storage does not answer", body = HealthBody),
+))]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let ok = storage_ok(&state).await;
     answer(
@@ -75,6 +89,9 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// 200 while the process runs: for liveness probes, never touches storage.
+#[utoipa::path(get, path = "/health/live", tag = "operations", responses(
+    (status = 200, description = "The process is up", body = HealthBody),
+))]
 pub(crate) async fn live() -> Response {
     answer(
         true,
@@ -86,6 +103,10 @@ pub(crate) async fn live() -> Response {
 }
 
 /// 200 when storage answers and the instance is not shutting down: for load balancers.
+#[utoipa::path(get, path = "/health/ready", tag = "operations", responses(
+    (status = 200, description = "Ready for traffic", body = HealthBody),
+    (status = 503, description = "Storage down or shutting down", body = HealthBody),
+))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let draining = state.lifecycle.is_shutting_down();
     let storage = storage_ok(&state).await;

@@ -3,15 +3,20 @@
 mod error;
 mod extract;
 mod health;
+mod openapi;
 mod redirect;
 mod shorten;
 mod stats;
 
 use axum::http::HeaderMap;
 
-pub use error::{ApiError, PROBLEM_JSON, RETRY_AFTER_SECONDS, RateLimitHeaders};
+pub use error::{
+    ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
+};
 pub use extract::{ApiJson, MAX_BODY_BYTES, wants_html};
 pub use health::STORAGE_CHECK_DEADLINE;
+pub use health::{Checks, HealthBody};
+pub use openapi::{ApiDoc, openapi_json};
 pub use shorten::{LinkResponse, ShortenRequest};
 pub use stats::StatsResponse;
 
@@ -21,6 +26,10 @@ pub(crate) use shorten::shorten;
 pub(crate) use stats::stats;
 
 /// `GET /metrics`: Prometheus/OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Metrics in OpenMetrics text format", body = String,
+        content_type = "application/openmetrics-text"),
+))]
 pub(crate) async fn metrics(
     axum::extract::State(state): axum::extract::State<crate::app::AppState>,
 ) -> impl axum::response::IntoResponse {

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
-use super::{ApiError, wants_html};
+use super::{ApiError, Problem, wants_html};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode};
 use crate::service::ServiceError;
@@ -14,6 +14,21 @@ use crate::service::ServiceError;
 /// Browsers must ask again every time: each visit is counted and the link may expire.
 const REDIRECT_CACHE_CONTROL: &str = "private, no-cache, no-store, max-age=0";
 
+/// Redirect to the link's destination, counting one click.
+#[utoipa::path(
+    get,
+    path = "/s/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 302, description = "Redirect (status configurable: 301, 302, 307, 308); empty body",
+            headers(("Location" = String, description = "The destination"))),
+        (status = 404, description = "Unknown, expired or impossible code (an HTML page for browsers)",
+            content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Lookup or 404 budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn follow(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -29,6 +44,19 @@ pub(crate) async fn follow(
 }
 
 /// Answers as `GET` would, without counting a click (link checkers, previews).
+#[utoipa::path(
+    head,
+    path = "/s/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 302, description = "As GET, counting nothing",
+            headers(("Location" = String, description = "The destination"))),
+        (status = 404, description = "Unknown, expired or impossible code"),
+        (status = 429, description = "Lookup or 404 budget spent"),
+        (status = 503, description = "Storage unavailable"),
+    )
+)]
 pub(crate) async fn peek(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -6,42 +6,72 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson};
+use utoipa::ToSchema;
+
+use super::{ApiError, ApiJson, Problem};
 use crate::app::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::service::NewLink;
 
 /// The request body. Unknown fields are refused so that a typo (`ttl_second`) is an error, not
 /// a silently ignored option.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShortenRequest {
-    /// The destination.
+    /// The destination: an absolute http or https URL, at most 2048 characters once normalized.
+    #[schema(example = "https://www.rust-lang.org/learn")]
     pub long_url: String,
-    /// Lifetime in seconds; absent or null = the configured default. Kept as a raw JSON number so
-    /// that `-5` or `1.5` is reported as `invalid_ttl` rather than a type error.
+    /// Lifetime in seconds, 1 to `links.max_ttl_seconds`; absent or null = the configured
+    /// default. Kept as a raw JSON number so that `-5` or `1.5` is reported as `invalid_ttl`
+    /// rather than a type error.
     #[serde(default)]
+    #[schema(value_type = Option<u64>, minimum = 1, example = 86400)]
     pub ttl_seconds: Option<serde_json::Number>,
-    /// Requested short code.
+    /// Your own code: 3–64 of `A-Z a-z 0-9 _ -`, not a route name.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$", example = "spring-sale")]
     pub alias: Option<String>,
 }
 
 /// The 201 body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LinkResponse {
     /// The new code.
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{3,64}$", example = "k3VbX9aQ")]
     pub short_code: ShortCode,
     /// The full short URL (also in `Location`).
+    #[schema(example = "https://sho.rt/s/k3VbX9aQ")]
     pub short_url: String,
     /// The normalized destination that will be redirected to.
+    #[schema(value_type = String)]
     pub long_url: LongUrl,
-    /// Creation time.
+    /// Creation time (RFC 3339, UTC, milliseconds).
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Expiry time; null = never.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
 }
 
+/// Create a short link.
+#[utoipa::path(
+    post,
+    path = "/shorten",
+    tag = "links",
+    request_body(content = ShortenRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = LinkResponse,
+            headers(("Location" = String, description = "The short URL"))),
+        (status = 400, description = "Invalid URL, TTL, alias or request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Alias taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 16 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Create budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("bearer" = []), ("api_key" = []))
+)]
 pub(crate) async fn shorten(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ShortenRequest>,

@@ -7,28 +7,50 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::ApiError;
+use utoipa::ToSchema;
+
 use super::redirect::{for_client, possible_code};
+use super::{ApiError, Problem};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp};
 
 /// The 200 body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StatsResponse {
     /// The code.
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{3,64}$")]
     pub short_code: ShortCode,
     /// The destination.
+    #[schema(value_type = String)]
     pub long_url: LongUrl,
     /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// Expiry time; null = never.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
-    /// Redirects counted (GET only; HEAD is not a click).
+    /// Redirects counted (GET only; HEAD is not a click), including this instance's clicks not
+    /// yet flushed.
+    #[schema(minimum = 0)]
     pub click_count: u64,
     /// Time of the latest click; null until the first.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_accessed_at: Option<Timestamp>,
 }
 
+/// A link's counters.
+#[utoipa::path(
+    get,
+    path = "/stats/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 200, description = "The link and its counters", body = StatsResponse),
+        (status = 404, description = "Unknown, expired or impossible code", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Lookup or 404 budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn stats(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,

@@ -1,0 +1,72 @@
+//! The OpenAPI 3.1 description of the public API, generated from the handlers' annotations
+//! (utoipa) and served at `GET /openapi.json`.
+
+use std::sync::LazyLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{Checks, HealthBody, LinkResponse, Problem, ShortenRequest, StatsResponse};
+
+/// The document's root.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "url-shortener",
+        description = "Turns long URLs into short codes and redirects to them. Errors are RFC 9457 problem details with a stable `code`; every response carries `X-Processing-Time-Micros`.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    paths(
+        super::shorten::shorten,
+        super::redirect::follow,
+        super::redirect::peek,
+        super::stats::stats,
+        super::health::health,
+        super::health::live,
+        super::health::ready,
+        super::metrics,
+        openapi_json,
+    ),
+    components(schemas(ShortenRequest, LinkResponse, StatsResponse, Problem, HealthBody, Checks)),
+    modifiers(&Security),
+    tags(
+        (name = "links", description = "Create, follow and inspect short links"),
+        (name = "operations", description = "Health, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+    }
+}
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+});
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses(
+    (status = 200, description = "The OpenAPI 3.1 document", body = Object, content_type = "application/json"),
+))]
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+}

@@ -1,0 +1,275 @@
+//! The OpenAPI document served at `/openapi.json` describes what the server really answers:
+//! every response a scenario provokes must be documented for its path, method and status, with
+//! its media type, its documented headers, and a body valid under the documented JSON Schema
+//! with no undocumented properties.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestApp;
+use common::doubles::DownRepository;
+use reqwest::{Method, Response};
+use serde_json::{Map, Value, json};
+
+/// The schema at `pointer` (following `$ref`s into `doc`).
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let target = doc
+                .pointer(reference.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("dangling $ref {reference}"));
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+/// Fails on any object property the schema does not declare.
+fn assert_no_undocumented_fields(doc: &Value, schema: &Value, body: &Value, at: &str) {
+    let schema = resolve(doc, schema);
+    if let (Some(props), Some(object)) = (schema.get("properties"), body.as_object()) {
+        for (key, value) in object {
+            let declared = props
+                .get(key)
+                .unwrap_or_else(|| panic!("{at}: field '{key}' is not documented"));
+            assert_no_undocumented_fields(doc, declared, value, &format!("{at}.{key}"));
+        }
+    }
+}
+
+struct Conformance {
+    doc: Value,
+}
+
+impl Conformance {
+    async fn load(app: &TestApp) -> Self {
+        let response = app.get("/openapi.json").await;
+        assert_eq!(response.status(), 200);
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        Self { doc }
+    }
+
+    /// Checks one real response against the document.
+    async fn check(&self, method: Method, template: &str, response: Response) {
+        let status = response.status().as_u16().to_string();
+        let operation = &self.doc["paths"][template][method.as_str().to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{method} {template} is not documented"
+        );
+        let documented = &operation["responses"][&status];
+        assert!(
+            documented.is_object(),
+            "{method} {template} answered {status}, which is not documented"
+        );
+        if let Some(headers) = documented.get("headers").and_then(Value::as_object) {
+            for name in headers.keys() {
+                assert!(
+                    response.headers().contains_key(name.as_str()),
+                    "{method} {template} {status}: documented header {name} missing"
+                );
+            }
+        }
+        let media = response.headers().get("content-type").map(|v| {
+            v.to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned()
+        });
+        let body = response.bytes().await.unwrap();
+        let Some(content) = documented.get("content").and_then(Value::as_object) else {
+            assert!(
+                body.is_empty(),
+                "{method} {template} {status}: undocumented body"
+            );
+            return;
+        };
+        let media =
+            media.unwrap_or_else(|| panic!("{method} {template} {status}: no content type"));
+        let entry = content.get(&media).unwrap_or_else(|| {
+            panic!("{method} {template} {status}: media type {media} undocumented")
+        });
+        if !media.ends_with("json") || method == Method::HEAD {
+            return;
+        }
+        let instance: Value = serde_json::from_slice(&body).unwrap();
+        let mut root = Map::new();
+        root.insert("components".into(), self.doc["components"].clone());
+        for (k, v) in entry["schema"].as_object().unwrap() {
+            root.insert(k.clone(), v.clone());
+        }
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&Value::Object(root))
+            .unwrap();
+        if let Err(error) = validator.validate(&instance) {
+            panic!("{method} {template} {status}: body {instance} violates the schema: {error}");
+        }
+        assert_no_undocumented_fields(&self.doc, &entry["schema"], &instance, template);
+    }
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_answer_of_a_healthy_server_is_documented() {
+    let app = TestApp::spawn().await;
+    let api = Conformance::load(&app).await;
+    let created =
+        json!({ "long_url": "https://example.com/a", "ttl_seconds": 60, "alias": "doc-alias" });
+
+    api.check(
+        Method::POST,
+        "/shorten",
+        send(&app, Method::POST, "/shorten", Some(created.clone())).await,
+    )
+    .await;
+    api.check(
+        Method::POST,
+        "/shorten",
+        send(&app, Method::POST, "/shorten", Some(created)).await,
+    )
+    .await; // 409
+    api.check(
+        Method::POST,
+        "/shorten",
+        send(
+            &app,
+            Method::POST,
+            "/shorten",
+            Some(json!({ "long_url": "ftp://x" })),
+        )
+        .await,
+    )
+    .await; // 400
+    api.check(
+        Method::POST,
+        "/shorten",
+        app.shorten_raw(Some("text/plain"), b"x".to_vec()).await,
+    )
+    .await; // 415
+    api.check(
+        Method::POST,
+        "/shorten",
+        app.shorten_raw(Some("application/json"), vec![b' '; 20_000])
+            .await,
+    )
+    .await; // 413
+    api.check(Method::GET, "/s/{code}", app.follow("doc-alias").await)
+        .await;
+    api.check(Method::HEAD, "/s/{code}", app.head("doc-alias").await)
+        .await;
+    api.check(Method::GET, "/s/{code}", app.follow("unknown1").await)
+        .await;
+    api.check(Method::HEAD, "/s/{code}", app.head("unknown1").await)
+        .await;
+    let html = app
+        .client
+        .get(app.url("/s/unknown2"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    api.check(Method::GET, "/s/{code}", html).await;
+    api.check(Method::GET, "/stats/{code}", app.stats("doc-alias").await)
+        .await;
+    api.check(Method::GET, "/stats/{code}", app.stats("unknown1").await)
+        .await;
+    for path in ["/health", "/health/live", "/health/ready"] {
+        api.check(Method::GET, path, app.get(path).await).await;
+    }
+    api.check(Method::GET, "/metrics", app.get("/metrics").await)
+        .await;
+    api.check(Method::GET, "/openapi.json", app.get("/openapi.json").await)
+        .await;
+}
+
+#[tokio::test]
+async fn failure_answers_are_documented_too() {
+    let down = TestApp::builder()
+        .repo(Arc::new(DownRepository))
+        .spawn()
+        .await;
+    let api = Conformance::load(&down).await;
+    let body = Some(json!({ "long_url": "https://example.com/" }));
+    api.check(
+        Method::POST,
+        "/shorten",
+        send(&down, Method::POST, "/shorten", body.clone()).await,
+    )
+    .await;
+    api.check(Method::GET, "/s/{code}", down.follow("anycode").await)
+        .await;
+    api.check(Method::HEAD, "/s/{code}", down.head("anycode").await)
+        .await;
+    api.check(Method::GET, "/stats/{code}", down.stats("anycode").await)
+        .await;
+    api.check(Method::GET, "/health", down.get("/health").await)
+        .await;
+    api.check(
+        Method::GET,
+        "/health/ready",
+        down.get("/health/ready").await,
+    )
+    .await;
+
+    let guarded = TestApp::builder()
+        .settings(|s| {
+            s.auth.require_api_key = true;
+            s.rate_limit.enabled = true;
+            s.rate_limit.not_found_burst = 1;
+            s.rate_limit.not_found_per_minute = 1;
+        })
+        .spawn()
+        .await;
+    api.check(
+        Method::POST,
+        "/shorten",
+        send(&guarded, Method::POST, "/shorten", body).await,
+    )
+    .await; // 401
+    api.check(Method::GET, "/s/{code}", guarded.follow("missing1").await)
+        .await; // 404
+    api.check(Method::GET, "/s/{code}", guarded.follow("missing2").await)
+        .await; // 429
+    api.check(
+        Method::GET,
+        "/stats/{code}",
+        guarded.stats("missing3").await,
+    )
+    .await; // 429
+}
+
+#[tokio::test]
+async fn the_request_schema_refuses_what_the_server_refuses() {
+    let app = TestApp::spawn().await;
+    let api = Conformance::load(&app).await;
+    let schema = resolve(
+        &api.doc,
+        &api.doc["components"]["schemas"]["ShortenRequest"],
+    );
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+    assert_eq!(schema["required"], json!(["long_url"]));
+    let codes = resolve(&api.doc, &api.doc["components"]["schemas"]["Problem"])["properties"]["code"]
+        ["pattern"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for code in url_shortener::handler::ERROR_CODES {
+        assert!(
+            codes.contains(code),
+            "error code {code} missing from the Problem schema"
+        );
+    }
+}
