@@ -1,0 +1,44 @@
+# The table exactly as the service expects it (README "Storage" / DynamoDB): links and API keys
+# keyed by short_code, the expiry index the sweeper queries, native TTL on `ttl`.
+resource "aws_dynamodb_table" "links" {
+  name                        = var.table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "short_code"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "short_code"
+    type = "S"
+  }
+
+  attribute {
+    name = "expiry_bucket"
+    type = "S"
+  }
+
+  attribute {
+    name = "expires_at"
+    type = "N"
+  }
+
+  global_secondary_index {
+    name            = "expiry-index"
+    hash_key        = "expiry_bucket"
+    range_key       = "expires_at"
+    projection_type = "KEYS_ONLY"
+  }
+
+  ttl {
+    enabled        = true
+    attribute_name = "ttl"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
