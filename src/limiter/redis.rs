@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sha2::Sha256;
 
 use super::gcra::Decision;
@@ -67,14 +67,7 @@ impl RedisLimiter {
         secret: &str,
         timeout: Duration,
     ) -> Result<Self, LimiterError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let connection = client
-            .get_connection_manager_with_config(config)
+        let connection = crate::repository::redis_connection_manager(url, timeout)
             .await
             .map_err(unavailable)?;
         Ok(Self {

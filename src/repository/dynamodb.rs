@@ -62,6 +62,29 @@ where
     RepoError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
+/// Whether `error` is DynamoDB refusing a write because its condition did not hold.
+fn is_condition_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    error.code() == Some("ConditionalCheckFailedException")
+}
+
+/// A conditional put: `Conflict` when the condition failed.
+fn put_outcome<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<(), RepoError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failure(&e) => Err(RepoError::Conflict),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -298,16 +321,7 @@ impl Repository for DynamoDbRepository {
             .condition_expression("attribute_not_exists(short_code)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(RepoError::Conflict)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        put_outcome(put)
     }
 
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
@@ -348,9 +362,7 @@ impl Repository for DynamoDbRepository {
             .await;
         match forward {
             Ok(_) => return Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(e) if is_condition_failure(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
         let counted = self
@@ -366,12 +378,8 @@ impl Repository for DynamoDbRepository {
             .await;
         match counted {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            // The link is gone: its clicks have nowhere to go.
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -484,16 +492,7 @@ impl ApiKeyStore for DynamoDbRepository {
             .condition_expression("attribute_not_exists(short_code)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(RepoError::Conflict)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        put_outcome(put)
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

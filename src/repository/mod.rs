@@ -26,7 +26,7 @@ pub use dynamodb::{
 };
 pub use memory::MemoryRepository;
 pub use metered::Metered;
-pub use redis::RedisRepository;
+pub use redis::{RedisRepository, connection_manager as redis_connection_manager};
 pub use sqlite::SqliteRepository;
 
 /// A storage failure as the layers above need to see it.

@@ -60,6 +60,43 @@ fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())
 }
 
+/// A connection manager for `url` whose connects and commands give up after `timeout`. It
+/// reconnects by itself in the background after failures, so a request never waits on a
+/// reconnect for longer than the response timeout. Shared with the Redis rate limiter.
+///
+/// # Errors
+/// When the URL is invalid or the server cannot be reached within `timeout`.
+pub async fn connection_manager(
+    url: &str,
+    timeout: Duration,
+) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(2));
+    redis::Client::open(url)?
+        .get_connection_manager_with_config(config)
+        .await
+}
+
+/// Parses the optional millisecond timestamp field `name` of a Redis hash.
+fn millis_field(
+    fields: &HashMap<String, String>,
+    name: &str,
+    corrupt: impl Fn() -> RepoError,
+) -> Result<Option<Timestamp>, RepoError> {
+    fields
+        .get(name)
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .and_then(Timestamp::from_unix_millis)
+                .ok_or_else(&corrupt)
+        })
+        .transpose()
+}
+
 impl RedisRepository {
     /// Connects to `url` (`redis://[:password@]host:port[/db]`, or `rediss://` for TLS), with
     /// keys under `prefix`. The connection manager reconnects by itself after failures.
@@ -67,16 +104,7 @@ impl RedisRepository {
     /// # Errors
     /// When the URL is invalid or the server cannot be reached within `timeout`.
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, RepoError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            // Reconnect attempts happen in the background; a request never waits on them for
-            // longer than the response timeout.
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let connection = client
-            .get_connection_manager_with_config(config)
+        let connection = connection_manager(url, timeout)
             .await
             .map_err(unavailable)?;
         Ok(Self {
@@ -108,17 +136,7 @@ fn millis(t: Timestamp) -> i64 {
 
 fn parse_record(code: &ShortCode, fields: HashMap<String, String>) -> Result<UrlRecord, RepoError> {
     let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}' in Redis"));
-    let time = |name: &str| -> Result<Option<Timestamp>, RepoError> {
-        fields
-            .get(name)
-            .map(|v| {
-                v.parse::<i64>()
-                    .ok()
-                    .and_then(Timestamp::from_unix_millis)
-                    .ok_or_else(|| corrupt(name))
-            })
-            .transpose()
-    };
+    let time = |name: &str| millis_field(&fields, name, || corrupt(name));
     Ok(UrlRecord {
         short_code: code.clone(),
         long_url: LongUrl::from_trusted(fields.get("u").ok_or_else(|| corrupt("u"))?.clone()),
@@ -213,17 +231,7 @@ impl Repository for RedisRepository {
 
 fn parse_key(hash: &str, fields: &HashMap<String, String>) -> Result<ApiKeyRecord, RepoError> {
     let corrupt = || RepoError::Corrupt(format!("API key {hash} in Redis"));
-    let time = |name: &str| -> Result<Option<Timestamp>, RepoError> {
-        fields
-            .get(name)
-            .map(|v| {
-                v.parse::<i64>()
-                    .ok()
-                    .and_then(Timestamp::from_unix_millis)
-                    .ok_or_else(corrupt)
-            })
-            .transpose()
-    };
+    let time = |name: &str| millis_field(fields, name, corrupt);
     Ok(ApiKeyRecord {
         id: fields.get("id").ok_or_else(corrupt)?.clone(),
         name: fields.get("name").cloned().unwrap_or_default(),
