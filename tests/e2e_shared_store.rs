@@ -278,3 +278,85 @@ async fn an_unreachable_store_at_start_is_a_clear_error() {
     assert!(stderr.contains("storage.redis.url"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[tokio::test]
+async fn redis_over_tls_works_with_a_private_ca() {
+    // A TLS-only redis-server with a self-signed certificate, trusted through SSL_CERT_FILE
+    // exactly as a deployment trusts Memorystore's or ElastiCache's CA.
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let cert_file = dir.path().join("ca.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+        .arg("--tls-cert-file")
+        .arg(&cert_file)
+        .arg("--tls-key-file")
+        .arg(&key_file)
+        .arg("--tls-ca-cert-file")
+        .arg(&cert_file)
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test installs it)");
+    let mut listening = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listening, "redis-server with TLS did not start");
+
+    let url = format!("rediss://127.0.0.1:{port}");
+    let cert_path = cert_file.to_str().unwrap().to_owned();
+    let server = process::start(
+        dir.path(),
+        &[
+            ("URL_SHORTENER__STORAGE__BACKEND", "redis"),
+            ("URL_SHORTENER__STORAGE__REDIS__URL", url.as_str()),
+            ("SSL_CERT_FILE", cert_path.as_str()),
+        ],
+    )
+    .await;
+    let created = shorten(
+        server.addr,
+        json!({ "long_url": "https://example.com/tls" }),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let code = created.json::<Value>().await.unwrap()["short_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let redirect = client()
+        .get(format!("http://{}/s/{code}", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.headers()["location"], "https://example.com/tls");
+    redis.kill().await.unwrap();
+}

@@ -60,6 +60,8 @@ PY
 }
 
 ensure_redis() {
+  # The TLS test starts its own redis-server, so the binary is needed even when a server runs.
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   if [ -n "${URL_SHORTENER_TEST_REDIS_URL:-}" ]; then
     echo "Redis: using URL_SHORTENER_TEST_REDIS_URL"
     return
@@ -69,7 +71,6 @@ ensure_redis() {
     echo "Redis: using the server at 127.0.0.1:6379"
     return
   fi
-  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
   local port
   port="$(free_port)"
   redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
