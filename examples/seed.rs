@@ -1,0 +1,196 @@
+//! Load helpers for `scripts/bench`. Every link it deals with is `b%07d` (index `i`) pointing
+//! at `https://example.com/some/path/{i}`, so the bench's wrk scripts can pick codes at random
+//! without being told them.
+//!
+//! ```text
+//! seed create ADDR FROM TO CONCURRENCY       POST /shorten for i in FROM..TO (expects 201)
+//! seed clicks ADDR FROM TO CONCURRENCY       sum of click_count from GET /stats/{code}
+//! seed sqlite-fill DB FROM TO CREATED_MS     insert the links straight into a SQLite file
+//!                                            whose schema the service has already created
+//! ```
+//!
+//! Each prints one `key=value` line for the script to parse and exits non-zero on any failure.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+
+fn code(i: u64) -> String {
+    format!("b{i:07}")
+}
+
+fn long_url(i: u64) -> String {
+    format!("https://example.com/some/path/{i}")
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: seed create ADDR FROM TO CONCURRENCY\n       \
+         seed clicks ADDR FROM TO CONCURRENCY\n       \
+         seed sqlite-fill DB FROM TO CREATED_MS"
+    );
+    ExitCode::from(2)
+}
+
+fn number(s: &str) -> Option<u64> {
+    s.parse().ok()
+}
+
+fn client(concurrency: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Creates links `from..to` with at most `concurrency` requests in flight.
+async fn create(addr: &str, from: u64, to: u64, concurrency: usize) -> ExitCode {
+    let http = client(concurrency);
+    let url = format!("http://{addr}/shorten");
+    let started = Instant::now();
+    let mut failed = 0u64;
+    let mut first_error = None;
+    let mut results = futures_util::stream::iter(from..to)
+        .map(|i| {
+            let request = http.post(&url).json(&serde_json::json!({
+                "long_url": long_url(i),
+                "alias": code(i),
+            }));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == reqwest::StatusCode::CREATED => Ok(()),
+                    Ok(r) => {
+                        let status = r.status();
+                        Err(format!(
+                            "{}: {status} {}",
+                            code(i),
+                            r.text().await.unwrap_or_default()
+                        ))
+                    }
+                    Err(e) => Err(format!("{}: {e}", code(i))),
+                }
+            }
+        })
+        .buffer_unordered(concurrency);
+    while let Some(result) = results.next().await {
+        if let Err(e) = result {
+            failed += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let created = (to - from) - failed;
+    let url_bytes: usize = (from..to).map(|i| long_url(i).len()).sum();
+    println!(
+        "created={created} failed={failed} seconds={seconds:.3} per_second={:.0} avg_long_url_len={:.2}",
+        created as f64 / seconds,
+        url_bytes as f64 / (to - from).max(1) as f64
+    );
+    match first_error {
+        Some(e) => {
+            eprintln!("seed create: {failed} failed; first: {e}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Sums `click_count` over links `from..to`, as `/stats` reports it (stored + buffered).
+async fn clicks(addr: &str, from: u64, to: u64, concurrency: usize) -> ExitCode {
+    let http = client(concurrency);
+    let mut total = 0u64;
+    let mut failed = 0u64;
+    let mut results = futures_util::stream::iter(from..to)
+        .map(|i| {
+            let request = http.get(format!("http://{addr}/stats/{}", code(i)));
+            async move {
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("{}: {}", code(i), response.status()));
+                }
+                let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+                body["click_count"]
+                    .as_u64()
+                    .ok_or_else(|| format!("{}: no click_count in {body}", code(i)))
+            }
+        })
+        .buffer_unordered(concurrency);
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(n) => total += n,
+            Err(e) => {
+                failed += 1;
+                eprintln!("seed clicks: {e}");
+            }
+        }
+    }
+    println!("clicks={total} failed={failed}");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Inserts links `from..to` into `db` in one transaction. Much faster than a million
+/// `POST /shorten`; only used to give the SQLite store a large table to read from.
+fn sqlite_fill(db: &str, from: u64, to: u64, created_ms: i64) -> ExitCode {
+    let run = || -> rusqlite::Result<()> {
+        let mut conn = rusqlite::Connection::open(db)?;
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO links (short_code, long_url, created_at, expires_at, click_count, \
+                 last_accessed_at) VALUES (?1, ?2, ?3, NULL, 0, NULL)",
+            )?;
+            for i in from..to {
+                insert.execute(rusqlite::params![code(i), long_url(i), created_ms])?;
+            }
+        }
+        tx.commit()
+    };
+    let started = Instant::now();
+    match run() {
+        Ok(()) => {
+            println!(
+                "inserted={} seconds={:.3}",
+                to - from,
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("seed sqlite-fill {db}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["create" | "clicks", addr, from, to, concurrency] => {
+            let (Some(from), Some(to), Some(concurrency)) =
+                (number(from), number(to), number(concurrency))
+            else {
+                return usage();
+            };
+            let concurrency = usize::try_from(concurrency).unwrap_or(1).max(1);
+            if args[0] == "create" {
+                create(addr, from, to, concurrency).await
+            } else {
+                clicks(addr, from, to, concurrency).await
+            }
+        }
+        ["sqlite-fill", db, from, to, created_ms] => {
+            match (number(from), number(to), created_ms.parse::<i64>()) {
+                (Some(from), Some(to), Ok(created_ms)) => sqlite_fill(db, from, to, created_ms),
+                _ => usage(),
+            }
+        }
+        _ => usage(),
+    }
+}
