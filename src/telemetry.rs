@@ -23,7 +23,10 @@ pub fn init(settings: &LogSettings) -> Result<WorkerGuard, anyhow::Error> {
             )
         })?,
     };
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    // The appender's worker drains every queued line, then flushes: behind a BufWriter a busy
+    // second costs a few large writes instead of one write(2) per request line.
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let (writer, guard) = tracing_appender::non_blocking(stdout);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

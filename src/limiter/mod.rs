@@ -72,36 +72,41 @@ impl Quotas {
     }
 }
 
-/// Who a request is counted against: `key:{id}` for an authenticated API key, else
-/// `ip:{address}` (IPv6 by its /64). Held in memory only; the Redis limiter stores an HMAC.
+/// Who a request is counted against: an authenticated API key, else an address (IPv6 by its
+/// /64). Held in memory only; the Redis limiter stores an HMAC of [`ClientId::identity`].
+/// An address needs no allocation, which matters on the redirect path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ClientId(String);
+pub enum ClientId {
+    /// The client behind an API key (its public id).
+    ApiKey(String),
+    /// The client at an address, IPv6 truncated to its /64.
+    Address(std::net::IpAddr),
+}
 
 impl ClientId {
     /// The client behind an API key.
     pub fn api_key(id: &str) -> Self {
-        Self(format!("key:{id}"))
+        Self::ApiKey(id.to_owned())
     }
 
     /// The client at `ip`.
     pub fn address(ip: std::net::IpAddr) -> Self {
-        let ip = ip.to_canonical();
-        match ip {
-            std::net::IpAddr::V4(v4) => Self(format!("ip:{v4}")),
+        match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => Self::Address(v4.into()),
+            // One subscriber usually holds a whole /64: count it as one client.
             std::net::IpAddr::V6(v6) => {
-                // One subscriber usually holds a whole /64: count it as one client.
-                let s = v6.segments();
-                Self(format!(
-                    "ip:{:x}:{:x}:{:x}:{:x}::/64",
-                    s[0], s[1], s[2], s[3]
-                ))
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                Self::Address(std::net::Ipv6Addr::from(prefix).into())
             }
         }
     }
 
-    /// The identity as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The identity as text: `key:{id}` or `ip:{address}`.
+    pub fn identity(&self) -> String {
+        match self {
+            Self::ApiKey(id) => format!("key:{id}"),
+            Self::Address(ip) => format!("ip:{ip}"),
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl RedisLimiter {
     fn key(&self, budget: Budget, client: &ClientId) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
             .expect("HMAC accepts keys of any length");
-        mac.update(client.as_str().as_bytes());
+        mac.update(client.identity().as_bytes());
         let digest = hex::encode(&mac.finalize().into_bytes()[..16]);
         format!("{}rl:{}:{digest}", self.prefix, budget.name())
     }

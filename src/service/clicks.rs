@@ -148,6 +148,8 @@ pub struct FlushReport {
 
 /// How many increments one flush sends at once.
 const FLUSH_CONCURRENCY: usize = 32;
+/// A flush yields to other tasks after this many increments.
+const YIELD_EVERY: usize = 64;
 
 /// Writes the buffer to storage.
 pub struct ClickFlusher {
@@ -175,7 +177,14 @@ impl ClickFlusher {
         let attempted = batch.len();
         let repo = &self.repo;
         let failures: Vec<(ShortCode, PendingClicks)> = futures_util::stream::iter(batch)
-            .map(|(code, clicks)| async move {
+            .enumerate()
+            .map(|(i, (code, clicks))| async move {
+                // With an in-process store every increment completes at once, so a flush of
+                // thousands of codes would hold the worker thread for milliseconds and stall
+                // the redirects queued behind it; hand the thread back now and then.
+                if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                    tokio::task::yield_now().await;
+                }
                 match repo
                     .increment_click_count(&code, clicks.count, clicks.last_at)
                     .await
