@@ -19,7 +19,7 @@ use crate::handler;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::middleware::{
-    Guards, LogLayer, TimingLayer, enforce_deadline, guard_create, guard_lookup, recovery_layer,
+    DeadlineLayer, Guards, LogLayer, TimingLayer, guard_create, guard_lookup, recovery_layer,
 };
 use crate::repository::Stores;
 use crate::service::{ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService};
@@ -70,9 +70,21 @@ impl Lifecycle {
     }
 }
 
-/// Everything a handler can reach. Cheap to clone.
+/// Everything a handler can reach. One `Arc`, so the clone every request makes of it (state
+/// extractors, middleware) is one atomic increment; fields are reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
     /// Link use cases.
     pub urls: Arc<UrlService>,
     /// API keys and rate limits.
@@ -152,13 +164,13 @@ impl AppState {
             redirect_status,
             request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             urls,
             guards: Arc::new(guards),
             web: Arc::new(web),
             lifecycle: Lifecycle::default(),
             metrics: Arc::new(metrics),
-        })
+        })))
     }
 }
 
@@ -178,10 +190,7 @@ pub fn app(state: AppState) -> Router {
         .layer(recovery_layer())
         .layer(TimingLayer)
         .layer(LogLayer::new(state.metrics.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            state.web.request_timeout,
-            enforce_deadline,
-        ))
+        .layer(DeadlineLayer::new(state.web.request_timeout))
         .layer(recovery_layer());
 
     let create_guard = axum::middleware::from_fn_with_state(state.clone(), guard_create);

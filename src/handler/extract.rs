@@ -1,7 +1,10 @@
 //! Extractors whose rejections speak the API's error format instead of axum's plain text.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use std::convert::Infallible;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::ApiError;
@@ -53,6 +56,20 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
             });
             html && !refused
         })
+}
+
+/// Whether the client is a browser that should get HTML error pages ([`wants_html`]), read
+/// from the request without copying its headers (the `HeaderMap` extractor clones them all, a
+/// cost the redirect path does not need to pay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Browser(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Browser {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(wants_html(&parts.headers)))
+    }
 }
 
 #[cfg(test)]

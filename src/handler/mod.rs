@@ -8,12 +8,10 @@ mod redirect;
 mod shorten;
 mod stats;
 
-use axum::http::HeaderMap;
-
 pub use error::{
     ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
 };
-pub use extract::{ApiJson, MAX_BODY_BYTES, wants_html};
+pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, wants_html};
 pub use health::STORAGE_CHECK_DEADLINE;
 pub use health::{Checks, HealthBody};
 pub use openapi::{ApiDoc, openapi_json};
@@ -46,10 +44,8 @@ pub(crate) async fn metrics(
 }
 
 /// 404 for paths no route matches.
-pub(crate) async fn no_route(headers: HeaderMap) -> ApiError {
-    ApiError::NotFound {
-        html: wants_html(&headers),
-    }
+pub(crate) async fn no_route(Browser(html): Browser) -> ApiError {
+    ApiError::NotFound { html }
 }
 
 /// 405 for a known path with another method; the router adds `Allow`.

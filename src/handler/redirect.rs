@@ -3,10 +3,10 @@
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
-use super::{ApiError, Problem, wants_html};
+use super::{ApiError, Browser, Problem};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode};
 use crate::service::ServiceError;
@@ -32,14 +32,14 @@ const REDIRECT_CACHE_CONTROL: &str = "private, no-cache, no-store, max-age=0";
 pub(crate) async fn follow(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    browser: Browser,
 ) -> Result<Response, ApiError> {
-    let code = possible_code(path, &headers)?;
+    let code = possible_code(path, browser)?;
     let record = state
         .urls
         .follow(&code)
         .await
-        .map_err(|e| for_client(e, &headers))?;
+        .map_err(|e| for_client(e, browser))?;
     Ok(redirect(&state, &record.long_url))
 }
 
@@ -60,35 +60,31 @@ pub(crate) async fn follow(
 pub(crate) async fn peek(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    browser: Browser,
 ) -> Result<Response, ApiError> {
-    let code = possible_code(path, &headers)?;
+    let code = possible_code(path, browser)?;
     let record = state
         .urls
         .resolve(&code)
         .await
-        .map_err(|e| for_client(e, &headers))?;
+        .map_err(|e| for_client(e, browser))?;
     Ok(redirect(&state, &record.long_url))
 }
 
 /// The code from the path, or 404 without touching storage when no link could have it.
 pub(crate) fn possible_code(
     path: Result<Path<String>, PathRejection>,
-    headers: &HeaderMap,
+    Browser(html): Browser,
 ) -> Result<ShortCode, ApiError> {
-    let not_found = || ApiError::NotFound {
-        html: wants_html(headers),
-    };
+    let not_found = || ApiError::NotFound { html };
     let Path(raw) = path.map_err(|_| not_found())?;
     ShortCode::parse(&raw).map_err(|_| not_found())
 }
 
 /// A service error as this client should see it: 404s as HTML for browsers.
-pub(crate) fn for_client(error: ServiceError, headers: &HeaderMap) -> ApiError {
+pub(crate) fn for_client(error: ServiceError, Browser(html): Browser) -> ApiError {
     match error {
-        ServiceError::NotFound => ApiError::NotFound {
-            html: wants_html(headers),
-        },
+        ServiceError::NotFound => ApiError::NotFound { html },
         other => other.into(),
     }
 }

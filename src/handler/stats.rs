@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use utoipa::ToSchema;
 
 use super::redirect::{for_client, possible_code};
-use super::{ApiError, Problem};
+use super::{ApiError, Browser, Problem};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp};
 
@@ -54,14 +54,14 @@ pub struct StatsResponse {
 pub(crate) async fn stats(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    browser: Browser,
 ) -> Result<Response, ApiError> {
-    let code = possible_code(path, &headers)?;
+    let code = possible_code(path, browser)?;
     let record = state
         .urls
         .stats(&code)
         .await
-        .map_err(|e| for_client(e, &headers))?;
+        .map_err(|e| for_client(e, browser))?;
     let body = StatsResponse {
         short_code: record.short_code,
         long_url: record.long_url,

@@ -125,17 +125,15 @@ where
             let elapsed = this.start.elapsed();
             let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
             let route = route_label(this.route.as_ref());
+            let method = method_label(this.method);
             let status = response.status().as_u16();
-            this.metrics.record_request(
-                method_label(this.method),
-                route,
-                status,
-                elapsed.as_secs_f64(),
-            );
+            this.metrics
+                .record_request(method, route, status, elapsed.as_secs_f64());
+            // Fields as `&'static str` and integers: recorded without going through `Debug`.
             if response.status().is_server_error() {
-                tracing::warn!(target: "url_shortener::request", method = %this.method, route, status, latency_us, "request");
+                tracing::warn!(target: "url_shortener::request", method, route, status, latency_us, "request");
             } else {
-                tracing::info!(target: "url_shortener::request", method = %this.method, route, status, latency_us, "request");
+                tracing::info!(target: "url_shortener::request", method, route, status, latency_us, "request");
             }
         }
         Poll::Ready(result)

@@ -10,5 +10,5 @@ mod timing;
 pub use guard::{AuthenticatedKey, Guards, client_address, guard_create, guard_lookup};
 pub use logging::{LogFuture, LogLayer, LogRequests};
 pub use recovery::{PanicHandler, recovery_layer};
-pub use timeout::enforce_deadline;
+pub use timeout::{Deadline, DeadlineFuture, DeadlineLayer};
 pub use timing::{PROCESSING_TIME_HEADER, Timing, TimingFuture, TimingLayer};
