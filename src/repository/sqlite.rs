@@ -4,12 +4,16 @@
 //! Why rusqlite (with the bundled SQLite) rather than sqlx: group commit needs one writer that
 //! owns its connection and decides where transactions begin and end, and the bundled library
 //! makes the build independent of the system's SQLite. All blocking work stays off the async
-//! workers: writes go to a dedicated writer thread, reads run on `spawn_blocking` over a small
-//! pool of read-only connections (WAL lets them read while the writer writes).
+//! workers: writes go to a dedicated writer thread, reads to a few reader threads that each own
+//! a read-only connection (WAL lets them read while the writer writes).
+//!
+//! Why reader threads rather than `spawn_blocking`: under load `spawn_blocking` fans the reads
+//! out over many pool threads that then queue on the few connections' mutexes, two context
+//! switches or more per lookup; a reader thread instead drains every queued lookup in turn and
+//! sleeps only when none is left, so a burst costs one wake-up.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -75,14 +79,20 @@ enum Command {
 /// A link store in one SQLite file.
 pub struct SqliteRepository {
     writer: mpsc::Sender<Command>,
-    readers: Arc<ReadPool>,
+    readers: crossbeam_channel::Sender<ReadJob>,
     path: PathBuf,
 }
 
-struct ReadPool {
-    connections: Vec<Mutex<Connection>>,
-    next: AtomicUsize,
-}
+/// A lookup for a reader thread: runs against the thread's connection and sends its own answer.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Lookups waiting for a reader thread at most; beyond it a lookup fails fast as unavailable
+/// instead of queueing behind work that would outlive its request's deadline.
+const READ_QUEUE_DEPTH: usize = 8192;
+
+/// Address space each read connection maps the file into: lookups read pages straight from the
+/// OS page cache instead of a `pread` per B-tree page (SQLite's own cache is 2 MiB).
+const READ_MMAP_BYTES: u64 = 1 << 30;
 
 fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())
@@ -136,9 +146,19 @@ impl SqliteRepository {
                 )
                 .map_err(unavailable)?;
                 conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
-                Ok(Mutex::new(conn))
+                conn.execute_batch(&format!("PRAGMA mmap_size = {READ_MMAP_BYTES};"))
+                    .map_err(unavailable)?;
+                Ok(conn)
             })
             .collect::<Result<Vec<_>, RepoError>>()?;
+        let (read_tx, read_rx) = crossbeam_channel::bounded::<ReadJob>(READ_QUEUE_DEPTH);
+        for (i, conn) in readers.into_iter().enumerate() {
+            let jobs = read_rx.clone();
+            std::thread::Builder::new()
+                .name(format!("sqlite-reader-{i}"))
+                .spawn(move || run_reader(&conn, &jobs))
+                .map_err(unavailable)?;
+        }
 
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
@@ -147,10 +167,7 @@ impl SqliteRepository {
             .map_err(unavailable)?;
         Ok(Self {
             writer: tx,
-            readers: Arc::new(ReadPool {
-                connections: readers,
-                next: AtomicUsize::new(0),
-            }),
+            readers: read_tx,
             path,
         })
     }
@@ -175,17 +192,32 @@ impl SqliteRepository {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, RepoError> + Send + 'static,
     ) -> Result<T, RepoError> {
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let i = pool.next.fetch_add(1, Ordering::Relaxed) % pool.connections.len();
-            // A panic cannot leave a connection half-used: every statement is reset on drop.
-            let conn = pool.connections[i]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(unavailable)?
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            // The requester may have given up (deadline); its answer is then dropped unread.
+            let _ = reply.send(f(conn));
+        });
+        self.readers.try_send(job).map_err(|e| match e {
+            crossbeam_channel::TrySendError::Full(_) => unavailable("SQLite read queue is full"),
+            crossbeam_channel::TrySendError::Disconnected(_) => {
+                unavailable("the SQLite readers have stopped")
+            }
+        })?;
+        answer
+            .await
+            .map_err(|_| unavailable("a SQLite reader failed during a lookup"))?
+    }
+}
+
+/// A reader thread: runs lookups until the repository (the channel's sender) is dropped.
+fn run_reader(conn: &Connection, jobs: &crossbeam_channel::Receiver<ReadJob>) {
+    while let Ok(job) = jobs.recv() {
+        // A panicking lookup drops its reply (the caller sees `Unavailable`) and must not take
+        // the thread with it. It cannot leave the connection half-used either: every statement
+        // is reset when dropped during the unwind.
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+            tracing::error!("a SQLite lookup panicked");
+        }
     }
 }
 
