@@ -431,6 +431,9 @@ mod tests {
         let returned = done_rx.recv_timeout(Duration::from_secs(30));
         // Let the detached writer thread finish before the test ends.
         drop(Release(gate));
-        assert!(returned.is_ok(), "dropping the guard waited on a stuck output");
+        assert!(
+            returned.is_ok(),
+            "dropping the guard waited on a stuck output"
+        );
     }
 }
