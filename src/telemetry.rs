@@ -393,7 +393,7 @@ mod tests {
         let sink = Sink::default();
         let (writer, guard) = BatchWriter::spawn(Stuck(gate.clone(), sink.clone()));
         // Declared after the guard so it drops first, also when an assertion below fails.
-        let release = Release(gate.clone());
+        let release = Release(gate);
         let line = vec![b'x'; 1023]
             .into_iter()
             .chain([b'\n'])
