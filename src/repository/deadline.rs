@@ -61,6 +61,10 @@ impl<R: Repository> Repository for Deadline<R> {
             .await
     }
 
+    fn click_flush_concurrency(&self) -> usize {
+        self.inner.click_flush_concurrency()
+    }
+
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
         self.within("delete_expired", self.inner.delete_expired(before, limit))
             .await

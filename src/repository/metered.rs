@@ -65,6 +65,10 @@ impl<R: Repository> Repository for Metered<R> {
         )
     }
 
+    fn click_flush_concurrency(&self) -> usize {
+        self.inner.click_flush_concurrency()
+    }
+
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
         self.count(
             "delete_expired",

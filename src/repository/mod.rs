@@ -71,6 +71,14 @@ pub trait Repository: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<(), RepoError>;
 
+    /// How many increments a click flush should have in flight at once. A store that groups
+    /// concurrent writes into one transaction (SQLite's writer thread) wants as many as it
+    /// groups, or each small group pays its own commit; a network store wants enough to hide
+    /// round trips without flooding the server.
+    fn click_flush_concurrency(&self) -> usize {
+        32
+    }
+
     /// Removes up to `limit` records with `expires_at < before` and returns how many it removed.
     /// Never touches a record without an expiry. Its cost follows the number of expired records,
     /// not the size of the store.

@@ -146,8 +146,6 @@ pub struct FlushReport {
     pub failed: usize,
 }
 
-/// How many increments one flush sends at once.
-const FLUSH_CONCURRENCY: usize = 32;
 /// A flush yields to other tasks after this many increments.
 const YIELD_EVERY: usize = 64;
 
@@ -176,6 +174,7 @@ impl ClickFlusher {
         }
         let attempted = batch.len();
         let repo = &self.repo;
+        let concurrency = repo.click_flush_concurrency().max(1);
         let failures: Vec<(ShortCode, PendingClicks)> = futures_util::stream::iter(batch)
             .enumerate()
             .map(|(i, (code, clicks))| async move {
@@ -193,7 +192,7 @@ impl ClickFlusher {
                     Err(_) => Some((code, clicks)),
                 }
             })
-            .buffer_unordered(FLUSH_CONCURRENCY)
+            .buffer_unordered(concurrency)
             .filter_map(std::future::ready)
             .collect()
             .await;
