@@ -131,9 +131,9 @@ where
                 .record_request(method, route, status, elapsed.as_secs_f64());
             // Fields as `&'static str` and integers: recorded without going through `Debug`.
             if response.status().is_server_error() {
-                tracing::warn!(target: "url_shortener::request", method, route, status, latency_us, "request");
+                tracing::warn!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
             } else {
-                tracing::info!(target: "url_shortener::request", method, route, status, latency_us, "request");
+                tracing::info!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
             }
         }
         Poll::Ready(result)
