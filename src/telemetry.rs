@@ -197,6 +197,14 @@ impl PlainFields<'_, '_> {
         self.writer.write_char('=')
     }
 
+    fn integer(&mut self, field: &Field, digits: &str) {
+        if self.result.is_ok() {
+            self.result = self
+                .name(field)
+                .and_then(|()| self.writer.write_str(digits));
+        }
+    }
+
     fn separate(&mut self) -> std::fmt::Result {
         if std::mem::take(&mut self.first) {
             Ok(())
@@ -229,23 +237,11 @@ impl Visit for PlainFields<'_, '_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.result.is_err() {
-            return;
-        }
-        let mut digits = itoa::Buffer::new();
-        self.result = self
-            .name(field)
-            .and_then(|()| self.writer.write_str(digits.format(value)));
+        self.integer(field, itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.result.is_err() {
-            return;
-        }
-        let mut digits = itoa::Buffer::new();
-        self.result = self
-            .name(field)
-            .and_then(|()| self.writer.write_str(digits.format(value)));
+        self.integer(field, itoa::Buffer::new().format(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
