@@ -49,12 +49,11 @@ pub fn init(settings: &LogSettings) -> Result<BatchWriterGuard, anyhow::Error> {
         })?,
     };
     let (writer, guard) = BatchWriter::spawn(std::io::stdout());
-    // Colour codes only help a person at a terminal; in files and collectors they are noise.
-    let ansi = std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(ansi);
+        // Colour codes only help a person at a terminal; in files and collectors they are noise.
+        .with_ansi(std::io::stdout().is_terminal());
     match settings.format {
         LogFormat::Text => builder
             .event_format(RequestLineFormat::new(Format::default()))
