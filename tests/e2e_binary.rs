@@ -193,7 +193,7 @@ async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
     process::signal(&server.child, Signal::SIGTERM);
     assert!(server.child.wait().await.unwrap().success());
 
-    let logs = server.logs.lock().unwrap().join("\n");
+    let logs = server.logs_after_exit().await;
     let requests: Vec<Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

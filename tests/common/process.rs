@@ -15,6 +15,23 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// Every stdout line (the JSON log) so far.
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The task copying stdout into `logs`; it ends at the end of the pipe.
+    drain: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ServerProcess {
+    /// The whole log, for a process that has exited: waits (at most 30 s) until every line it
+    /// wrote has been read. The service writes its last lines as it exits, so reading `logs`
+    /// right after `child.wait()` can miss them.
+    pub async fn logs_after_exit(&mut self) -> String {
+        if let Some(drain) = self.drain.take() {
+            tokio::time::timeout(Duration::from_secs(30), drain)
+                .await
+                .expect("stdout reaches its end within 30 s of the exit")
+                .expect("the stdout reader does not panic");
+        }
+        self.logs.lock().unwrap().join("\n")
+    }
 }
 
 /// Which build of the binary to run: the one cargo built for these tests, or `target/release`
@@ -65,12 +82,17 @@ pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
     .expect("the server becomes ready within 30 s");
     // Keep draining stdout so the server never blocks on a full pipe.
     let sink = logs.clone();
-    tokio::spawn(async move {
+    let drain = tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             sink.lock().unwrap().push(line);
         }
     });
-    ServerProcess { child, addr, logs }
+    ServerProcess {
+        child,
+        addr,
+        logs,
+        drain: Some(drain),
+    }
 }
 
 /// Sends `signal` to the child.
