@@ -19,7 +19,7 @@ use crate::handler;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::middleware::{
-    DeadlineLayer, Guards, LogLayer, TimingLayer, guard_create, guard_lookup, recovery_layer,
+    DeadlineLayer, Guards, LogLayer, LookupGuardLayer, TimingLayer, guard_create, recovery_layer,
 };
 use crate::repository::Stores;
 use crate::service::{ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService};
@@ -194,7 +194,7 @@ pub fn app(state: AppState) -> Router {
         .layer(recovery_layer());
 
     let create_guard = axum::middleware::from_fn_with_state(state.clone(), guard_create);
-    let lookup_guard = axum::middleware::from_fn_with_state(state.clone(), guard_lookup);
+    let lookup_guard = LookupGuardLayer::new(state.guards.clone());
     Router::new()
         .route("/shorten", post(handler::shorten).route_layer(create_guard))
         .route(

@@ -1,14 +1,19 @@
-//! Rate limits and API keys over a real socket (in-process limiter; the Redis limiter is in
-//! `e2e_guards.rs`).
+//! Rate limits and API keys over a real socket: the in-process limiter, and the lookup budgets
+//! on the Redis limiter too (the guard decides the two differently; the binary-level Redis
+//! tests are in `e2e_guards.rs`).
 
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::backends::{redis_url, unique};
 use common::doubles::DownLimiter;
 use common::{TestApp, assert_problem};
 use reqwest::Response;
 use serde_json::{Value, json};
+use url_shortener::config::RateLimitSettings;
+use url_shortener::limiter::{Quotas, RedisLimiter};
 use url_shortener::repository::{ApiKeyStore, MemoryRepository};
 use url_shortener::service::ApiKeyService;
 
@@ -16,7 +21,7 @@ fn header(response: &Response, name: &str) -> String {
     response.headers()[name].to_str().unwrap().to_owned()
 }
 
-async fn limited_app(tune: impl FnOnce(&mut url_shortener::config::RateLimitSettings)) -> TestApp {
+async fn limited_app(tune: impl FnOnce(&mut RateLimitSettings)) -> TestApp {
     TestApp::builder()
         .settings(|s| {
             s.rate_limit.enabled = true;
@@ -98,13 +103,41 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     assert_eq!(same_64.status(), 429);
 }
 
-#[tokio::test]
-async fn the_404_budget_stops_an_enumeration_loop() {
-    let app = limited_app(|r| {
-        r.not_found_per_minute = 1;
-        r.not_found_burst = 5;
-    })
-    .await;
+/// An app whose limiter is the Redis one (the guard's asynchronous path), with the quotas
+/// `tune` sets on top of the defaults.
+async fn redis_limited_app(tune: impl FnOnce(&mut RateLimitSettings)) -> TestApp {
+    let mut settings = RateLimitSettings {
+        enabled: true,
+        ..RateLimitSettings::default()
+    };
+    tune(&mut settings);
+    let limiter = RedisLimiter::connect(
+        Quotas::from_settings(&settings),
+        &redis_url(),
+        &format!("{}:", unique("guards")),
+        "test-secret",
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "Redis at {} is not reachable ({e}); scripts/test starts one",
+            redis_url()
+        )
+    });
+    TestApp::builder()
+        .settings(|s| s.rate_limit = settings)
+        .limiter(Arc::new(limiter))
+        .spawn()
+        .await
+}
+
+fn tight_404_budget(r: &mut RateLimitSettings) {
+    r.not_found_per_minute = 1;
+    r.not_found_burst = 5;
+}
+
+async fn the_404_budget_stops_an_enumeration_loop(app: TestApp) {
     let real = app.create("https://example.com/real").await;
     let real = real["short_code"].as_str().unwrap().to_owned();
 
@@ -122,21 +155,40 @@ async fn the_404_budget_stops_an_enumeration_loop() {
 }
 
 #[tokio::test]
-async fn the_redirect_budget_is_generous_but_finite() {
-    let app = limited_app(|r| {
-        r.redirects_per_minute = 60;
-        r.redirect_burst = 20;
-    })
-    .await;
+async fn the_404_budget_stops_an_enumeration_loop_in_process() {
+    the_404_budget_stops_an_enumeration_loop(limited_app(tight_404_budget).await).await;
+}
+
+#[tokio::test]
+async fn the_404_budget_stops_an_enumeration_loop_on_redis() {
+    the_404_budget_stops_an_enumeration_loop(redis_limited_app(tight_404_budget).await).await;
+}
+
+fn tight_redirect_budget(r: &mut RateLimitSettings) {
+    r.redirects_per_minute = 60;
+    r.redirect_burst = 20;
+}
+
+async fn the_redirect_budget_is_generous_but_finite(app: TestApp) {
     let body = app.create("https://example.com/").await;
     let code = body["short_code"].as_str().unwrap().to_owned();
-    let mut ok = 0;
+    let mut statuses = Vec::new();
     for _ in 0..25 {
-        if app.follow(&code).await.status() == 302 {
-            ok += 1;
-        }
+        statuses.push(app.follow(&code).await.status().as_u16());
     }
-    assert_eq!(ok, 20);
+    assert_eq!(statuses[..20], [302; 20], "{statuses:?}");
+    assert_eq!(statuses[20..], [429; 5], "{statuses:?}");
+}
+
+#[tokio::test]
+async fn the_redirect_budget_is_generous_but_finite_in_process() {
+    the_redirect_budget_is_generous_but_finite(limited_app(tight_redirect_budget).await).await;
+}
+
+#[tokio::test]
+async fn the_redirect_budget_is_generous_but_finite_on_redis() {
+    the_redirect_budget_is_generous_but_finite(redis_limited_app(tight_redirect_budget).await)
+        .await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 
 use super::gcra::{self, Decision};
-use super::{Budget, ClientId, Limiter, LimiterError, Quotas};
+use super::{Budget, ClientId, Limiter, LimiterError, LocalLimiter, Quotas};
 
 /// Forget fully replenished clients every this many requests, so memory follows the number of
 /// recently active clients.
@@ -43,9 +43,8 @@ impl MemoryLimiter {
     }
 }
 
-#[async_trait]
-impl Limiter for MemoryLimiter {
-    async fn hit(&self, budget: Budget, client: &ClientId) -> Result<Decision, LimiterError> {
+impl LocalLimiter for MemoryLimiter {
+    fn hit_now(&self, budget: Budget, client: &ClientId) -> Decision {
         let now = self.now_us();
         if self.calls.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.tats.retain(|_, tat| *tat > now);
@@ -54,12 +53,27 @@ impl Limiter for MemoryLimiter {
         let mut entry = self.tats.entry((budget, client.clone())).or_insert(now);
         let (decision, tat) = gcra::decide(Some(*entry), now, quota);
         *entry = tat;
-        Ok(decision)
+        decision
+    }
+
+    fn wait_us_now(&self, budget: Budget, client: &ClientId) -> i64 {
+        let now = self.now_us();
+        let tat = self.tats.get(&(budget, client.clone())).map(|t| *t);
+        gcra::wait_us(tat, now, self.quotas.get(budget))
+    }
+}
+
+#[async_trait]
+impl Limiter for MemoryLimiter {
+    async fn hit(&self, budget: Budget, client: &ClientId) -> Result<Decision, LimiterError> {
+        Ok(self.hit_now(budget, client))
     }
 
     async fn wait_us(&self, budget: Budget, client: &ClientId) -> Result<i64, LimiterError> {
-        let now = self.now_us();
-        let tat = self.tats.get(&(budget, client.clone())).map(|t| *t);
-        Ok(gcra::wait_us(tat, now, self.quotas.get(budget)))
+        Ok(self.wait_us_now(budget, client))
+    }
+
+    fn local(&self) -> Option<&dyn LocalLimiter> {
+        Some(self)
     }
 }

@@ -129,6 +129,23 @@ pub trait Limiter: Send + Sync + 'static {
     /// # Errors
     /// [`LimiterError`] when the limiter's store does not answer.
     async fn wait_us(&self, budget: Budget, client: &ClientId) -> Result<i64, LimiterError>;
+
+    /// The same limiter answering without I/O, when it can: the guards then decide in place
+    /// instead of awaiting a boxed future per call (the redirect path checks two budgets).
+    /// `None` (the default) for limiters whose state lives in another process.
+    fn local(&self) -> Option<&dyn LocalLimiter> {
+        None
+    }
+}
+
+/// A limiter whose state is in this process: [`Limiter::hit`] and [`Limiter::wait_us`] as
+/// plain calls that cannot fail.
+pub trait LocalLimiter: Send + Sync {
+    /// As [`Limiter::hit`].
+    fn hit_now(&self, budget: Budget, client: &ClientId) -> Decision;
+
+    /// As [`Limiter::wait_us`].
+    fn wait_us_now(&self, budget: Budget, client: &ClientId) -> i64;
 }
 
 /// The limiter named by `rate_limit.backend`, or `None` when rate limiting is off.

@@ -5,14 +5,20 @@
 //! product, and a limiter outage must not take it down), creates fail closed with 503 (a
 //! spammer must not get unlimited creates by knocking the limiter over).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service, ServiceExt};
 
 use crate::app::AppState;
 use crate::handler::{ApiError, RateLimitHeaders};
@@ -137,25 +143,160 @@ pub async fn guard_create(
     }
 }
 
-/// `GET`/`HEAD /s/{code}` and `GET /stats/{code}`: refuse clients whose 404 budget is spent
-/// (an enumeration loop), spend from the redirect budget, and charge every 404 to the 404
-/// budget.
-pub async fn guard_lookup(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(limiter) = &state.guards.limiter else {
-        return next.run(request).await;
-    };
-    let client = client_of(&request, &state.guards);
+/// The lookup guard for `GET`/`HEAD /s/{code}` and `GET /stats/{code}`: refuses clients whose
+/// 404 budget is spent (an enumeration loop), spends from the redirect budget, and charges
+/// every 404 to the 404 budget. When the limiter's store is down, lookups go through.
+///
+/// A hand-written layer rather than `axum::middleware::from_fn`, which boxes a future and
+/// clones the route for every request: with the in-process limiter the guard decides in place
+/// and adds no allocation to the redirect. The Redis limiter takes the boxed async path (its
+/// network round trip dwarfs the box).
+#[derive(Clone)]
+pub struct LookupGuardLayer {
+    guards: Arc<Guards>,
+}
+
+impl LookupGuardLayer {
+    /// A layer enforcing `guards`' lookup budgets.
+    pub fn new(guards: Arc<Guards>) -> Self {
+        Self { guards }
+    }
+}
+
+impl<S> Layer<S> for LookupGuardLayer {
+    type Service = LookupGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LookupGuard {
+            inner,
+            guards: self.guards.clone(),
+        }
+    }
+}
+
+/// The service [`LookupGuardLayer`] builds.
+#[derive(Clone)]
+pub struct LookupGuard<S> {
+    inner: S,
+    guards: Arc<Guards>,
+}
+
+impl<S> Service<Request> for LookupGuard<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = LookupFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Some(limiter) = &self.guards.limiter else {
+            return LookupFuture::Pass {
+                inner: self.inner.call(request),
+            };
+        };
+        let client = client_of(&request, &self.guards);
+        let Some(local) = limiter.local() else {
+            // `call` may only use the service `poll_ready` readied: keep that one, leave a clone.
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
+            let limiter = limiter.clone();
+            return LookupFuture::Remote {
+                inner: Box::pin(lookup_remote(limiter, client, request, inner)),
+            };
+        };
+        let wait = local.wait_us_now(Budget::NotFound, &client);
+        if wait > 0 {
+            return LookupFuture::Refused {
+                response: Some(not_found_budget_spent(wait)),
+            };
+        }
+        let decision = local.hit_now(Budget::Redirect, &client);
+        if !decision.allowed {
+            return LookupFuture::Refused {
+                response: Some(ApiError::RateLimited(limited(decision)).into_response()),
+            };
+        }
+        LookupFuture::Local {
+            inner: self.inner.call(request),
+            charge: Some((limiter.clone(), client)),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`LookupGuard`].
+    #[project = LookupProj]
+    pub enum LookupFuture<F> {
+        /// No limiter: the route's own future.
+        Pass { #[pin] inner: F },
+        /// Refused before the route ran.
+        Refused { response: Option<Response> },
+        /// Admitted by the in-process limiter; a 404 is charged when the route answers.
+        Local { #[pin] inner: F, charge: Option<(Arc<dyn Limiter>, ClientId)> },
+        /// A limiter in another process, decided asynchronously.
+        Remote { inner: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F> Future for LookupFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            LookupProj::Pass { inner } => inner.poll(cx),
+            LookupProj::Refused { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_else(|| {
+                    // Polled again after completion: a caller bug, answered rather than panicking.
+                    ApiError::Internal.into_response()
+                })))
+            }
+            LookupProj::Local { inner, charge } => {
+                let response = ready!(inner.poll(cx))?;
+                if response.status() == StatusCode::NOT_FOUND
+                    && let Some((limiter, client)) = charge.take()
+                    && let Some(local) = limiter.local()
+                {
+                    local.hit_now(Budget::NotFound, &client);
+                }
+                Poll::Ready(Ok(response))
+            }
+            LookupProj::Remote { inner } => inner.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+fn not_found_budget_spent(wait_us: i64) -> Response {
+    ApiError::RateLimited(RateLimitHeaders {
+        limit: 0,
+        remaining: 0,
+        reset_us: wait_us,
+        retry_after_us: wait_us,
+    })
+    .into_response()
+}
+
+/// The lookup guard against a limiter in another process (Redis).
+async fn lookup_remote<S>(
+    limiter: Arc<dyn Limiter>,
+    client: ClientId,
+    request: Request,
+    inner: S,
+) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     match limiter.wait_us(Budget::NotFound, &client).await {
         Ok(0) => {}
-        Ok(wait) => {
-            let quota_headers = RateLimitHeaders {
-                limit: 0,
-                remaining: 0,
-                reset_us: wait,
-                retry_after_us: wait,
-            };
-            return ApiError::RateLimited(quota_headers).into_response();
-        }
+        Ok(wait) => return not_found_budget_spent(wait),
         Err(error) => tracing::warn!(%error, "rate limiter unavailable; letting lookups through"),
     }
     match limiter.hit(Budget::Redirect, &client).await {
@@ -165,7 +306,10 @@ pub async fn guard_lookup(State(state): State<AppState>, request: Request, next:
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "rate limiter unavailable; letting lookups through"),
     }
-    let response = next.run(request).await;
+    let response = match inner.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
     if response.status() == StatusCode::NOT_FOUND
         && let Err(error) = limiter.hit(Budget::NotFound, &client).await
     {

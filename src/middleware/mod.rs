@@ -7,7 +7,10 @@ mod recovery;
 mod timeout;
 mod timing;
 
-pub use guard::{AuthenticatedKey, Guards, client_address, guard_create, guard_lookup};
+pub use guard::{
+    AuthenticatedKey, Guards, LookupFuture, LookupGuard, LookupGuardLayer, client_address,
+    guard_create,
+};
 pub use logging::{LogFuture, LogLayer, LogRequests};
 pub use recovery::{PanicHandler, recovery_layer};
 pub use timeout::{Deadline, DeadlineFuture, DeadlineLayer};
