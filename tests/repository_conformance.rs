@@ -17,7 +17,7 @@ use url_shortener::domain::{
     ApiKeyRecord, ApiKeySecret, Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord,
 };
 use url_shortener::repository::{
-    ApiKeyStore, MemoryRepository, RepoError, Repository, SqliteRepository, Stores,
+    ApiKeyStore, ClickDelta, MemoryRepository, RepoError, Repository, SqliteRepository, Stores,
 };
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
@@ -254,6 +254,50 @@ async fn increments_by_n_add_n(b: Backend) {
     assert_eq!(found.click_count, 42);
 }
 
+async fn a_batch_of_increments_applies_each_delta_and_skips_missing_codes(b: Backend) {
+    b.repo.save(&record("batch-a", None)).await.unwrap();
+    b.repo.save(&record("batch-b", None)).await.unwrap();
+    b.repo
+        .increment_click_count(&code("batch-b"), 1, at(9_000))
+        .await
+        .unwrap();
+    let delta = |c: &str, count: u64, ms: i64| ClickDelta {
+        code: code(c),
+        count,
+        last_at: at(ms),
+    };
+    // More deltas than the memory store applies under one lock, most for codes never saved.
+    let mut batch: Vec<ClickDelta> = (0..1_100)
+        .map(|i| delta(&format!("gone{i:04}"), 1, 1))
+        .collect();
+    batch.insert(0, delta("batch-a", 5, 7_000));
+    batch.push(delta("batch-b", 2, 8_000));
+
+    let failed = b.repo.increment_click_counts(batch).await;
+
+    assert!(failed.is_empty(), "{failed:?}");
+    let a = b
+        .repo
+        .find_by_short_code(&code("batch-a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.click_count, a.last_accessed_at), (5, Some(at(7_000))));
+    let b_found = b
+        .repo
+        .find_by_short_code(&code("batch-b"))
+        .await
+        .unwrap()
+        .unwrap();
+    // The older delta adds its clicks but does not move the last access back.
+    assert_eq!(
+        (b_found.click_count, b_found.last_accessed_at),
+        (3, Some(at(9_000)))
+    );
+    assert!(!b.repo.exists(&code("gone0000")).await.unwrap());
+    assert!(!b.repo.exists(&code("gone1099")).await.unwrap());
+}
+
 async fn incrementing_a_missing_code_creates_nothing(b: Backend) {
     b.repo
         .increment_click_count(&code("ghost"), 5, at(10))
@@ -473,6 +517,7 @@ macro_rules! conformance {
                 fifty_concurrent_saves_of_one_code_admit_exactly_one,
                 concurrent_increments_add_up_exactly,
                 increments_by_n_add_n,
+                a_batch_of_increments_applies_each_delta_and_skips_missing_codes,
                 incrementing_a_missing_code_creates_nothing,
                 incrementing_a_deleted_link_does_not_resurrect_it,
                 last_accessed_at_only_moves_forward,

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Serialize, Serializer};
 
 /// Shortest code or alias accepted.
@@ -38,8 +39,10 @@ pub enum ShortCodeError {
 /// A syntactically possible short code: 3–64 characters of `[A-Za-z0-9_-]`. Case-sensitive.
 ///
 /// Holding one says nothing about whether a link exists; it only means storage may be asked.
+/// Held inline up to 24 bytes (every generated code): parsing, cloning it into the click buffer
+/// and comparing it in a map touch no heap memory on the redirect path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ShortCode(String);
+pub struct ShortCode(CompactString);
 
 impl ShortCode {
     /// Accepts `s` if it is a possible code.
@@ -53,7 +56,7 @@ impl ShortCode {
         if !s.bytes().all(is_code_char) {
             return Err(ShortCodeError::Charset);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(CompactString::from(s)))
     }
 
     /// The code as text.

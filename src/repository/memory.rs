@@ -4,9 +4,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
+use compact_str::CompactString;
+
 use async_trait::async_trait;
 
-use super::{ApiKeyStore, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// A stored link, packed: the code lives once, as the map key; the strings are boxed (16 bytes,
@@ -19,6 +21,10 @@ struct Entry {
     click_count: u64,
     last_accessed_at: i64,
 }
+
+/// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
+/// million links, short enough not to show in the redirects' tail waiting on the read lock.
+const CLICK_CHUNK: usize = 1024;
 
 /// Timestamps are never negative, so -1 can mean "none".
 const NONE: i64 = -1;
@@ -60,7 +66,9 @@ impl Entry {
 
 #[derive(Default)]
 struct Inner {
-    records: HashMap<Box<str>, Entry>,
+    /// Keyed by the code inline (up to 24 bytes, every generated code): the lookup compares
+    /// the key without following a pointer, one cache miss fewer per redirect in a large store.
+    records: HashMap<CompactString, Entry>,
     /// Expiry index, so `delete_expired` walks only expired records.
     by_expiry: BTreeSet<(Timestamp, ShortCode)>,
     /// API keys by hash, in insertion order for listing.
@@ -136,6 +144,26 @@ impl Repository for MemoryRepository {
             entry.last_accessed_at = entry.last_accessed_at.max(at.as_unix_millis());
         }
         Ok(())
+    }
+
+    /// Under one write lock per [`CLICK_CHUNK`] deltas rather than one per code: with many
+    /// distinct codes pending, the per-call overhead was most of a flush.
+    async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {
+        for chunk in batch.chunks(CLICK_CHUNK) {
+            {
+                let mut inner = self.write();
+                for delta in chunk {
+                    if let Some(entry) = inner.records.get_mut(delta.code.as_str()) {
+                        entry.click_count = entry.click_count.saturating_add(delta.count);
+                        entry.last_accessed_at =
+                            entry.last_accessed_at.max(delta.last_at.as_unix_millis());
+                    }
+                }
+            }
+            // Let the redirects queued on this worker thread run between chunks.
+            tokio::task::yield_now().await;
+        }
+        Vec::new()
     }
 
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 
 use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
@@ -42,6 +43,20 @@ pub enum RepoError {
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
 }
+
+/// Clicks on one code, for [`Repository::increment_click_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickDelta {
+    /// The link.
+    pub code: ShortCode,
+    /// Clicks to add.
+    pub count: u64,
+    /// The latest of them: `last_accessed_at` moves forward to it, never back.
+    pub last_at: Timestamp,
+}
+
+/// A batch of increments hands the worker thread back after this many.
+const FLUSH_YIELD_EVERY: usize = 64;
 
 /// Persistence for link records. Every backend passes the same conformance suite
 /// (`tests/repository_conformance.rs`); the contracts below are what it checks.
@@ -77,6 +92,36 @@ pub trait Repository: Send + Sync + 'static {
     /// round trips without flooding the server.
     fn click_flush_concurrency(&self) -> usize {
         32
+    }
+
+    /// Applies every delta as [`Self::increment_click_count`] would, and returns the deltas that
+    /// could not be written, for the caller to keep and retry. Deltas are independent: one
+    /// failing does not undo the others.
+    ///
+    /// The default sends [`Self::click_flush_concurrency`] single increments at a time. A store
+    /// that can apply many in one step (the memory store, under one lock) overrides it.
+    async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {
+        let concurrency = self.click_flush_concurrency().max(1);
+        futures_util::stream::iter(batch)
+            .enumerate()
+            .map(|(i, delta)| async move {
+                // A store that answers at once (no I/O) would otherwise hold the worker thread
+                // for the whole batch and stall the redirects queued behind it.
+                if i % FLUSH_YIELD_EVERY == FLUSH_YIELD_EVERY - 1 {
+                    tokio::task::yield_now().await;
+                }
+                match self
+                    .increment_click_count(&delta.code, delta.count, delta.last_at)
+                    .await
+                {
+                    Ok(()) => None,
+                    Err(_) => Some(delta),
+                }
+            })
+            .buffer_unordered(concurrency)
+            .filter_map(std::future::ready)
+            .collect()
+            .await
     }
 
     /// Removes up to `limit` records with `expires_at < before` and returns how many it removed.

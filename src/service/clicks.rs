@@ -7,16 +7,16 @@
 //! dropped and counted (`dropped()`), so memory stays bounded however long the store is down.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use futures_util::StreamExt;
+use dashmap::mapref::entry::Entry;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::domain::{ShortCode, Timestamp};
-use crate::repository::Repository;
+use crate::repository::{ClickDelta, Repository};
 
 /// Clicks on one code not yet written to storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,8 @@ impl PendingClicks {
 /// The in-process click buffer shared by the redirect handler and the flusher.
 pub struct ClickBuffer {
     pending: DashMap<ShortCode, PendingClicks>,
+    /// Entries in `pending`, kept beside it because counting a `DashMap` locks every shard.
+    codes: AtomicUsize,
     max_codes: usize,
     flush_threshold: usize,
     dropped: AtomicU64,
@@ -51,6 +53,7 @@ impl ClickBuffer {
     pub fn new(max_codes: usize, flush_threshold: usize) -> Self {
         Self {
             pending: DashMap::new(),
+            codes: AtomicUsize::new(0),
             max_codes: max_codes.max(1),
             flush_threshold: flush_threshold.clamp(1, max_codes.max(1)),
             dropped: AtomicU64::new(0),
@@ -77,17 +80,20 @@ impl ClickBuffer {
             pending.merge(clicks);
             return;
         }
-        let len = self.pending.len();
-        if len >= self.max_codes {
+        // The counter, not `DashMap::len`, which locks every shard: with many distinct codes
+        // (a million links) nearly every click is a new code.
+        if self.codes.load(Ordering::Relaxed) >= self.max_codes {
             self.dropped.fetch_add(clicks.count, Ordering::Relaxed);
             return;
         }
-        self.pending
-            .entry(code.clone())
-            .and_modify(|p| p.merge(clicks))
-            .or_insert(clicks);
-        if len + 1 == self.flush_threshold {
-            self.flush_soon.notify_one();
+        match self.pending.entry(code.clone()) {
+            Entry::Occupied(mut pending) => pending.get_mut().merge(clicks),
+            Entry::Vacant(slot) => {
+                slot.insert(clicks);
+                if self.codes.fetch_add(1, Ordering::Relaxed) + 1 == self.flush_threshold {
+                    self.flush_soon.notify_one();
+                }
+            }
         }
     }
 
@@ -98,12 +104,12 @@ impl ClickBuffer {
 
     /// Distinct codes with pending clicks.
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.codes.load(Ordering::Relaxed)
     }
 
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.len() == 0
     }
 
     /// Clicks dropped because the buffer was full.
@@ -120,19 +126,28 @@ impl ClickBuffer {
     }
 
     /// Removes and returns everything pending.
-    fn take_all(&self) -> Vec<(ShortCode, PendingClicks)> {
+    fn take_all(&self) -> Vec<ClickDelta> {
         let mut taken = Vec::with_capacity(self.pending.len());
         self.pending.retain(|code, clicks| {
-            taken.push((code.clone(), *clicks));
+            self.codes.fetch_sub(1, Ordering::Relaxed);
+            taken.push(ClickDelta {
+                code: code.clone(),
+                count: clicks.count,
+                last_at: clicks.last_at,
+            });
             false
         });
         taken
     }
 
     /// Puts back deltas whose flush failed, merged with clicks that arrived meanwhile.
-    fn restore(&self, failed: Vec<(ShortCode, PendingClicks)>) {
-        for (code, clicks) in failed {
-            self.add(&code, clicks);
+    fn restore(&self, failed: Vec<ClickDelta>) {
+        for delta in failed {
+            let clicks = PendingClicks {
+                count: delta.count,
+                last_at: delta.last_at,
+            };
+            self.add(&delta.code, clicks);
         }
     }
 }
@@ -145,9 +160,6 @@ pub struct FlushReport {
     /// Codes whose clicks were put back to retry.
     pub failed: usize,
 }
-
-/// A flush yields to other tasks after this many increments.
-const YIELD_EVERY: usize = 64;
 
 /// Writes the buffer to storage.
 pub struct ClickFlusher {
@@ -173,29 +185,7 @@ impl ClickFlusher {
             return FlushReport::default();
         }
         let attempted = batch.len();
-        let repo = &self.repo;
-        let concurrency = repo.click_flush_concurrency().max(1);
-        let failures: Vec<(ShortCode, PendingClicks)> = futures_util::stream::iter(batch)
-            .enumerate()
-            .map(|(i, (code, clicks))| async move {
-                // With an in-process store every increment completes at once, so a flush of
-                // thousands of codes would hold the worker thread for milliseconds and stall
-                // the redirects queued behind it; hand the thread back now and then.
-                if i % YIELD_EVERY == YIELD_EVERY - 1 {
-                    tokio::task::yield_now().await;
-                }
-                match repo
-                    .increment_click_count(&code, clicks.count, clicks.last_at)
-                    .await
-                {
-                    Ok(()) => None,
-                    Err(_) => Some((code, clicks)),
-                }
-            })
-            .buffer_unordered(concurrency)
-            .filter_map(std::future::ready)
-            .collect()
-            .await;
+        let failures = self.repo.increment_click_counts(batch).await;
         let report = FlushReport {
             written: attempted - failures.len(),
             failed: failures.len(),
