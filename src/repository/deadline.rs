@@ -65,6 +65,9 @@ impl<R: Repository> Repository for Deadline<R> {
         self.inner.click_flush_concurrency()
     }
 
+    // `increment_click_counts` keeps the trait's default on purpose: it calls the increment
+    // above, so each delta gets its own deadline and a slow one fails alone.
+
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
         self.within("delete_expired", self.inner.delete_expired(before, limit))
             .await

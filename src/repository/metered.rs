@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::{ApiKeyStore, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::StorageLabels;
 
@@ -67,6 +67,21 @@ impl<R: Repository> Repository for Metered<R> {
 
     fn click_flush_concurrency(&self) -> usize {
         self.inner.click_flush_concurrency()
+    }
+
+    /// The backend's own batch (SQLite orders and groups it); each delta it gives back counts
+    /// as one failed `increment`, as if sent alone.
+    async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {
+        let failed = self.inner.increment_click_counts(batch).await;
+        if !failed.is_empty() {
+            self.errors
+                .get_or_create(&StorageLabels {
+                    backend: self.backend,
+                    operation: "increment",
+                })
+                .inc_by(u64::try_from(failed.len()).unwrap_or(u64::MAX));
+        }
+        failed
     }
 
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
