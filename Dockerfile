@@ -7,8 +7,8 @@
 #
 # The builder is Debian 12 (bookworm) so the binary links against the same glibc as the
 # distroless runtime image. The rust slim image already has gcc and libc6-dev, which is all the
-# C code needs: SQLite is compiled in (rusqlite "bundled") and aws-lc-sys / ring build with the
-# cc crate (no cmake, no OpenSSL, no pkg-config). BuildKit cache mounts keep the cargo registry
+# C code needs: SQLite is compiled in (rusqlite "bundled"), and mimalloc and aws-lc-sys / ring
+# build with the cc crate (no cmake, no OpenSSL, no pkg-config). BuildKit cache mounts keep the cargo registry
 # and the target directory between builds, so a source change recompiles only this crate.
 
 ARG RUST_VERSION=1.95
