@@ -3,7 +3,8 @@
 Usage: python3 summary.py RESULTS.tsv FACTS
 
 RESULTS.tsv rows (one per wrk run): kind, server, round, requests, req/s, p50 us, p99 us,
-server CPU us per request, server RSS kB, errors, server CPU % of one core, server-core busy %,
+server CPU us per request, server RSS kB, errors, server CPU % of one core during wrk's load
+period, server-core busy %,
 client-core busy %, wrk CPU % of one core, % of a core other work took, contended (0/1).
 Only rounds in which no run was contended count, unless no round was clean.
 FACTS: key=value lines written by scripts/bench.
@@ -90,8 +91,10 @@ def main():
       f"work on the machine took at most {facts['contention_limit']}% of either core. Ratios are "
       "the median over rounds of server / baseline in the same round. Server CPU/req is the "
       "server process's utime+stime (all threads) over the run divided by the requests wrk "
-      "completed; *server CPU use* and *wrk CPU use* are their CPU time as a share of one core "
-      "(near 100% = that side was the bottleneck); *other work* is the most any other process "
+      "completed; *server CPU use* is the server's CPU time as a share of one core during wrk's "
+      "load period and *wrk CPU use* is wrk's over its whole run, start-up included (it first "
+      "builds its table of requests: about a second for 1,000,000 codes); near 100% means that "
+      "side was the bottleneck; *other work* is the most any other process "
       "took of the server's or wrk's core. Servers and wrk run at "
       f"nice {facts['nice']}. The service runs with its defaults (log level info into a file, "
       "rate limiter on) except: "
