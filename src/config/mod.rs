@@ -295,8 +295,12 @@ pub struct SecuritySettings {
 pub struct ClickSettings {
     /// `clicks.flush_interval_ms`: how often buffered clicks reach storage. Default 1000.
     pub flush_interval_ms: u64,
-    /// `clicks.flush_threshold`: distinct codes pending that trigger an early flush.
-    /// Default 10000.
+    /// `clicks.flush_threshold`: distinct codes pending that trigger an early flush, so the
+    /// buffer does not reach `max_pending_codes` between interval flushes. Default 50000: half
+    /// the bound, and large enough that a busy instance flushes on the interval, where each
+    /// flush covers more clicks per code and per B-tree page (SQLite with 1,000,000 links and
+    /// uniformly random redirects: 10000 flushed three times a second and cost 20-25% more CPU
+    /// per redirect).
     pub flush_threshold: usize,
     /// `clicks.max_pending_codes`: distinct codes the buffer holds at most (while storage is
     /// down); clicks on further codes are dropped and counted. Default 100000.
@@ -307,7 +311,7 @@ impl Default for ClickSettings {
     fn default() -> Self {
         Self {
             flush_interval_ms: 1_000,
-            flush_threshold: 10_000,
+            flush_threshold: 50_000,
             max_pending_codes: 100_000,
         }
     }
