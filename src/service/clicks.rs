@@ -49,13 +49,14 @@ pub struct ClickBuffer {
 
 impl ClickBuffer {
     /// A buffer holding at most `max_codes` distinct codes, asking for an early flush once it
-    /// holds `flush_threshold`.
+    /// holds `flush_threshold`, or half of `max_codes` if that is fewer: the clicks on new
+    /// codes that arrive while the flush runs need room, or they would be dropped.
     pub fn new(max_codes: usize, flush_threshold: usize) -> Self {
         Self {
             pending: DashMap::new(),
             codes: AtomicUsize::new(0),
             max_codes: max_codes.max(1),
-            flush_threshold: flush_threshold.clamp(1, max_codes.max(1)),
+            flush_threshold: flush_threshold.clamp(1, (max_codes / 2).max(1)),
             dropped: AtomicU64::new(0),
             flushes_ok: AtomicU64::new(0),
             flushes_failed: AtomicU64::new(0),
