@@ -74,33 +74,11 @@ async fn buffered_clicks_reach_storage_on_the_flush_interval() {
     flusher.await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_full_enough_buffer_flushes_before_the_interval() {
+/// Records clicks on two codes into `buffer` under a flusher whose interval never comes, and
+/// checks that both reached storage anyway: the buffer asked for an early flush.
+async fn two_codes_flush_before_the_interval(buffer: ClickBuffer) {
+    let buffer = Arc::new(buffer);
     let repo = store_with(&[("a-code", None), ("b-code", None)]).await;
-    let buffer = Arc::new(ClickBuffer::new(1_000, 2));
-    let (_stop, stopped) = watch::channel(false);
-    let _flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(3_600),
-    )
-    .spawn(stopped);
-    tokio::task::yield_now().await;
-
-    buffer.record(&code("a-code"), at(1));
-    buffer.record(&code("b-code"), at(2));
-    tokio::time::sleep(Duration::from_millis(10)).await;
-
-    assert_eq!(clicks_in_store(&repo, "a-code").await, Some(1));
-    assert_eq!(clicks_in_store(&repo, "b-code").await, Some(1));
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_early_flush_comes_by_half_the_bound_whatever_the_threshold() {
-    let repo = store_with(&[("a-code", None), ("b-code", None)]).await;
-    // A threshold above the bound would let the buffer fill before flushing, dropping the clicks
-    // on new codes that arrive while that flush runs.
-    let buffer = Arc::new(ClickBuffer::new(4, 100));
     let (_stop, stopped) = watch::channel(false);
     let _flusher = url_shortener::service::ClickFlusher::new(
         buffer.clone(),
@@ -117,6 +95,18 @@ async fn the_early_flush_comes_by_half_the_bound_whatever_the_threshold() {
     assert_eq!(clicks_in_store(&repo, "a-code").await, Some(1));
     assert_eq!(clicks_in_store(&repo, "b-code").await, Some(1));
     assert_eq!(buffer.len(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_enough_buffer_flushes_before_the_interval() {
+    two_codes_flush_before_the_interval(ClickBuffer::new(1_000, 2)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_early_flush_comes_by_half_the_bound_whatever_the_threshold() {
+    // A threshold above the bound would let the buffer fill before flushing, dropping the clicks
+    // on new codes that arrive while that flush runs.
+    two_codes_flush_before_the_interval(ClickBuffer::new(4, 100)).await;
 }
 
 #[tokio::test]
