@@ -297,10 +297,10 @@ pub struct ClickSettings {
     pub flush_interval_ms: u64,
     /// `clicks.flush_threshold`: distinct codes pending that trigger an early flush, so the
     /// buffer does not reach `max_pending_codes` between interval flushes; at most half of
-    /// `max_pending_codes` takes effect. Default 50000: half the default bound, and large enough that a busy instance flushes on the interval, where each
-    /// flush covers more clicks per code and per B-tree page (SQLite with 1,000,000 links and
-    /// uniformly random redirects: 10000 flushed three times a second and cost 20-25% more CPU
-    /// per redirect).
+    /// `max_pending_codes` takes effect. Default 50000: half the default bound, and large enough
+    /// that a busy instance flushes on the interval, where each flush covers more clicks per
+    /// code and per B-tree page (SQLite with 1,000,000 links and uniformly random redirects:
+    /// 10000 flushed three times a second and cost 20-25% more CPU per redirect).
     pub flush_threshold: usize,
     /// `clicks.max_pending_codes`: distinct codes the buffer holds at most (while storage is
     /// down); clicks on further codes are dropped and counted. Default 100000.

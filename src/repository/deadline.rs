@@ -61,10 +61,6 @@ impl<R: Repository> Repository for Deadline<R> {
             .await
     }
 
-    fn click_flush_concurrency(&self) -> usize {
-        self.inner.click_flush_concurrency()
-    }
-
     // `increment_click_counts` keeps the trait's default on purpose: it calls the increment
     // above, so each delta gets its own deadline and a slow one fails alone.
 

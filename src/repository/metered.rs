@@ -65,10 +65,6 @@ impl<R: Repository> Repository for Metered<R> {
         )
     }
 
-    fn click_flush_concurrency(&self) -> usize {
-        self.inner.click_flush_concurrency()
-    }
-
     /// The backend's own batch (SQLite orders and groups it); each delta it gives back counts
     /// as one failed `increment`, as if sent alone.
     async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {

@@ -55,6 +55,10 @@ pub struct ClickDelta {
     pub last_at: Timestamp,
 }
 
+/// Single increments the default [`Repository::increment_click_counts`] keeps in flight: enough
+/// to hide a network store's round trips without flooding the server.
+const FLUSH_CONCURRENCY: usize = 32;
+
 /// A batch of increments hands the worker thread back after this many.
 const FLUSH_YIELD_EVERY: usize = 64;
 
@@ -86,22 +90,14 @@ pub trait Repository: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<(), RepoError>;
 
-    /// How many increments a click flush should have in flight at once. A store that groups
-    /// concurrent writes into one transaction (SQLite's writer thread) wants as many as it
-    /// groups, or each small group pays its own commit; a network store wants enough to hide
-    /// round trips without flooding the server.
-    fn click_flush_concurrency(&self) -> usize {
-        32
-    }
-
     /// Applies every delta as [`Self::increment_click_count`] would, and returns the deltas that
     /// could not be written, for the caller to keep and retry. Deltas are independent: one
     /// failing does not undo the others.
     ///
-    /// The default sends [`Self::click_flush_concurrency`] single increments at a time. A store
-    /// that can apply many in one step (the memory store, under one lock) overrides it.
+    /// The default sends [`FLUSH_CONCURRENCY`] single increments at a time. A store that can
+    /// apply many in one step overrides it (the memory store under one lock, SQLite in sorted
+    /// writer transactions).
     async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {
-        let concurrency = self.click_flush_concurrency().max(1);
         futures_util::stream::iter(batch)
             .enumerate()
             .map(|(i, delta)| async move {
@@ -118,7 +114,7 @@ pub trait Repository: Send + Sync + 'static {
                     Err(_) => Some(delta),
                 }
             })
-            .buffer_unordered(concurrency)
+            .buffer_unordered(FLUSH_CONCURRENCY)
             .filter_map(std::future::ready)
             .collect()
             .await

@@ -480,12 +480,6 @@ impl Repository for SqliteRepository {
             .map(|_| ())
     }
 
-    /// As many as the writer thread takes into one transaction: a flush of thousands of codes
-    /// then costs a few commits instead of one per 32 codes.
-    fn click_flush_concurrency(&self) -> usize {
-        MAX_BATCH
-    }
-
     /// In code order, [`MAX_BATCH`] deltas per writer transaction, one run after another.
     ///
     /// Order matters with many distinct codes: each transaction rewrites every B-tree page it
