@@ -243,7 +243,12 @@ async fn unknown_codes_are_remembered_briefly_so_a_flood_does_not_reach_storage(
     let repo = Arc::new(InstrumentedRepository::new(Arc::new(
         MemoryRepository::new(),
     )));
-    let app = TestApp::builder().repo(repo.clone()).spawn().await;
+    // A minute rather than the default 2 s, so a slow machine cannot let the entry lapse.
+    let app = TestApp::builder()
+        .repo(repo.clone())
+        .settings(|s| s.cache.negative_ttl_ms = 60_000)
+        .spawn()
+        .await;
 
     for _ in 0..10 {
         assert_problem(app.follow("no-such-code").await, 404, "not_found").await;

@@ -127,7 +127,7 @@ async fn sigterm_during_requests_loses_none_of_them() {
     // Act: SIGTERM, and wait until the listener is closed so shutdown is certainly under way.
     process::signal(&server.child, Signal::SIGTERM);
     let mut refused = false;
-    for _ in 0..200 {
+    for _ in 0..1_200 {
         if TcpStream::connect(server.addr).await.is_err() {
             refused = true;
             break;

@@ -143,14 +143,16 @@ mod tests {
     fn an_entry_lives_no_longer_than_its_link() {
         let clock = Arc::new(ManualClock::new(at(1_000)));
         let cache = LinkCache::new(100, Duration::from_secs(300), Duration::from_secs(2), clock);
-        cache.insert(record("short-lived", Some(1_050)));
+        cache.insert(record("short-lived", Some(2_000)));
         cache.insert(record("forever", None));
         assert!(matches!(
             cache.get(&ShortCode::parse("short-lived").unwrap()),
             Lookup::Hit(_)
         ));
 
-        std::thread::sleep(Duration::from_millis(120)); // past the 50 ms the link had left
+        // Past the second the link had left; a second so that a stalled test thread cannot
+        // outlive the entry before the first lookup.
+        std::thread::sleep(Duration::from_millis(1_200));
         cache.links.run_pending_tasks();
 
         assert!(matches!(
