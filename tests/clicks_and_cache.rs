@@ -183,6 +183,43 @@ async fn flushing_clicks_of_a_deleted_link_does_not_resurrect_it() {
     assert!(buffer.is_empty());
 }
 
+#[tokio::test]
+async fn clicks_on_their_way_to_storage_still_count_as_pending() {
+    let repo = store_with(&[("busy", None)]).await;
+    let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
+    let flusher = url_shortener::service::ClickFlusher::new(
+        buffer.clone(),
+        repo.clone(),
+        Duration::from_secs(3_600),
+    );
+    for i in 0..5 {
+        buffer.record(&code("busy"), at(i));
+    }
+    repo.hold_increments(true);
+
+    let flush = tokio::spawn(async move { flusher.flush().await });
+    while repo.calls() < 2 {
+        // The save, then the held increment: the flush has taken the clicks.
+        tokio::task::yield_now().await;
+    }
+    assert!(buffer.is_empty(), "the flush took the buffered clicks");
+    assert_eq!(buffer.pending(&code("busy")).unwrap().count, 5);
+    buffer.record(&code("busy"), at(10));
+    let during = buffer.pending(&code("busy")).unwrap();
+    assert_eq!((during.count, during.last_at), (6, at(10)));
+    assert_eq!(clicks_in_store(&repo, "busy").await, Some(0));
+
+    repo.hold_increments(false);
+    assert_eq!(flush.await.unwrap().written, 1);
+
+    assert_eq!(clicks_in_store(&repo, "busy").await, Some(5));
+    assert_eq!(
+        buffer.pending(&code("busy")).unwrap().count,
+        1,
+        "the acknowledged five are no longer pending, the later click still is"
+    );
+}
+
 #[test]
 fn a_full_buffer_drops_and_counts_clicks_on_new_codes_only() {
     let buffer = ClickBuffer::new(2, 2);

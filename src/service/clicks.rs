@@ -5,9 +5,14 @@
 //! A flush that fails puts its deltas back for the next attempt. The buffer is bounded: when a
 //! long outage would grow it past `max_codes` distinct codes, further clicks on new codes are
 //! dropped and counted (`dropped()`), so memory stays bounded however long the store is down.
+//!
+//! Clicks a flush has taken stay visible to [`ClickBuffer::pending`] until the store has
+//! answered, so `/stats` (storage plus pending) does not drop by a flush's clicks while the flush
+//! is on its way: on a remote store that is most of every interval.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -45,6 +50,11 @@ pub struct ClickBuffer {
     flushes_ok: AtomicU64,
     flushes_failed: AtomicU64,
     flush_soon: Notify,
+    /// Clicks a flush has taken and the store has not yet acknowledged. Its lock also makes
+    /// taking (moving from `pending` to here) and settling atomic for [`Self::pending`].
+    in_flight: Mutex<HashMap<ShortCode, PendingClicks>>,
+    /// One flush at a time: settling clears `in_flight` whole.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl ClickBuffer {
@@ -61,6 +71,8 @@ impl ClickBuffer {
             flushes_ok: AtomicU64::new(0),
             flushes_failed: AtomicU64::new(0),
             flush_soon: Notify::new(),
+            in_flight: Mutex::new(HashMap::new()),
+            flushing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -98,9 +110,25 @@ impl ClickBuffer {
         }
     }
 
-    /// Clicks on `code` not yet flushed.
+    /// Clicks on `code` not yet in storage: buffered, or taken by a flush the store has not
+    /// acknowledged yet. Never counts a click twice.
     pub fn pending(&self, code: &ShortCode) -> Option<PendingClicks> {
-        self.pending.get(code).map(|p| *p)
+        let in_flight = self.in_flight();
+        let buffered = self.pending.get(code).map(|p| *p);
+        match (buffered, in_flight.get(code).copied()) {
+            (Some(mut buffered), Some(taken)) => {
+                buffered.merge(taken);
+                Some(buffered)
+            }
+            (buffered, taken) => buffered.or(taken),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<ShortCode, PendingClicks>> {
+        // The map holds plain counts; a panic elsewhere cannot leave it half-updated.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Distinct codes with pending clicks.
@@ -126,11 +154,14 @@ impl ClickBuffer {
         )
     }
 
-    /// Removes and returns everything pending.
+    /// Removes and returns everything pending, keeping a copy in flight until [`Self::settle`].
     fn take_all(&self) -> Vec<ClickDelta> {
-        let mut taken = Vec::with_capacity(self.pending.len());
+        let mut in_flight = self.in_flight();
+        let mut taken = Vec::with_capacity(self.len());
+        in_flight.reserve(self.len());
         self.pending.retain(|code, clicks| {
             self.codes.fetch_sub(1, Ordering::Relaxed);
+            in_flight.insert(code.clone(), *clicks);
             taken.push(ClickDelta {
                 code: code.clone(),
                 count: clicks.count,
@@ -141,14 +172,21 @@ impl ClickBuffer {
         taken
     }
 
-    /// Puts back deltas whose flush failed, merged with clicks that arrived meanwhile.
-    fn restore(&self, failed: Vec<ClickDelta>) {
+    /// Ends a flush: what is in flight has reached storage, except `failed`, which goes back
+    /// into the buffer (merged with clicks that arrived meanwhile).
+    fn settle(&self, failed: Vec<ClickDelta>) {
+        let mut in_flight = self.in_flight();
         for delta in failed {
             let clicks = PendingClicks {
                 count: delta.count,
                 last_at: delta.last_at,
             };
             self.add(&delta.code, clicks);
+        }
+        in_flight.clear();
+        // A burst of distinct codes must not pin its peak size until the next burst.
+        if in_flight.capacity() > 4 * self.flush_threshold {
+            in_flight.shrink_to(self.flush_threshold);
         }
     }
 }
@@ -181,6 +219,7 @@ impl ClickFlusher {
 
     /// Sends one increment per pending code; failures go back into the buffer.
     pub async fn flush(&self) -> FlushReport {
+        let _one_at_a_time = self.buffer.flushing.lock().await;
         let batch = self.buffer.take_all();
         if batch.is_empty() {
             return FlushReport::default();
@@ -197,7 +236,7 @@ impl ClickFlusher {
             &self.buffer.flushes_failed
         };
         outcome.fetch_add(1, Ordering::Relaxed);
-        self.buffer.restore(failures);
+        self.buffer.settle(failures);
         report
     }
 

@@ -50,6 +50,7 @@ pub struct InstrumentedRepository {
     panic_on_find: Mutex<Option<String>>,
     stall_on_find: Mutex<Option<Duration>>,
     fail_increments: std::sync::atomic::AtomicBool,
+    hold_increments: tokio::sync::watch::Sender<bool>,
     pub finds: AtomicUsize,
 }
 
@@ -61,6 +62,7 @@ impl InstrumentedRepository {
             panic_on_find: Mutex::new(None),
             stall_on_find: Mutex::new(None),
             fail_increments: std::sync::atomic::AtomicBool::new(false),
+            hold_increments: tokio::sync::watch::Sender::new(false),
             finds: AtomicUsize::new(0),
         }
     }
@@ -68,6 +70,11 @@ impl InstrumentedRepository {
     /// Makes increments fail with `Unavailable` until called with `false`.
     pub fn fail_increments(&self, fail: bool) {
         self.fail_increments.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes increments wait (a flush on its way to a slow store) until called with `false`.
+    pub fn hold_increments(&self, hold: bool) {
+        self.hold_increments.send_replace(hold);
     }
 
     /// Lookups by code so far.
@@ -120,6 +127,8 @@ impl Repository for InstrumentedRepository {
         at: Timestamp,
     ) -> Result<(), RepoError> {
         self.count();
+        let mut held = self.hold_increments.subscribe();
+        held.wait_for(|held| !held).await.unwrap();
         if self.fail_increments.load(Ordering::SeqCst) {
             return Err(RepoError::Unavailable("injected increment failure".into()));
         }
