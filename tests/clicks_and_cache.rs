@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use url_shortener::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 use url_shortener::repository::{MemoryRepository, Repository};
-use url_shortener::service::ClickBuffer;
+use url_shortener::service::{ClickBuffer, ClickFlusher};
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(ms).unwrap()
@@ -44,17 +44,21 @@ async fn clicks_in_store(repo: &InstrumentedRepository, c: &str) -> Option<u64> 
         .map(|r| r.click_count)
 }
 
+/// A buffer with room to spare and a flusher into `repo` whose interval never comes: it writes
+/// when the test calls `flush` (or spawns it and stops it).
+fn buffer_and_flusher(repo: &Arc<InstrumentedRepository>) -> (Arc<ClickBuffer>, ClickFlusher) {
+    let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
+    let flusher = ClickFlusher::new(buffer.clone(), repo.clone(), Duration::from_secs(3_600));
+    (buffer, flusher)
+}
+
 #[tokio::test(start_paused = true)]
 async fn buffered_clicks_reach_storage_on_the_flush_interval() {
     let repo = store_with(&[("popular", None)]).await;
     let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
     let (stop, stopped) = watch::channel(false);
-    let flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(1),
-    )
-    .spawn(stopped);
+    let flusher =
+        ClickFlusher::new(buffer.clone(), repo.clone(), Duration::from_secs(1)).spawn(stopped);
     for i in 0..5 {
         buffer.record(&code("popular"), at(1_000 + i));
     }
@@ -80,12 +84,8 @@ async fn two_codes_flush_before_the_interval(buffer: ClickBuffer) {
     let buffer = Arc::new(buffer);
     let repo = store_with(&[("a-code", None), ("b-code", None)]).await;
     let (_stop, stopped) = watch::channel(false);
-    let _flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(3_600),
-    )
-    .spawn(stopped);
+    let _flusher =
+        ClickFlusher::new(buffer.clone(), repo.clone(), Duration::from_secs(3_600)).spawn(stopped);
     tokio::task::yield_now().await;
 
     buffer.record(&code("a-code"), at(1));
@@ -112,14 +112,9 @@ async fn the_early_flush_comes_by_half_the_bound_whatever_the_threshold() {
 #[tokio::test]
 async fn shutdown_flushes_what_is_left() {
     let repo = store_with(&[("last-one", None)]).await;
-    let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
+    let (buffer, flusher) = buffer_and_flusher(&repo);
     let (stop, stopped) = watch::channel(false);
-    let flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(3_600),
-    )
-    .spawn(stopped);
+    let flusher = flusher.spawn(stopped);
     buffer.record(&code("last-one"), at(7));
     buffer.record(&code("last-one"), at(8));
 
@@ -132,12 +127,7 @@ async fn shutdown_flushes_what_is_left() {
 #[tokio::test]
 async fn a_failed_flush_keeps_its_deltas_for_the_next_attempt() {
     let repo = store_with(&[("flaky", None)]).await;
-    let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
-    let flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(3_600),
-    );
+    let (buffer, flusher) = buffer_and_flusher(&repo);
     for i in 0..5 {
         buffer.record(&code("flaky"), at(i));
     }
@@ -165,12 +155,7 @@ async fn a_failed_flush_keeps_its_deltas_for_the_next_attempt() {
 #[tokio::test]
 async fn flushing_clicks_of_a_deleted_link_does_not_resurrect_it() {
     let repo = store_with(&[("doomed", Some(1_000))]).await;
-    let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
-    let flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(3_600),
-    );
+    let (buffer, flusher) = buffer_and_flusher(&repo);
     buffer.record(&code("doomed"), at(500));
     assert_eq!(repo.delete_expired(at(2_000), 10).await.unwrap(), 1);
 
@@ -186,12 +171,7 @@ async fn flushing_clicks_of_a_deleted_link_does_not_resurrect_it() {
 #[tokio::test]
 async fn clicks_on_their_way_to_storage_still_count_as_pending() {
     let repo = store_with(&[("busy", None)]).await;
-    let buffer = Arc::new(ClickBuffer::new(1_000, 1_000));
-    let flusher = url_shortener::service::ClickFlusher::new(
-        buffer.clone(),
-        repo.clone(),
-        Duration::from_secs(3_600),
-    );
+    let (buffer, flusher) = buffer_and_flusher(&repo);
     for i in 0..5 {
         buffer.record(&code("busy"), at(i));
     }
