@@ -70,14 +70,7 @@ async fn create_redirect_and_stats_work_against_the_binary() {
         .unwrap();
     let code = created["short_code"].as_str().unwrap();
     let redirect = client.get(format!("{root}/s/{code}")).send().await.unwrap();
-    let stats: Value = client
-        .get(format!("{root}/stats/{code}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = process::get_json(&client, &format!("{root}/stats/{code}")).await;
 
     assert_eq!(redirect.status(), 302);
     assert_eq!(redirect.headers()["location"], "https://example.com/e2e");

@@ -100,14 +100,7 @@ async fn click_counts_survive_a_graceful_restart() {
     let restarted = process::start(dir.path(), &[]).await;
     let root = format!("http://{}", restarted.addr);
     for (code, clicks) in &expected {
-        let stats: Value = client
-            .get(format!("{root}/stats/{code}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = process::get_json(&client, &format!("{root}/stats/{code}")).await;
         assert_eq!(stats["click_count"], *clicks, "{code}");
         assert!(stats["last_accessed_at"].is_string());
     }

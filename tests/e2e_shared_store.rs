@@ -74,14 +74,7 @@ async fn two_instances_share_links_clicks_and_aliases(store: Store) {
     for addr in [a.addr, b.addr] {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let stats: Value = client
-                .get(format!("http://{addr}/stats/{code}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let stats = process::get_json(&client, &format!("http://{addr}/stats/{code}")).await;
             if stats["click_count"] == 61 {
                 break;
             }

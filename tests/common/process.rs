@@ -9,6 +9,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// `GET url`, whose body must be JSON: the parsed body. Panics on a transport error or a body
+/// that is not JSON, which is a failed test.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// A running server process and the address it listens on.
 pub struct ServerProcess {
     pub child: Child,
