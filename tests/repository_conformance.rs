@@ -30,6 +30,13 @@ struct Backend {
     _guard: Box<dyn Any + Send>,
 }
 
+impl Backend {
+    /// The stored record for code `c`, if any (a store error fails the test).
+    async fn found(&self, c: &str) -> Option<UrlRecord> {
+        self.repo.find_by_short_code(&code(c)).await.unwrap()
+    }
+}
+
 async fn memory() -> Backend {
     let stores = Stores::of(MemoryRepository::new());
     Backend {
@@ -136,19 +143,13 @@ async fn save_then_find_round_trips_every_field(b: Backend) {
 }
 
 async fn find_misses_are_none(b: Backend) {
-    assert_eq!(
-        b.repo.find_by_short_code(&code("absent")).await.unwrap(),
-        None
-    );
+    assert_eq!(b.found("absent").await, None);
 }
 
 async fn codes_are_case_sensitive(b: Backend) {
     b.repo.save(&record("CaseCode", None)).await.unwrap();
     b.repo.save(&record("casecode", None)).await.unwrap();
-    assert_eq!(
-        b.repo.find_by_short_code(&code("CASECODE")).await.unwrap(),
-        None
-    );
+    assert_eq!(b.found("CASECODE").await, None);
     assert!(b.repo.exists(&code("casecode")).await.unwrap());
 }
 
@@ -159,10 +160,7 @@ async fn saving_an_existing_code_is_a_conflict_and_keeps_the_original(b: Backend
     other.long_url = LongUrl::from_trusted("https://other.example/".into());
 
     assert_eq!(b.repo.save(&other).await, Err(RepoError::Conflict));
-    assert_eq!(
-        b.repo.find_by_short_code(&code("dupe")).await.unwrap(),
-        Some(original)
-    );
+    assert_eq!(b.found("dupe").await, Some(original));
 }
 
 async fn a_code_past_its_expiry_conflicts_until_purged(b: Backend) {
@@ -172,16 +170,10 @@ async fn a_code_past_its_expiry_conflicts_until_purged(b: Backend) {
     if b.native_expiry {
         // Already purged: the code is free again, and the new record is whole.
         b.repo.save(&fresh).await.unwrap();
-        assert_eq!(
-            b.repo.find_by_short_code(&code("stale")).await.unwrap(),
-            Some(fresh)
-        );
+        assert_eq!(b.found("stale").await, Some(fresh));
     } else {
         assert_eq!(b.repo.save(&fresh).await, Err(RepoError::Conflict));
-        assert_eq!(
-            b.repo.find_by_short_code(&code("stale")).await.unwrap(),
-            Some(stale)
-        );
+        assert_eq!(b.found("stale").await, Some(stale));
     }
 }
 
@@ -225,12 +217,7 @@ async fn concurrent_increments_add_up_exactly(b: Backend) {
     for task in tasks {
         task.await.unwrap();
     }
-    let found = b
-        .repo
-        .find_by_short_code(&code("popular"))
-        .await
-        .unwrap()
-        .unwrap();
+    let found = b.found("popular").await.unwrap();
     assert_eq!(found.click_count, 10_000);
     assert_eq!(found.last_accessed_at, Some(at(BASE + 19 * 1_000 + 499)));
 }
@@ -245,12 +232,7 @@ async fn increments_by_n_add_n(b: Backend) {
         .increment_click_count(&code("batched"), 2, at(6))
         .await
         .unwrap();
-    let found = b
-        .repo
-        .find_by_short_code(&code("batched"))
-        .await
-        .unwrap()
-        .unwrap();
+    let found = b.found("batched").await.unwrap();
     assert_eq!(found.click_count, 42);
 }
 
@@ -276,19 +258,9 @@ async fn a_batch_of_increments_applies_each_delta_and_skips_missing_codes(b: Bac
     let failed = b.repo.increment_click_counts(batch).await;
 
     assert!(failed.is_empty(), "{failed:?}");
-    let a = b
-        .repo
-        .find_by_short_code(&code("batch-a"))
-        .await
-        .unwrap()
-        .unwrap();
+    let a = b.found("batch-a").await.unwrap();
     assert_eq!((a.click_count, a.last_accessed_at), (5, Some(at(7_000))));
-    let b_found = b
-        .repo
-        .find_by_short_code(&code("batch-b"))
-        .await
-        .unwrap()
-        .unwrap();
+    let b_found = b.found("batch-b").await.unwrap();
     // The older delta adds its clicks but does not move the last access back.
     assert_eq!(
         (b_found.click_count, b_found.last_accessed_at),
@@ -303,10 +275,7 @@ async fn incrementing_a_missing_code_creates_nothing(b: Backend) {
         .increment_click_count(&code("ghost"), 5, at(10))
         .await
         .unwrap();
-    assert_eq!(
-        b.repo.find_by_short_code(&code("ghost")).await.unwrap(),
-        None
-    );
+    assert_eq!(b.found("ghost").await, None);
     assert!(!b.repo.exists(&code("ghost")).await.unwrap());
 }
 
@@ -321,10 +290,7 @@ async fn incrementing_a_deleted_link_does_not_resurrect_it(b: Backend) {
         .increment_click_count(&code("deleted"), 1, at(now()))
         .await
         .unwrap();
-    assert_eq!(
-        b.repo.find_by_short_code(&code("deleted")).await.unwrap(),
-        None
-    );
+    assert_eq!(b.found("deleted").await, None);
     assert!(!b.repo.exists(&code("deleted")).await.unwrap());
 }
 
@@ -338,24 +304,14 @@ async fn last_accessed_at_only_moves_forward(b: Backend) {
         .increment_click_count(&code("clock"), 1, at(3_000))
         .await
         .unwrap();
-    let found = b
-        .repo
-        .find_by_short_code(&code("clock"))
-        .await
-        .unwrap()
-        .unwrap();
+    let found = b.found("clock").await.unwrap();
     assert_eq!(found.last_accessed_at, Some(at(5_000)));
     assert_eq!(found.click_count, 2);
     b.repo
         .increment_click_count(&code("clock"), 1, at(7_000))
         .await
         .unwrap();
-    let found = b
-        .repo
-        .find_by_short_code(&code("clock"))
-        .await
-        .unwrap()
-        .unwrap();
+    let found = b.found("clock").await.unwrap();
     assert_eq!(found.last_accessed_at, Some(at(7_000)));
 }
 
