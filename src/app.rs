@@ -1,7 +1,5 @@
 //! The HTTP application: shared state, the router with its middleware, and `serve`.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,7 +8,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
 use crate::config::{ConfigError, Settings, StorageBackend};
@@ -219,22 +216,4 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware)
         .layer(DefaultBodyLimit::max(handler::MAX_BODY_BYTES))
         .with_state(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits for
-/// in-flight requests to finish.
-///
-/// # Errors
-/// An I/O error from the listener.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

@@ -3,7 +3,7 @@
 //!
 //! Layers, dependencies pointing inward: [`handler`] (HTTP) → [`service`] (rules) →
 //! [`domain`] (types, no I/O); [`repository`] implements storage behind a trait. [`app`] builds
-//! the router without I/O and [`serve`] runs it, so tests bind port 0 and choose their own
+//! the router without I/O and [`serve`] ([`server`]) runs it, so tests bind port 0 and choose their own
 //! shutdown.
 
 pub mod app;
@@ -15,8 +15,10 @@ pub mod limiter;
 pub mod metrics;
 pub mod middleware;
 pub mod repository;
+pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use app::{AppState, app, serve};
+pub use app::{AppState, app};
+pub use server::{ConnectionLimits, serve, serve_with};

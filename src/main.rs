@@ -16,7 +16,7 @@ use url_shortener::limiter::build_limiter;
 use url_shortener::metrics::Metrics;
 use url_shortener::repository::build_stores;
 use url_shortener::service::ExpirationService;
-use url_shortener::{AppState, app, serve, shutdown, telemetry};
+use url_shortener::{AppState, app, serve_with, shutdown, telemetry};
 
 /// mimalloc instead of glibc's malloc: a request makes dozens of small, short-lived allocations
 /// across two worker threads (hyper, axum, the handler), where glibc's malloc/free and their
@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let grace = Duration::from_secs(settings.server.shutdown_timeout_seconds);
     tokio::select! {
-        result = serve(listener, app(state), stopped(stop_rx.clone())) => result.context("server failed")?,
+        result = serve_with(listener, app(state), settings.connection_limits(), stopped(stop_rx.clone())) => result.context("server failed")?,
         () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(?grace, "requests still in flight after the shutdown timeout; exiting");
         }

@@ -77,6 +77,17 @@ pub struct ServerSettings {
     /// `server.shutdown_timeout_seconds`: how long a graceful shutdown waits for in-flight
     /// requests before exiting anyway. Default 30.
     pub shutdown_timeout_seconds: u64,
+    /// `server.header_read_timeout_ms`: a connection that has not sent a request's complete
+    /// headers this long after its first byte (or after connecting) is closed. Default 10000.
+    pub header_read_timeout_ms: u64,
+    /// `server.idle_timeout_seconds`: a keep-alive connection with no request for this long
+    /// is closed. Default 60.
+    pub idle_timeout_seconds: u64,
+    /// `server.max_connections`: connections served at once; further ones wait in the
+    /// listen backlog until one closes. Default 512 (under the common 1,024-descriptor limit).
+    pub max_connections: usize,
+    /// `server.http2_max_concurrent_streams`: HTTP/2 streams per connection. Default 100.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerSettings {
@@ -86,6 +97,10 @@ impl Default for ServerSettings {
             base_url: "http://127.0.0.1:8080".to_owned(),
             request_timeout_ms: 10_000,
             shutdown_timeout_seconds: 30,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_seconds: 60,
+            max_connections: 512,
+            http2_max_concurrent_streams: 100,
         }
     }
 }
@@ -528,6 +543,34 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        for (key, value) in [
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            (
+                "server.idle_timeout_seconds",
+                self.server.idle_timeout_seconds,
+            ),
+            (
+                "server.max_connections",
+                u64::try_from(self.server.max_connections).unwrap_or(u64::MAX),
+            ),
+            (
+                "server.http2_max_concurrent_streams",
+                u64::from(self.server.http2_max_concurrent_streams),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(key, "must be at least 1"));
+            }
+        }
+        if self.server.max_connections > 1_000_000 {
+            return Err(ConfigError::key(
+                "server.max_connections",
+                "must be at most 1000000",
+            ));
+        }
         let len = self.links.code_length;
         if !(MIN_GENERATED_LEN..=MAX_GENERATED_LEN).contains(&len) {
             return Err(ConfigError::key(
@@ -648,6 +691,18 @@ impl Settings {
                 format!("'{}' is not an IP:PORT address ({e})", self.server.listen),
             )
         })
+    }
+
+    /// The transport bounds of every connection, from the `server.*` keys.
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        let server = &self.server;
+        crate::server::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_millis(server.header_read_timeout_ms),
+            idle_timeout: std::time::Duration::from_secs(server.idle_timeout_seconds),
+            max_connections: server.max_connections,
+            http2_max_concurrent_streams: server.http2_max_concurrent_streams,
+            ..crate::server::ConnectionLimits::default()
+        }
     }
 
     /// `server.base_url` parsed: an `http`/`https` origin, optionally with a path prefix.
