@@ -12,7 +12,19 @@ use super::ApiError;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// `axum::Json`, with rejections mapped to `invalid_request` (400), `payload_too_large` (413)
+/// Whether the request declares a body over [`MAX_BODY_BYTES`] in `Content-Length`. Such a
+/// request is refused before a byte of its body is read: waiting for a body that may never
+/// come would hold the request until its deadline and answer a 5xx that invites a retry.
+pub fn declares_too_large(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|declared| declared > MAX_BODY_BYTES as u64)
+}
+
+/// `axum::Json`, with rejections mapped to `invalid_request` (400), `payload_too_large` (413:
+/// a declared length over the limit at once, a chunked body as soon as it passes the limit)
 /// and `unsupported_media_type` (415).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
@@ -25,6 +37,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if declares_too_large(req.headers()) {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),

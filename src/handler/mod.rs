@@ -11,7 +11,7 @@ mod stats;
 pub use error::{
     ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
 };
-pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, wants_html};
+pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, declares_too_large, wants_html};
 pub use health::STORAGE_CHECK_DEADLINE;
 pub use health::{Checks, HealthBody};
 pub use openapi::{ApiDoc, openapi_json};
