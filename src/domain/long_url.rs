@@ -18,6 +18,17 @@ pub const MAX_LONG_URL_LEN: usize = 2048;
 /// Raw input longer than this is refused before parsing, to bound the parser's work.
 const MAX_RAW_LEN: usize = 4 * MAX_LONG_URL_LEN;
 
+/// The Fetch standard's "bad ports" (fetch.spec.whatwg.org, "port blocking"), sorted: browsers
+/// refuse to connect to them, because they belong to protocols that a request could be smuggled
+/// into.
+pub const BAD_PORTS: &[u16] = &[
+    0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101,
+    102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427,
+    465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990,
+    993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667,
+    6668, 6669, 6679, 6697, 10080,
+];
+
 /// Why a string is not an acceptable destination. Each variant is one public error `code`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LongUrlError {
@@ -43,6 +54,12 @@ pub enum LongUrlError {
     /// A link to this service itself (`self_referencing_url`).
     #[error("links to this service itself are not accepted")]
     SelfReferencing,
+    /// A port browsers refuse to connect to (the Fetch standard's "bad ports"): a link nobody
+    /// can follow (`invalid_url`).
+    #[error(
+        "port {0} is one that browsers refuse to connect to, so the link could not be followed"
+    )]
+    BlockedPort(u16),
     /// Longer than [`MAX_LONG_URL_LEN`] once normalized (`url_too_long`).
     #[error("the URL is longer than {MAX_LONG_URL_LEN} characters")]
     TooLong,
@@ -98,6 +115,11 @@ impl LongUrl {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(LongUrlError::Credentials);
+        }
+        if let Some(port) = url.port()
+            && BAD_PORTS.binary_search(&port).is_ok()
+        {
+            return Err(LongUrlError::BlockedPort(port));
         }
         let host = url
             .host()
@@ -249,6 +271,29 @@ mod tests {
     fn a_plain_https_url_is_accepted_and_normalized() {
         let url = LongUrl::parse("HTTPS://Example.COM:443/a/../b?q=1#frag", &strict()).unwrap();
         assert_eq!(url.as_str(), "https://example.com/b?q=1#frag");
+    }
+
+    #[test]
+    fn ports_that_browsers_block_are_refused_and_others_accepted() {
+        for port in [0u16, 1, 25, 6000, 6665, 6669, 10080] {
+            let raw = format!("https://example.com:{port}/");
+            assert_eq!(
+                LongUrl::parse(&raw, &strict()),
+                Err(LongUrlError::BlockedPort(port)),
+                "{raw}"
+            );
+        }
+        for raw in [
+            "https://example.com:8443/",
+            "http://example.com:8080/",
+            "https://example.com:443/",
+        ] {
+            assert!(LongUrl::parse(raw, &strict()).is_ok(), "{raw}");
+        }
+        assert!(
+            BAD_PORTS.windows(2).all(|w| w[0] < w[1]),
+            "sorted for binary_search"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub use api_key::{API_KEY_PREFIX, ApiKeyHash, ApiKeyRecord, ApiKeySecret};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen};
 pub use long_url::{
-    LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
+    BAD_PORTS, LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
 };
 pub use record::UrlRecord;
 pub use short_code::{

@@ -138,7 +138,9 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidUrl(e) => match e {
-                LongUrlError::Invalid(_) | LongUrlError::ControlCharacter => "invalid_url",
+                LongUrlError::Invalid(_)
+                | LongUrlError::ControlCharacter
+                | LongUrlError::BlockedPort(_) => "invalid_url",
                 LongUrlError::UnsupportedScheme(_) => "unsupported_scheme",
                 LongUrlError::Credentials => "credentials_in_url",
                 LongUrlError::InvalidHostname(_) => "invalid_hostname",
