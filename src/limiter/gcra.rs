@@ -68,11 +68,12 @@ pub fn decide(stored_tat_us: Option<i64>, now_us: i64, quota: Quota) -> (Decisio
     (decision, new_tat)
 }
 
-/// Microseconds until one more request would be admitted, without spending anything; 0 when it
-/// would be admitted now.
-pub fn wait_us(stored_tat_us: Option<i64>, now_us: i64, quota: Quota) -> i64 {
-    let tat = stored_tat_us.unwrap_or(now_us).max(now_us);
-    (tat - quota.tolerance_us() - now_us).max(0)
+/// Gives back one request spent by [`decide`]: the TAT moves back one interval, never before
+/// `now_us` (a budget cannot grow past full). `None` when the client is back to a full budget
+/// and need not be stored.
+pub fn refund(stored_tat_us: Option<i64>, now_us: i64, quota: Quota) -> Option<i64> {
+    let tat = stored_tat_us? - quota.interval_us;
+    (tat > now_us).then_some(tat)
 }
 
 #[cfg(test)]
@@ -106,11 +107,15 @@ mod tests {
     }
 
     #[test]
-    fn waiting_spends_nothing() {
-        let quota = Quota::per_minute(60, 1);
+    fn a_refund_gives_back_exactly_one_request() {
+        let quota = Quota::per_minute(60, 2);
         let (_, tat) = decide(None, 0, quota);
-        assert_eq!(wait_us(Some(tat), 0, quota), 1_000_000);
-        assert_eq!(wait_us(Some(tat), 0, quota), 1_000_000);
-        assert_eq!(wait_us(Some(tat), 2_000_000, quota), 0);
+        let (_, tat) = decide(Some(tat), 0, quota);
+        assert!(!decide(Some(tat), 0, quota).0.allowed);
+        let refunded = refund(Some(tat), 0, quota);
+        assert!(decide(refunded, 0, quota).0.allowed);
+        // Refunding a full budget changes nothing.
+        assert_eq!(refund(None, 0, quota), None);
+        assert_eq!(refund(Some(500_000), 0, quota), None);
     }
 }

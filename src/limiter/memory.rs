@@ -56,10 +56,14 @@ impl LocalLimiter for MemoryLimiter {
         decision
     }
 
-    fn wait_us_now(&self, budget: Budget, client: &ClientId) -> i64 {
+    fn refund_now(&self, budget: Budget, client: &ClientId) {
         let now = self.now_us();
-        let tat = self.tats.get(&(budget, client.clone())).map(|t| *t);
-        gcra::wait_us(tat, now, self.quotas.get(budget))
+        let quota = self.quotas.get(budget);
+        let key = (budget, client.clone());
+        if let Some(mut tat) = self.tats.get_mut(&key) {
+            // Back to a full budget leaves the entry at `now`; the sweep forgets it.
+            *tat = gcra::refund(Some(*tat), now, quota).unwrap_or(now);
+        }
     }
 }
 
@@ -69,8 +73,9 @@ impl Limiter for MemoryLimiter {
         Ok(self.hit_now(budget, client))
     }
 
-    async fn wait_us(&self, budget: Budget, client: &ClientId) -> Result<i64, LimiterError> {
-        Ok(self.wait_us_now(budget, client))
+    async fn refund(&self, budget: Budget, client: &ClientId) -> Result<(), LimiterError> {
+        self.refund_now(budget, client);
+        Ok(())
     }
 
     fn local(&self) -> Option<&dyn LocalLimiter> {

@@ -1,8 +1,12 @@
 //! Rate limiting: per-client GCRA budgets for creates, redirects and 404s, in process or in
-//! Redis. Why not the `governor` crate: the enumeration throttle must ask "would this client's
-//! next 404 be refused?" without spending from the budget, which governor cannot answer, and
-//! the Redis limiter needs the same arithmetic in a Lua script anyway; the GCRA itself is a
-//! dozen lines (`gcra.rs`) shared by both.
+//! Redis. Why not the `governor` crate: the enumeration throttle reserves a 404 before each
+//! lookup and gives it back when the code existed, and governor has no refund; the Redis
+//! limiter needs the same arithmetic in a Lua script anyway; the GCRA itself is a dozen lines
+//! (`gcra.rs`) shared by both.
+//!
+//! Budgets are spent before the work they pay for, in one atomic step (a map entry's lock, a
+//! Lua script), so N concurrent requests can never spend more than the budget: checking first
+//! and charging after the work would let every concurrent request pass the check.
 
 mod gcra;
 mod memory;
@@ -13,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use gcra::{Decision, Quota, decide, wait_us};
+pub use gcra::{Decision, Quota, decide, refund};
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
 
@@ -115,20 +119,53 @@ impl ClientId {
 #[error("rate limiter unavailable: {0}")]
 pub struct LimiterError(pub String);
 
+/// How a lookup (`/s/{code}`, `/stats/{code}`) was admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupAdmission {
+    /// Go ahead: one 404 is reserved (give it back with [`Limiter::refund`] unless the answer
+    /// is a 404) and one redirect spent.
+    Admitted,
+    /// The 404 budget is spent (an enumeration loop, or more concurrent lookups than its
+    /// burst): refused whatever the code, so a spent budget reveals nothing about codes.
+    NotFoundSpent(Decision),
+    /// The redirect budget is spent; nothing stays reserved.
+    RedirectSpent(Decision),
+}
+
 /// A rate limiter.
 #[async_trait]
 pub trait Limiter: Send + Sync + 'static {
-    /// Spends one request of `budget` for `client`.
+    /// Spends one request of `budget` for `client`, atomically: concurrent calls never spend
+    /// more than the budget.
     ///
     /// # Errors
     /// [`LimiterError`] when the limiter's store does not answer.
     async fn hit(&self, budget: Budget, client: &ClientId) -> Result<Decision, LimiterError>;
 
-    /// Microseconds until `client` could spend from `budget` again, spending nothing (0 = now).
+    /// Gives back one request of `budget` that [`Self::hit`] spent and the outcome did not need.
     ///
     /// # Errors
     /// [`LimiterError`] when the limiter's store does not answer.
-    async fn wait_us(&self, budget: Budget, client: &ClientId) -> Result<i64, LimiterError>;
+    async fn refund(&self, budget: Budget, client: &ClientId) -> Result<(), LimiterError>;
+
+    /// Admits a lookup: reserves one 404 and spends one redirect, giving the 404 back when the
+    /// redirect budget refuses. The default makes up to three calls; a remote limiter does it
+    /// in one round trip.
+    ///
+    /// # Errors
+    /// [`LimiterError`] when the limiter's store does not answer.
+    async fn admit_lookup(&self, client: &ClientId) -> Result<LookupAdmission, LimiterError> {
+        let not_found = self.hit(Budget::NotFound, client).await?;
+        if !not_found.allowed {
+            return Ok(LookupAdmission::NotFoundSpent(not_found));
+        }
+        let redirect = self.hit(Budget::Redirect, client).await?;
+        if !redirect.allowed {
+            self.refund(Budget::NotFound, client).await?;
+            return Ok(LookupAdmission::RedirectSpent(redirect));
+        }
+        Ok(LookupAdmission::Admitted)
+    }
 
     /// The same limiter answering without I/O, when it can: the guards then decide in place
     /// instead of awaiting a boxed future per call (the redirect path checks two budgets).
@@ -138,14 +175,28 @@ pub trait Limiter: Send + Sync + 'static {
     }
 }
 
-/// A limiter whose state is in this process: [`Limiter::hit`] and [`Limiter::wait_us`] as
+/// A limiter whose state is in this process: [`Limiter::hit`] and [`Limiter::refund`] as
 /// plain calls that cannot fail.
 pub trait LocalLimiter: Send + Sync {
     /// As [`Limiter::hit`].
     fn hit_now(&self, budget: Budget, client: &ClientId) -> Decision;
 
-    /// As [`Limiter::wait_us`].
-    fn wait_us_now(&self, budget: Budget, client: &ClientId) -> i64;
+    /// As [`Limiter::refund`].
+    fn refund_now(&self, budget: Budget, client: &ClientId);
+
+    /// As [`Limiter::admit_lookup`].
+    fn admit_lookup_now(&self, client: &ClientId) -> LookupAdmission {
+        let not_found = self.hit_now(Budget::NotFound, client);
+        if !not_found.allowed {
+            return LookupAdmission::NotFoundSpent(not_found);
+        }
+        let redirect = self.hit_now(Budget::Redirect, client);
+        if !redirect.allowed {
+            self.refund_now(Budget::NotFound, client);
+            return LookupAdmission::RedirectSpent(redirect);
+        }
+        LookupAdmission::Admitted
+    }
 }
 
 /// The limiter named by `rate_limit.backend`, or `None` when rate limiting is off.

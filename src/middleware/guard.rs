@@ -22,7 +22,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::app::AppState;
 use crate::handler::{ApiError, RateLimitHeaders};
-use crate::limiter::{Budget, ClientId, Decision, Limiter};
+use crate::limiter::{Budget, ClientId, Decision, Limiter, LookupAdmission};
 use crate::service::ApiKeyService;
 
 /// What the guards need.
@@ -143,9 +143,11 @@ pub async fn guard_create(
     }
 }
 
-/// The lookup guard for `GET`/`HEAD /s/{code}` and `GET /stats/{code}`: refuses clients whose
-/// 404 budget is spent (an enumeration loop), spends from the redirect budget, and charges
-/// every 404 to the 404 budget. When the limiter's store is down, lookups go through.
+/// The lookup guard for `GET`/`HEAD /s/{code}` and `GET /stats/{code}`: reserves one 404 and
+/// spends one redirect before the lookup (refusing clients whose 404 budget is spent, an
+/// enumeration loop), and gives the 404 back when the answer is not a 404. Reserving first is
+/// what keeps concurrent lookups from spending more than the budget. When the limiter's store
+/// is down, lookups go through.
 ///
 /// A hand-written layer rather than `axum::middleware::from_fn`, which boxes a future and
 /// clones the route for every request: with the in-process limiter the guard decides in place
@@ -210,17 +212,13 @@ where
                 inner: Box::pin(lookup_remote(limiter, client, request, inner)),
             };
         };
-        let wait = local.wait_us_now(Budget::NotFound, &client);
-        if wait > 0 {
-            return LookupFuture::Refused {
-                response: Some(not_found_budget_spent(wait)),
-            };
-        }
-        let decision = local.hit_now(Budget::Redirect, &client);
-        if !decision.allowed {
-            return LookupFuture::Refused {
-                response: Some(ApiError::RateLimited(limited(decision)).into_response()),
-            };
+        match local.admit_lookup_now(&client) {
+            LookupAdmission::Admitted => {}
+            refused => {
+                return LookupFuture::Refused {
+                    response: Some(lookup_refused(refused)),
+                };
+            }
         }
         LookupFuture::Local {
             inner: self.inner.call(request),
@@ -237,7 +235,8 @@ pin_project! {
         Pass { #[pin] inner: F },
         /// Refused before the route ran.
         Refused { response: Option<Response> },
-        /// Admitted by the in-process limiter; a 404 is charged when the route answers.
+        /// Admitted by the in-process limiter with a 404 reserved, given back unless the route
+        /// answers 404.
         Local { #[pin] inner: F, charge: Option<(Arc<dyn Limiter>, ClientId)> },
         /// A limiter in another process, decided asynchronously.
         Remote { inner: Pin<Box<dyn Future<Output = Response> + Send>> },
@@ -261,11 +260,11 @@ where
             }
             LookupProj::Local { inner, charge } => {
                 let response = ready!(inner.poll(cx))?;
-                if response.status() == StatusCode::NOT_FOUND
+                if response.status() != StatusCode::NOT_FOUND
                     && let Some((limiter, client)) = charge.take()
                     && let Some(local) = limiter.local()
                 {
-                    local.hit_now(Budget::NotFound, &client);
+                    local.refund_now(Budget::NotFound, &client);
                 }
                 Poll::Ready(Ok(response))
             }
@@ -274,17 +273,25 @@ where
     }
 }
 
-fn not_found_budget_spent(wait_us: i64) -> Response {
-    ApiError::RateLimited(RateLimitHeaders {
-        limit: 0,
-        remaining: 0,
-        reset_us: wait_us,
-        retry_after_us: wait_us,
-    })
-    .into_response()
+/// The 429 for a lookup the limiter refused. A spent 404 budget says nothing of the limit
+/// (`limit: 0`): the client should not learn how many misses it may make.
+fn lookup_refused(refused: LookupAdmission) -> Response {
+    let headers = match refused {
+        LookupAdmission::NotFoundSpent(decision) => RateLimitHeaders {
+            limit: 0,
+            remaining: 0,
+            reset_us: decision.retry_after_us,
+            retry_after_us: decision.retry_after_us,
+        },
+        LookupAdmission::RedirectSpent(decision) => limited(decision),
+        LookupAdmission::Admitted => return ApiError::Internal.into_response(),
+    };
+    ApiError::RateLimited(headers).into_response()
 }
 
-/// The lookup guard against a limiter in another process (Redis).
+/// The lookup guard against a limiter in another process (Redis): one round trip admits the
+/// lookup, and the reserved 404 is given back in the background once the answer is known, so
+/// the redirect does not wait for a second round trip.
 async fn lookup_remote<S>(
     limiter: Arc<dyn Limiter>,
     client: ClientId,
@@ -294,26 +301,24 @@ async fn lookup_remote<S>(
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    match limiter.wait_us(Budget::NotFound, &client).await {
-        Ok(0) => {}
-        Ok(wait) => return not_found_budget_spent(wait),
-        Err(error) => tracing::warn!(%error, "rate limiter unavailable; letting lookups through"),
-    }
-    match limiter.hit(Budget::Redirect, &client).await {
-        Ok(decision) if !decision.allowed => {
-            return ApiError::RateLimited(limited(decision)).into_response();
+    let reserved = match limiter.admit_lookup(&client).await {
+        Ok(LookupAdmission::Admitted) => true,
+        Ok(refused) => return lookup_refused(refused),
+        Err(error) => {
+            tracing::warn!(%error, "rate limiter unavailable; letting lookups through");
+            false
         }
-        Ok(_) => {}
-        Err(error) => tracing::warn!(%error, "rate limiter unavailable; letting lookups through"),
-    }
+    };
     let response = match inner.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
-    if response.status() == StatusCode::NOT_FOUND
-        && let Err(error) = limiter.hit(Budget::NotFound, &client).await
-    {
-        tracing::warn!(%error, "rate limiter unavailable; 404 not counted");
+    if reserved && response.status() != StatusCode::NOT_FOUND {
+        tokio::spawn(async move {
+            if let Err(error) = limiter.refund(Budget::NotFound, &client).await {
+                tracing::warn!(%error, "rate limiter unavailable; reserved 404 not given back");
+            }
+        });
     }
     response
 }
