@@ -18,6 +18,7 @@ use url_shortener::domain::{
 };
 use url_shortener::repository::{
     ApiKeyStore, ClickDelta, MemoryRepository, RepoError, Repository, SqliteRepository, Stores,
+    WriteId,
 };
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
@@ -95,6 +96,26 @@ fn now() -> i64 {
 
 const HOUR: i64 = 3_600_000;
 
+/// The instance the tests write clicks as, unless a test plays several.
+const TEST_INSTANCE: u64 = 0x7e57;
+
+/// A click write of [`TEST_INSTANCE`] with a seq above every earlier one: applied once.
+fn click(c: &str, count: u64, ms: i64) -> ClickDelta {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    written(c, count, ms, TEST_INSTANCE, seq)
+}
+
+/// A click write with a given id.
+fn written(c: &str, count: u64, ms: i64, instance: u64, seq: u64) -> ClickDelta {
+    ClickDelta {
+        code: code(c),
+        count,
+        last_at: at(ms),
+        write: WriteId { instance, seq },
+    }
+}
+
 fn code(s: &str) -> ShortCode {
     ShortCode::parse(s).unwrap()
 }
@@ -131,7 +152,7 @@ async fn save_then_find_round_trips_every_field(b: Backend) {
     );
 
     b.repo
-        .increment_click_count(&full.short_code, 3, at(base + 1_000))
+        .increment_click_count(&click(full.short_code.as_str(), 3, base + 1_000))
         .await
         .unwrap();
     full.click_count = 3;
@@ -207,9 +228,15 @@ async fn concurrent_increments_add_up_exactly(b: Backend) {
             let repo = b.repo.clone();
             tokio::spawn(async move {
                 for i in 0..500 {
-                    repo.increment_click_count(&code("popular"), 1, at(BASE + t * 1_000 + i))
-                        .await
-                        .unwrap();
+                    // One writer per task, as each instance's flusher is: its seqs grow.
+                    let write = written(
+                        "popular",
+                        1,
+                        BASE + t * 1_000 + i,
+                        1 + t as u64,
+                        1 + i as u64,
+                    );
+                    repo.increment_click_count(&write).await.unwrap();
                 }
             })
         })
@@ -225,11 +252,11 @@ async fn concurrent_increments_add_up_exactly(b: Backend) {
 async fn increments_by_n_add_n(b: Backend) {
     b.repo.save(&record("batched", None)).await.unwrap();
     b.repo
-        .increment_click_count(&code("batched"), 40, at(5))
+        .increment_click_count(&click("batched", 40, 5))
         .await
         .unwrap();
     b.repo
-        .increment_click_count(&code("batched"), 2, at(6))
+        .increment_click_count(&click("batched", 2, 6))
         .await
         .unwrap();
     let found = b.found("batched").await.unwrap();
@@ -240,14 +267,10 @@ async fn a_batch_of_increments_applies_each_delta_and_skips_missing_codes(b: Bac
     b.repo.save(&record("batch-a", None)).await.unwrap();
     b.repo.save(&record("batch-b", None)).await.unwrap();
     b.repo
-        .increment_click_count(&code("batch-b"), 1, at(9_000))
+        .increment_click_count(&click("batch-b", 1, 9_000))
         .await
         .unwrap();
-    let delta = |c: &str, count: u64, ms: i64| ClickDelta {
-        code: code(c),
-        count,
-        last_at: at(ms),
-    };
+    let delta = click;
     // More deltas than the memory store applies under one lock, most for codes never saved.
     let mut batch: Vec<ClickDelta> = (0..1_100)
         .map(|i| delta(&format!("gone{i:04}"), 1, 1))
@@ -270,9 +293,48 @@ async fn a_batch_of_increments_applies_each_delta_and_skips_missing_codes(b: Bac
     assert!(!b.repo.exists(&code("gone1099")).await.unwrap());
 }
 
+async fn a_write_applied_twice_counts_once(b: Backend) {
+    b.repo.save(&record("retried", None)).await.unwrap();
+    let first = written("retried", 3, 1_000, TEST_INSTANCE, 50);
+    b.repo.increment_click_count(&first).await.unwrap();
+    // The answer was lost and the flusher sends the same write again, alone and in a batch.
+    b.repo.increment_click_count(&first).await.unwrap();
+    let failed = b.repo.increment_click_counts(vec![first.clone()]).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    // An older write of the same instance is one that was applied before, too.
+    let older = written("retried", 7, 900, TEST_INSTANCE, 49);
+    b.repo.increment_click_count(&older).await.unwrap();
+    assert_eq!(b.found("retried").await.unwrap().click_count, 3);
+
+    let next = written("retried", 2, 2_000, TEST_INSTANCE, 51);
+    b.repo.increment_click_counts(vec![next]).await;
+    let found = b.found("retried").await.unwrap();
+    assert_eq!(
+        (found.click_count, found.last_accessed_at),
+        (5, Some(at(2_000)))
+    );
+}
+
+async fn another_instance_writing_between_a_write_and_its_retry_changes_nothing(b: Backend) {
+    b.repo.save(&record("shared", None)).await.unwrap();
+    let a = written("shared", 4, 1_000, 0xa, 10);
+    b.repo.increment_click_count(&a).await.unwrap();
+    b.repo
+        .increment_click_count(&written("shared", 1, 1_500, 0xb, 3))
+        .await
+        .unwrap();
+    // Instance A's answer was lost; its retry comes after B's write.
+    b.repo.increment_click_count(&a).await.unwrap();
+    b.repo
+        .increment_click_count(&written("shared", 1, 1_600, 0xb, 3))
+        .await
+        .unwrap();
+    assert_eq!(b.found("shared").await.unwrap().click_count, 5);
+}
+
 async fn incrementing_a_missing_code_creates_nothing(b: Backend) {
     b.repo
-        .increment_click_count(&code("ghost"), 5, at(10))
+        .increment_click_count(&click("ghost", 5, 10))
         .await
         .unwrap();
     assert_eq!(b.found("ghost").await, None);
@@ -287,7 +349,7 @@ async fn incrementing_a_deleted_link_does_not_resurrect_it(b: Backend) {
     let removed = b.repo.delete_expired(at(now()), 10).await.unwrap();
     assert_eq!(removed, if b.native_expiry { 0 } else { 1 });
     b.repo
-        .increment_click_count(&code("deleted"), 1, at(now()))
+        .increment_click_count(&click("deleted", 1, now()))
         .await
         .unwrap();
     assert_eq!(b.found("deleted").await, None);
@@ -297,18 +359,18 @@ async fn incrementing_a_deleted_link_does_not_resurrect_it(b: Backend) {
 async fn last_accessed_at_only_moves_forward(b: Backend) {
     b.repo.save(&record("clock", None)).await.unwrap();
     b.repo
-        .increment_click_count(&code("clock"), 1, at(5_000))
+        .increment_click_count(&click("clock", 1, 5_000))
         .await
         .unwrap();
     b.repo
-        .increment_click_count(&code("clock"), 1, at(3_000))
+        .increment_click_count(&click("clock", 1, 3_000))
         .await
         .unwrap();
     let found = b.found("clock").await.unwrap();
     assert_eq!(found.last_accessed_at, Some(at(5_000)));
     assert_eq!(found.click_count, 2);
     b.repo
-        .increment_click_count(&code("clock"), 1, at(7_000))
+        .increment_click_count(&click("clock", 1, 7_000))
         .await
         .unwrap();
     let found = b.found("clock").await.unwrap();
@@ -474,6 +536,7 @@ macro_rules! conformance {
                 concurrent_increments_add_up_exactly,
                 increments_by_n_add_n,
                 a_batch_of_increments_applies_each_delta_and_skips_missing_codes,
+                a_write_applied_twice_counts_once,
                 incrementing_a_missing_code_creates_nothing,
                 incrementing_a_deleted_link_does_not_resurrect_it,
                 last_accessed_at_only_moves_forward,
@@ -500,3 +563,23 @@ conformance!(memory);
 conformance!(sqlite);
 conformance!(redis);
 conformance!(dynamodb);
+
+/// Checks for the stores several instances share, which keep one write mark per instance and
+/// link (memory and SQLite keep one per link: a single process writes them).
+mod shared_stores {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_keeps_a_retry_exact_across_instances() {
+        super::another_instance_writing_between_a_write_and_its_retry_changes_nothing(
+            super::redis().await,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb_keeps_a_retry_exact_across_instances() {
+        super::another_instance_writing_between_a_write_and_its_retry_changes_nothing(
+            super::dynamodb().await,
+        )
+        .await;
+    }
+}

@@ -4,6 +4,7 @@
 mod api_key;
 mod clock;
 mod codegen;
+mod instance;
 mod long_url;
 mod record;
 mod short_code;
@@ -12,6 +13,7 @@ mod timestamp;
 pub use api_key::{API_KEY_PREFIX, ApiKeyHash, ApiKeyRecord, ApiKeySecret};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen};
+pub use instance::InstanceId;
 pub use long_url::{
     BAD_PORTS, LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
 };

@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ApiKeyStore, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
 
 /// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
 ///
 /// A write that times out may still have been applied by the store: callers see an error for an
 /// operation whose effect is unknown, which is safe here (a create that reports 503 may have
-/// stored an unreachable link; a click delta is retried by the flusher at worst twice).
+/// stored an unreachable link; a click delta is retried with its write id, which the store
+/// applies at most once).
 pub struct Deadline<R> {
     inner: R,
     limit: Duration,
@@ -51,13 +52,8 @@ impl<R: Repository> Repository for Deadline<R> {
             .await
     }
 
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
-        self.within("increment", self.inner.increment_click_count(code, n, at))
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        self.within("increment", self.inner.increment_click_count(delta))
             .await
     }
 

@@ -12,6 +12,7 @@
 //! | `expiry_bucket` | S | `{day}#{shard}`: partition key of the expiry index (absent = never) |
 //! | `click_count` | N | clicks so far |
 //! | `last_accessed_at` | N | Unix milliseconds of the latest click |
+//! | `w_{instance}` | N | the last click write (seq) of that instance applied to the link |
 //!
 //! The global secondary index `expiry-index` (keys only) is keyed by `expiry_bucket` with
 //! `expires_at` as sort key. A GSI keyed by `expires_at` itself could only answer equality, not
@@ -28,11 +29,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, WriteRequest,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, WriteRequest,
 };
 
-use super::{ApiKeyStore, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WRITE_MARK_TTL_MS};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Name of the expiry index.
@@ -48,6 +49,11 @@ const DAY_MS: i64 = 86_400_000;
 const PING_KEY: &str = "#ping";
 /// API keys live in the same table under `#apikey#{hash}`, which no short code can spell.
 const API_KEY_PREFIX: &str = "#apikey#";
+/// Attribute name prefix of a link's write marks: `w_{instance}` holds the last click write
+/// (seq) of that instance applied to the link.
+const MARK_PREFIX: &str = "w_";
+/// Marks an item may carry before the stale ones are pruned.
+const MAX_MARKS: usize = 8;
 
 /// A link store in one DynamoDB table.
 pub struct DynamoDbRepository {
@@ -104,6 +110,54 @@ pub fn expiry_bucket(code: &ShortCode, expires_at: Timestamp) -> String {
 }
 
 impl DynamoDbRepository {
+    /// Removes the write marks of instances that have not written to this link for
+    /// [`WRITE_MARK_TTL_MS`], once the item carries more than [`MAX_MARKS`], so instance
+    /// restarts do not grow a hot link's item for ever. Best effort: a failure leaves them for
+    /// the next write. Each removal is conditional on the mark being unchanged.
+    async fn prune_marks(&self, code: &ShortCode, old: &HashMap<String, AttributeValue>, seq: u64) {
+        let marks: Vec<(&String, &String)> = old
+            .iter()
+            .filter(|(name, _)| name.starts_with(MARK_PREFIX))
+            .filter_map(|(name, value)| value.as_n().ok().map(|v| (name, v)))
+            .collect();
+        if marks.len() < MAX_MARKS {
+            return;
+        }
+        let horizon = seq.saturating_sub(WRITE_MARK_TTL_MS);
+        let stale: Vec<_> = marks
+            .into_iter()
+            .filter(|(_, v)| v.parse::<u64>().is_ok_and(|v| v < horizon))
+            .take(16)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())));
+        let mut removes = Vec::new();
+        let mut conditions = Vec::new();
+        for (i, (name, value)) in stale.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#m{i}"), name.as_str())
+                .expression_attribute_values(format!(":m{i}"), AttributeValue::N((*value).clone()));
+            removes.push(format!("#m{i}"));
+            conditions.push(format!("#m{i} = :m{i}"));
+        }
+        let result = update
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .condition_expression(conditions.join(" AND "))
+            .send()
+            .await;
+        if let Err(e) = result
+            && !is_condition_failure(&e)
+        {
+            tracing::debug!(error = %DisplayErrorContext(&e), "pruning write marks failed");
+        }
+    }
+
     /// A repository over `table` through `client`. With `create_table`, creates the table, its
     /// expiry index and TTL setting when missing (for development; production tables come from
     /// Terraform).
@@ -338,50 +392,64 @@ impl Repository for DynamoDbRepository {
         output.item().map(parse_item).transpose()
     }
 
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        count: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
-        // One request in the common case (clicks arrive in time order); if the only reason the
-        // condition failed is an older `at`, a second request adds the clicks alone.
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        let key = Self::key(delta.code.as_str());
+        let mark = format!("{MARK_PREFIX}{:016x}", delta.write.instance);
+        let seq = delta.write.seq;
+        // One request in the common case (clicks arrive in time order); if the condition
+        // failed, a second request without the time condition tells the rest apart: it fails
+        // again for a missing link or a write applied before, and adds the clicks alone when
+        // only an older `at` stood in the way.
         let forward = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(code.as_str())))
-            .update_expression("ADD click_count :n SET last_accessed_at = :at")
+            .set_key(Some(key.clone()))
+            .update_expression("ADD click_count :n SET last_accessed_at = :at, #w = :seq")
             .condition_expression(
-                "attribute_exists(short_code) AND \
+                "attribute_exists(short_code) AND (attribute_not_exists(#w) OR #w < :seq) AND \
                  (attribute_not_exists(last_accessed_at) OR last_accessed_at < :at)",
             )
-            .expression_attribute_values(":n", n(count))
-            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .expression_attribute_names("#w", &mark)
+            .expression_attribute_values(":n", n(delta.count))
+            .expression_attribute_values(":at", n(delta.last_at.as_unix_millis()))
+            .expression_attribute_values(":seq", n(seq))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match forward {
-            Ok(_) => return Ok(()),
-            Err(e) if is_condition_failure(&e) => {}
+        let applied = match forward {
+            Ok(output) => output,
+            Err(e) if is_condition_failure(&e) => {
+                let counted = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression("ADD click_count :n SET #w = :seq")
+                    // Never create an item from a counter: a missing or deleted link stays
+                    // missing; and never apply one write twice.
+                    .condition_expression(
+                        "attribute_exists(short_code) AND (attribute_not_exists(#w) OR #w < :seq)",
+                    )
+                    .expression_attribute_names("#w", &mark)
+                    .expression_attribute_values(":n", n(delta.count))
+                    .expression_attribute_values(":seq", n(seq))
+                    .return_values(ReturnValue::AllOld)
+                    .send()
+                    .await;
+                match counted {
+                    Ok(output) => output,
+                    // The link is gone, or this write was applied before: nothing to do.
+                    Err(e) if is_condition_failure(&e) => return Ok(()),
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
             Err(e) => return Err(unavailable(e)),
+        };
+        if let Some(old) = applied.attributes() {
+            self.prune_marks(&delta.code, old, seq).await;
         }
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(code.as_str())))
-            .update_expression("ADD click_count :n")
-            // Never create an item from a counter: a missing or deleted link stays missing.
-            .condition_expression("attribute_exists(short_code)")
-            .expression_attribute_values(":n", n(count))
-            .send()
-            .await;
-        match counted {
-            Ok(_) => Ok(()),
-            // The link is gone: its clicks have nowhere to go.
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(())
     }
 
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {

@@ -9,7 +9,7 @@ use compact_str::CompactString;
 
 use async_trait::async_trait;
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WriteId};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// A stored link, packed: the code lives once, as the map key; the strings are boxed (16 bytes,
@@ -21,6 +21,9 @@ struct Entry {
     expires_at: i64,
     click_count: u64,
     last_accessed_at: i64,
+    /// The last click write applied (see `Repository::increment_click_count`); instance 0 with
+    /// seq 0 before any.
+    mark: WriteId,
 }
 
 /// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
@@ -50,6 +53,10 @@ impl Entry {
             expires_at: pack(record.expires_at),
             click_count: record.click_count,
             last_accessed_at: pack(record.last_accessed_at),
+            mark: WriteId {
+                instance: 0,
+                seq: 0,
+            },
         }
     }
 
@@ -111,9 +118,13 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn add_clicks(entry: &mut Entry, n: u64, at: Timestamp) {
-    entry.click_count = entry.click_count.saturating_add(n);
-    entry.last_accessed_at = entry.last_accessed_at.max(at.as_unix_millis());
+fn add_clicks(entry: &mut Entry, delta: &ClickDelta) {
+    if entry.mark.instance == delta.write.instance && entry.mark.seq >= delta.write.seq {
+        return; // applied before
+    }
+    entry.click_count = entry.click_count.saturating_add(delta.count);
+    entry.last_accessed_at = entry.last_accessed_at.max(delta.last_at.as_unix_millis());
+    entry.mark = delta.write;
 }
 
 impl MemoryRepository {
@@ -169,17 +180,10 @@ impl Repository for MemoryRepository {
             .map(|entry| entry.to_record(code)))
     }
 
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
-        if let Some(entry) = write(self.shard(code.as_str()))
-            .records
-            .get_mut(code.as_str())
-        {
-            add_clicks(entry, n, at);
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        let code = delta.code.as_str();
+        if let Some(entry) = write(self.shard(code)).records.get_mut(code) {
+            add_clicks(entry, delta);
         }
         Ok(())
     }
@@ -197,7 +201,7 @@ impl Repository for MemoryRepository {
                     let mut shard = write(shard);
                     for delta in chunk {
                         if let Some(entry) = shard.records.get_mut(delta.code.as_str()) {
-                            add_clicks(entry, delta.count, delta.last_at);
+                            add_clicks(entry, delta);
                         }
                     }
                 }

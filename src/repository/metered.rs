@@ -53,16 +53,8 @@ impl<R: Repository> Repository for Metered<R> {
         self.count("find", self.inner.find_by_short_code(code).await)
     }
 
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
-        self.count(
-            "increment",
-            self.inner.increment_click_count(code, n, at).await,
-        )
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        self.count("increment", self.inner.increment_click_count(delta).await)
     }
 
     /// The backend's own batch (SQLite orders and groups it); each delta it gives back counts

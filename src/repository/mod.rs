@@ -53,7 +53,30 @@ pub struct ClickDelta {
     pub count: u64,
     /// The latest of them: `last_accessed_at` moves forward to it, never back.
     pub last_at: Timestamp,
+    /// Which write this is. A retry carries the same id, so a write that landed although its
+    /// answer never came is not counted again.
+    pub write: WriteId,
 }
+
+/// Identifies one click write of one instance: the instance's random id and a sequence number
+/// that grows with every flush it makes (the flush's start in Unix milliseconds, or one more
+/// than its last, whichever is larger). The flusher keeps at most one unacknowledged write per
+/// code, so "applied at most once" is "applied only if its `seq` is above the last `seq` this
+/// store applied for that code and instance": a store keeps that mark in the same atomic step
+/// as the increment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WriteId {
+    /// The writing instance, random per process.
+    pub instance: u64,
+    /// Grows with every flush of that instance.
+    pub seq: u64,
+}
+
+/// How long the networked stores keep another instance's write marks on a link. An instance
+/// that has not written to a link for this long has no retry of it outstanding (the flusher
+/// retries every interval), so its mark can go; marks of live instances are renewed by every
+/// write.
+pub const WRITE_MARK_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Single increments the default [`Repository::increment_click_counts`] keeps in flight: enough
 /// to hide a network store's round trips without flooding the server.
@@ -78,17 +101,17 @@ pub trait Repository: Send + Sync + 'static {
     /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`]; a missing record is `Ok(None)`.
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError>;
 
-    /// Adds `n` to the click count and moves `last_accessed_at` forward to `at` (never back),
-    /// atomically. A missing record stays missing.
+    /// Adds `delta.count` to the click count and moves `last_accessed_at` forward to
+    /// `delta.last_at` (never back), atomically and at most once per [`WriteId`]: a delta whose
+    /// `write.seq` is not above the last one this store applied for the code and
+    /// `write.instance` changes nothing. A missing record stays missing.
+    ///
+    /// Memory and SQLite keep one mark per link (the last writer's): one process writes them,
+    /// and they never leave a write's outcome unknown. Networked stores keep one per instance.
     ///
     /// # Errors
-    /// [`RepoError::Unavailable`]; the caller keeps the delta and retries.
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError>;
+    /// [`RepoError::Unavailable`]; the caller keeps the delta and retries it unchanged.
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError>;
 
     /// Applies every delta as [`Self::increment_click_count`] would, and returns the deltas that
     /// could not be written, for the caller to keep and retry. Deltas are independent: one
@@ -106,10 +129,7 @@ pub trait Repository: Send + Sync + 'static {
                 if i % FLUSH_YIELD_EVERY == FLUSH_YIELD_EVERY - 1 {
                     tokio::task::yield_now().await;
                 }
-                match self
-                    .increment_click_count(&delta.code, delta.count, delta.last_at)
-                    .await
-                {
+                match self.increment_click_count(&delta).await {
                     Ok(()) => None,
                     Err(_) => Some(delta),
                 }

@@ -1,7 +1,8 @@
 //! `RedisRepository`: links in Redis, for fleets of instances sharing one store.
 //!
 //! One hash per link at `{prefix}link:{code}` with short field names (`u` long URL, `c` created,
-//! `e` expires, `n` clicks, `a` last access; times in Unix milliseconds). Every operation touches
+//! `e` expires, `n` clicks, `a` last access; times in Unix milliseconds; `w:{instance}` the
+//! last click write of each instance). Every operation touches
 //! exactly one key, so the same code works on Redis Cluster. Expiry is native (`PEXPIREAT`):
 //! Redis deletes an expired link itself and never returns it, so `delete_expired` has nothing
 //! left to do.
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{ApiKeyStore, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WRITE_MARK_TTL_MS};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.
@@ -30,12 +31,29 @@ return 1
 
 /// Adds clicks to an existing hash only: checking existence in the same script is what keeps
 /// an increment from recreating an expired or deleted link as a hash with just a counter.
+///
+/// At most once per write: the field `w:{instance}` holds the last seq applied for that
+/// instance (ARGV[3] the field, ARGV[4] the seq), checked and set in the same script as the
+/// increment. Once the hash holds more than 16 fields, marks older than ARGV[5] (instances
+/// gone for a day) are removed, so restarts do not grow a hot link's hash for ever. Seqs are
+/// milliseconds, exact in Lua's doubles.
 const INCREMENT_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local seen = redis.call('HGET', KEYS[1], ARGV[3])
+if seen and tonumber(seen) >= tonumber(ARGV[4]) then return 2 end
 redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
 local last = redis.call('HGET', KEYS[1], 'a')
 if (not last) or tonumber(last) < tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'a', ARGV[2])
+end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+if redis.call('HLEN', KEYS[1]) > 16 then
+  local fields = redis.call('HGETALL', KEYS[1])
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) == 'w:' and tonumber(fields[i + 1]) < tonumber(ARGV[5]) then
+      redis.call('HDEL', KEYS[1], fields[i])
+    end
+  end
 end
 return 1
 ";
@@ -191,18 +209,17 @@ impl Repository for RedisRepository {
         parse_record(code, fields).map(Some)
     }
 
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
         let mut connection = self.connection.clone();
+        let write = delta.write;
         let _: i64 = self
             .increment
-            .key(self.key(code))
-            .arg(i64::try_from(n).unwrap_or(i64::MAX))
-            .arg(millis(at))
+            .key(self.key(&delta.code))
+            .arg(i64::try_from(delta.count).unwrap_or(i64::MAX))
+            .arg(millis(delta.last_at))
+            .arg(format!("w:{:016x}", write.instance))
+            .arg(write.seq)
+            .arg(write.seq.saturating_sub(WRITE_MARK_TTL_MS))
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;

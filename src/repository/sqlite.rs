@@ -47,6 +47,10 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         revoked_at INTEGER
     );",
+    // 3: the last click write applied to each link (instance, seq), so a retried write whose
+    // first attempt landed is not counted twice. Adding nullable columns rewrites no rows.
+    "ALTER TABLE links ADD COLUMN write_instance INTEGER;
+    ALTER TABLE links ADD COLUMN write_seq INTEGER;",
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see
@@ -72,7 +76,7 @@ type Exec =
 
 enum Command {
     Save(UrlRecord, Reply),
-    Increment(ShortCode, u64, Timestamp, Reply),
+    Increment(ClickDelta, Reply),
     /// A run of a click flush, in code order (see `increment_click_counts`).
     Clicks(Arc<[ClickDelta]>, Reply),
     DeleteExpired(Timestamp, usize, Reply),
@@ -345,7 +349,7 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Command>) {
 fn reply_of(command: Command) -> Reply {
     match command {
         Command::Save(_, r)
-        | Command::Increment(_, _, _, r)
+        | Command::Increment(_, r)
         | Command::Clicks(_, r)
         | Command::DeleteExpired(_, _, r)
         | Command::Exec(_, r) => r,
@@ -379,13 +383,13 @@ fn execute(
                 Err(RepoError::Conflict)
             })
         }
-        Command::Increment(code, n, at, _) => {
-            increment(tx, code, *n, *at)?;
+        Command::Increment(delta, _) => {
+            increment(tx, delta)?;
             Ok(Ok(0))
         }
         Command::Clicks(deltas, _) => {
             for delta in deltas.iter() {
-                increment(tx, &delta.code, delta.count, delta.last_at)?;
+                increment(tx, delta)?;
             }
             Ok(Ok(0))
         }
@@ -404,21 +408,22 @@ fn execute(
     }
 }
 
-fn increment(
-    tx: &rusqlite::Transaction<'_>,
-    code: &ShortCode,
-    n: u64,
-    at: Timestamp,
-) -> rusqlite::Result<usize> {
+/// One click write, skipped when this link's mark says the same write (or a later one of the
+/// same instance) was applied before. The instance id is stored as its 64 bits (a signed
+/// integer in SQLite); only equality is asked of it.
+fn increment(tx: &rusqlite::Transaction<'_>, delta: &ClickDelta) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "UPDATE links SET click_count = click_count + ?2,
-                last_accessed_at = MAX(COALESCE(last_accessed_at, ?3), ?3)
-         WHERE short_code = ?1",
+                last_accessed_at = MAX(COALESCE(last_accessed_at, ?3), ?3),
+                write_instance = ?4, write_seq = ?5
+         WHERE short_code = ?1 AND NOT (write_instance IS ?4 AND write_seq >= ?5)",
     )?
     .execute(params![
-        code.as_str(),
-        i64::try_from(n).unwrap_or(i64::MAX),
-        at.as_unix_millis()
+        delta.code.as_str(),
+        i64::try_from(delta.count).unwrap_or(i64::MAX),
+        delta.last_at.as_unix_millis(),
+        delta.write.instance.cast_signed(),
+        i64::try_from(delta.write.seq).unwrap_or(i64::MAX)
     ])
 }
 
@@ -468,14 +473,9 @@ impl Repository for SqliteRepository {
         .await
     }
 
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
-        let code = code.clone();
-        self.write(|reply| Command::Increment(code, n, at, reply))
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        let delta = delta.clone();
+        self.write(|reply| Command::Increment(delta, reply))
             .await
             .map(|_| ())
     }
@@ -741,8 +741,21 @@ mod tests {
         .await
         .unwrap();
         let at = Timestamp::from_unix_millis(2_000).unwrap();
-        let clicks: Vec<_> = (0..200)
-            .map(|_| repo.increment_click_count(&code, 1, at))
+        // Two hundred writers, each its own instance, so none is a retry of another.
+        let deltas: Vec<_> = (0..200u64)
+            .map(|i| ClickDelta {
+                code: code.clone(),
+                count: 1,
+                last_at: at,
+                write: crate::repository::WriteId {
+                    instance: i + 1,
+                    seq: 1,
+                },
+            })
+            .collect();
+        let clicks: Vec<_> = deltas
+            .iter()
+            .map(|delta| repo.increment_click_count(delta))
             .collect();
         for click in futures_util::future::join_all(clicks).await {
             click.unwrap();

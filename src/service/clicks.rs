@@ -2,13 +2,22 @@
 //! background flusher turns the buffer into one atomic increment per code every
 //! `clicks.flush_interval_ms`, when the buffer grows past its threshold, and at shutdown.
 //!
-//! A flush that fails puts its deltas back for the next attempt. The buffer is bounded: when a
-//! long outage would grow it past `max_codes` distinct codes, further clicks on new codes are
-//! dropped and counted (`dropped()`), so memory stays bounded however long the store is down.
+//! Exactly once: every write a flush sends carries a [`WriteId`] (this instance, the flush's
+//! sequence number) that the store applies at most once per code. A write that fails, or
+//! times out with its outcome unknown, stays *unsettled* and is sent again unchanged, same id,
+//! same count, until the store acknowledges it; new clicks on that code wait in the buffer for
+//! a later write. So a timed-out write that did land is not counted twice, and a code never has
+//! two writes in doubt at once (which is what lets a store keep one mark per instance).
 //!
-//! Clicks a flush has taken stay visible to [`ClickBuffer::pending`] until the store has
-//! answered, so `/stats` (storage plus pending) does not drop by a flush's clicks while the flush
-//! is on its way: on a remote store that is most of every interval.
+//! The buffer is bounded: when a long outage would grow it past `max_codes` distinct codes,
+//! further clicks on new codes are dropped and counted (`dropped()`), so memory stays bounded
+//! however long the store is down.
+//!
+//! Clicks of a write on its way stay visible to [`ClickBuffer::pending`], so `/stats` (storage
+//! plus pending) does not drop by a flush's clicks while the flush is on its way: on a remote
+//! store that is most of every interval. A write in doubt (an attempt failed, so the store may
+//! already hold it) is not added: the count may lag until it settles, but never shows a click
+//! twice.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,8 +29,8 @@ use dashmap::mapref::entry::Entry;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::domain::{ShortCode, Timestamp};
-use crate::repository::{ClickDelta, Repository};
+use crate::domain::{Clock, InstanceId, ShortCode, Timestamp};
+use crate::repository::{ClickDelta, Repository, WriteId};
 
 /// Clicks on one code not yet written to storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +48,15 @@ impl PendingClicks {
     }
 }
 
+/// Clicks taken by a flush as one write, until the store acknowledges that write.
+#[derive(Debug, Clone, Copy)]
+struct Unsettled {
+    clicks: PendingClicks,
+    seq: u64,
+    /// An attempt failed: the store may or may not hold these clicks already.
+    in_doubt: bool,
+}
+
 /// The in-process click buffer shared by the redirect handler and the flusher.
 pub struct ClickBuffer {
     pending: DashMap<ShortCode, PendingClicks>,
@@ -50,10 +68,15 @@ pub struct ClickBuffer {
     flushes_ok: AtomicU64,
     flushes_failed: AtomicU64,
     flush_soon: Notify,
-    /// Clicks a flush has taken and the store has not yet acknowledged. Its lock also makes
-    /// taking (moving from `pending` to here) and settling atomic for [`Self::pending`].
-    in_flight: Mutex<HashMap<ShortCode, PendingClicks>>,
-    /// One flush at a time: settling clears `in_flight` whole.
+    /// Writes a flush has sent and the store has not acknowledged: in flight, or failed and
+    /// waiting to be sent again unchanged. Its lock also makes taking (moving from `pending`
+    /// to here) and settling atomic for [`Self::pending`].
+    unsettled: Mutex<HashMap<ShortCode, Unsettled>>,
+    /// Who writes: the store keeps one mark per instance and code.
+    instance: InstanceId,
+    /// The last flush's sequence number; guarded by `flushing`.
+    last_seq: AtomicU64,
+    /// One flush at a time, so settling sees only its own writes in `unsettled`.
     flushing: tokio::sync::Mutex<()>,
 }
 
@@ -71,9 +94,17 @@ impl ClickBuffer {
             flushes_ok: AtomicU64::new(0),
             flushes_failed: AtomicU64::new(0),
             flush_soon: Notify::new(),
-            in_flight: Mutex::new(HashMap::new()),
+            unsettled: Mutex::new(HashMap::new()),
+            instance: InstanceId::random(),
+            last_seq: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The same buffer writing as `instance`, for tests that play several instances.
+    pub fn with_instance(mut self, instance: InstanceId) -> Self {
+        self.instance = instance;
+        self
     }
 
     /// Counts one click on `code` at `at`. Never waits on I/O.
@@ -110,12 +141,16 @@ impl ClickBuffer {
         }
     }
 
-    /// Clicks on `code` not yet in storage: buffered, or taken by a flush the store has not
-    /// acknowledged yet. Never counts a click twice.
+    /// Clicks on `code` not yet in storage: buffered, or in a write on its way that has not
+    /// failed before. Never counts a click twice.
     pub fn pending(&self, code: &ShortCode) -> Option<PendingClicks> {
-        let in_flight = self.in_flight();
+        let unsettled = self.unsettled();
         let buffered = self.pending.get(code).map(|p| *p);
-        match (buffered, in_flight.get(code).copied()) {
+        let on_its_way = unsettled
+            .get(code)
+            .filter(|u| !u.in_doubt)
+            .map(|u| u.clicks);
+        match (buffered, on_its_way) {
             (Some(mut buffered), Some(taken)) => {
                 buffered.merge(taken);
                 Some(buffered)
@@ -124,19 +159,19 @@ impl ClickBuffer {
         }
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<ShortCode, PendingClicks>> {
+    fn unsettled(&self) -> std::sync::MutexGuard<'_, HashMap<ShortCode, Unsettled>> {
         // The map holds plain counts; a panic elsewhere cannot leave it half-updated.
-        self.in_flight
+        self.unsettled
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Distinct codes with pending clicks.
+    /// Distinct codes with clicks not yet in storage (buffered or unsettled).
     pub fn len(&self) -> usize {
-        self.codes.load(Ordering::Relaxed)
+        self.codes.load(Ordering::Relaxed) + self.unsettled().len()
     }
 
-    /// Whether nothing is pending.
+    /// Whether nothing is waiting for storage.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -146,7 +181,7 @@ impl ClickBuffer {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Flushes that wrote everything, and flushes that had to put deltas back.
+    /// Flushes that wrote everything, and flushes that had to keep writes for a retry.
     pub fn flushes(&self) -> (u64, u64) {
         (
             self.flushes_ok.load(Ordering::Relaxed),
@@ -154,39 +189,64 @@ impl ClickBuffer {
         )
     }
 
-    /// Removes and returns everything pending, keeping a copy in flight until [`Self::settle`].
-    fn take_all(&self) -> Vec<ClickDelta> {
-        let mut in_flight = self.in_flight();
-        let mut taken = Vec::with_capacity(self.len());
-        in_flight.reserve(self.len());
+    /// The writes of one flush starting at `now`: every unsettled write again, unchanged, and
+    /// one new write (a new seq) per buffered code that has none unsettled. Call under
+    /// `flushing`.
+    fn take(&self, now: Timestamp) -> Vec<ClickDelta> {
+        let seq = self
+            .last_seq
+            .load(Ordering::Relaxed)
+            .saturating_add(1)
+            .max(u64::try_from(now.as_unix_millis()).unwrap_or(0));
+        self.last_seq.store(seq, Ordering::Relaxed);
+        let instance = self.instance.get();
+        let delta = |code: &ShortCode, u: &Unsettled| ClickDelta {
+            code: code.clone(),
+            count: u.clicks.count,
+            last_at: u.clicks.last_at,
+            write: WriteId {
+                instance,
+                seq: u.seq,
+            },
+        };
+        let mut unsettled = self.unsettled();
+        let mut taken = Vec::with_capacity(unsettled.len() + self.codes.load(Ordering::Relaxed));
+        taken.extend(unsettled.iter().map(|(code, u)| delta(code, u)));
         self.pending.retain(|code, clicks| {
+            if unsettled.contains_key(code) {
+                return true; // its earlier write must settle first
+            }
             self.codes.fetch_sub(1, Ordering::Relaxed);
-            in_flight.insert(code.clone(), *clicks);
-            taken.push(ClickDelta {
-                code: code.clone(),
-                count: clicks.count,
-                last_at: clicks.last_at,
-            });
+            let write = Unsettled {
+                clicks: *clicks,
+                seq,
+                in_doubt: false,
+            };
+            taken.push(delta(code, &write));
+            unsettled.insert(code.clone(), write);
             false
         });
         taken
     }
 
-    /// Ends a flush: what is in flight has reached storage, except `failed`, which goes back
-    /// into the buffer (merged with clicks that arrived meanwhile).
-    fn settle(&self, failed: Vec<ClickDelta>) {
-        let mut in_flight = self.in_flight();
-        for delta in failed {
-            let clicks = PendingClicks {
-                count: delta.count,
-                last_at: delta.last_at,
-            };
-            self.add(&delta.code, clicks);
+    /// Ends a flush: every write is acknowledged except `failed`, which stay unsettled to be
+    /// sent again as they are.
+    fn settle(&self, failed: &[ClickDelta]) {
+        let mut unsettled = self.unsettled();
+        if failed.is_empty() {
+            unsettled.clear();
+        } else {
+            let failed: std::collections::HashSet<&ShortCode> =
+                failed.iter().map(|d| &d.code).collect();
+            unsettled.retain(|code, write| {
+                write.in_doubt = true;
+                failed.contains(code)
+            });
         }
-        in_flight.clear();
         // A burst of distinct codes must not pin its peak size until the next burst.
-        if in_flight.capacity() > 4 * self.flush_threshold {
-            in_flight.shrink_to(self.flush_threshold);
+        let keep = self.flush_threshold.max(unsettled.len());
+        if unsettled.capacity() > 4 * keep {
+            unsettled.shrink_to(keep);
         }
     }
 }
@@ -204,23 +264,31 @@ pub struct FlushReport {
 pub struct ClickFlusher {
     buffer: Arc<ClickBuffer>,
     repo: Arc<dyn Repository>,
+    clock: Arc<dyn Clock>,
     interval: Duration,
 }
 
 impl ClickFlusher {
-    /// A flusher of `buffer` into `repo` every `interval`.
-    pub fn new(buffer: Arc<ClickBuffer>, repo: Arc<dyn Repository>, interval: Duration) -> Self {
+    /// A flusher of `buffer` into `repo` every `interval`; `clock` dates each flush's writes.
+    pub fn new(
+        buffer: Arc<ClickBuffer>,
+        repo: Arc<dyn Repository>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> Self {
         Self {
             buffer,
             repo,
+            clock,
             interval,
         }
     }
 
-    /// Sends one increment per pending code; failures go back into the buffer.
+    /// Sends every unsettled write again and one new write per other pending code; writes the
+    /// store did not acknowledge stay unsettled for the next flush.
     pub async fn flush(&self) -> FlushReport {
         let _one_at_a_time = self.buffer.flushing.lock().await;
-        let batch = self.buffer.take_all();
+        let batch = self.buffer.take(self.clock.now());
         if batch.is_empty() {
             return FlushReport::default();
         }
@@ -236,7 +304,7 @@ impl ClickFlusher {
             &self.buffer.flushes_failed
         };
         outcome.fetch_add(1, Ordering::Relaxed);
-        self.buffer.settle(failures);
+        self.buffer.settle(&failures);
         report
     }
 
@@ -256,11 +324,15 @@ impl ClickFlusher {
                     tracing::warn!(codes = report.failed, "click flush failed; will retry");
                 }
             }
-            for attempt in 0..5u32 {
-                if self.flush().await.failed == 0 {
-                    break;
+            // A code whose earlier write was unsettled at one flush goes out in the next, so an
+            // empty buffer can take two successful flushes; failures get a few retries.
+            let (mut failures, mut rounds) = (0u32, 0u32);
+            while !self.buffer.is_empty() && failures < 5 && rounds < 10 {
+                rounds += 1;
+                if self.flush().await.failed > 0 {
+                    tokio::time::sleep(Duration::from_millis(200 << failures)).await;
+                    failures += 1;
                 }
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
             if !self.buffer.is_empty() {
                 tracing::error!(

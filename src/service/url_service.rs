@@ -78,7 +78,12 @@ impl UrlService {
 
     /// A flusher that writes this service's buffered clicks to its store every `interval`.
     pub fn click_flusher(&self, interval: Duration) -> ClickFlusher {
-        ClickFlusher::new(self.clicks.clone(), self.repo.clone(), interval)
+        ClickFlusher::new(
+            self.clicks.clone(),
+            self.repo.clone(),
+            self.clock.clone(),
+            interval,
+        )
     }
 
     /// The click buffer (for metrics and tests).

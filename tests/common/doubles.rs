@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use url_shortener::domain::{ShortCode, ShortCodeGen, Timestamp, UrlRecord};
-use url_shortener::repository::{RepoError, Repository};
+use url_shortener::repository::{ClickDelta, RepoError, Repository};
 
 /// A store that is down: every call fails with `Unavailable`.
 pub struct DownRepository;
@@ -24,12 +24,7 @@ impl Repository for DownRepository {
     async fn find_by_short_code(&self, _: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
         down()
     }
-    async fn increment_click_count(
-        &self,
-        _: &ShortCode,
-        _: u64,
-        _: Timestamp,
-    ) -> Result<(), RepoError> {
+    async fn increment_click_count(&self, _: &ClickDelta) -> Result<(), RepoError> {
         down()
     }
     async fn delete_expired(&self, _: Timestamp, _: usize) -> Result<u64, RepoError> {
@@ -51,6 +46,7 @@ pub struct InstrumentedRepository {
     stall_on_find: Mutex<Option<Duration>>,
     fail_increments: std::sync::atomic::AtomicBool,
     hold_increments: tokio::sync::watch::Sender<bool>,
+    lose_answers: std::sync::atomic::AtomicBool,
     pub finds: AtomicUsize,
 }
 
@@ -63,6 +59,7 @@ impl InstrumentedRepository {
             stall_on_find: Mutex::new(None),
             fail_increments: std::sync::atomic::AtomicBool::new(false),
             hold_increments: tokio::sync::watch::Sender::new(false),
+            lose_answers: std::sync::atomic::AtomicBool::new(false),
             finds: AtomicUsize::new(0),
         }
     }
@@ -70,6 +67,12 @@ impl InstrumentedRepository {
     /// Makes increments fail with `Unavailable` until called with `false`.
     pub fn fail_increments(&self, fail: bool) {
         self.fail_increments.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes increments land and then report `Unavailable` (a store whose answer never came)
+    /// until called with `false`.
+    pub fn lose_increment_answers(&self, lose: bool) {
+        self.lose_answers.store(lose, Ordering::SeqCst);
     }
 
     /// Makes increments wait (a flush on its way to a slow store) until called with `false`.
@@ -120,19 +123,18 @@ impl Repository for InstrumentedRepository {
         }
         self.inner.find_by_short_code(code).await
     }
-    async fn increment_click_count(
-        &self,
-        code: &ShortCode,
-        n: u64,
-        at: Timestamp,
-    ) -> Result<(), RepoError> {
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
         self.count();
         let mut held = self.hold_increments.subscribe();
         held.wait_for(|held| !held).await.unwrap();
         if self.fail_increments.load(Ordering::SeqCst) {
             return Err(RepoError::Unavailable("injected increment failure".into()));
         }
-        self.inner.increment_click_count(code, n, at).await
+        let applied = self.inner.increment_click_count(delta).await;
+        if self.lose_answers.load(Ordering::SeqCst) {
+            return Err(RepoError::Unavailable("injected lost answer".into()));
+        }
+        applied
     }
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
         self.count();
@@ -190,11 +192,11 @@ impl url_shortener::limiter::Limiter for DownLimiter {
         ))
     }
 
-    async fn wait_us(
+    async fn refund(
         &self,
         _: url_shortener::limiter::Budget,
         _: &url_shortener::limiter::ClientId,
-    ) -> Result<i64, url_shortener::limiter::LimiterError> {
+    ) -> Result<(), url_shortener::limiter::LimiterError> {
         Err(url_shortener::limiter::LimiterError(
             "connection refused".into(),
         ))
