@@ -53,24 +53,31 @@ impl RandomCodeGen {
 /// 248 = 4 × 62: bytes at or above it are discarded so that `b % 62` is uniform.
 const REJECT_FROM: u8 = 248;
 
-impl ShortCodeGen for RandomCodeGen {
-    #[allow(clippy::disallowed_methods)] // the one sanctioned source of randomness
-    fn generate(&self) -> ShortCode {
-        let mut rng = rand::rng();
-        let mut code = String::with_capacity(self.length);
-        // 2x over-draw: a byte is rejected with probability 8/256, so one fill almost always
-        // suffices.
-        let mut buf = [0u8; 2 * MAX_GENERATED_LEN];
-        while code.len() < self.length {
-            rng.fill_bytes(&mut buf);
-            for &b in buf.iter().filter(|&&b| b < REJECT_FROM) {
-                if code.len() == self.length {
-                    break;
-                }
-                code.push(char::from(BASE62[usize::from(b % 62)]));
+/// `len` uniformly random base62 characters from the thread-local CSPRNG (seeded from the
+/// operating system), by rejection sampling: codes, API keys, session and invite tokens, ids.
+#[allow(clippy::disallowed_methods)] // the one sanctioned source of randomness
+pub fn random_base62(len: usize) -> String {
+    let mut rng = rand::rng();
+    let mut out = String::with_capacity(len);
+    // 2x over-draw: a byte is rejected with probability 8/256, so one fill almost always
+    // suffices.
+    let mut buf = [0u8; 2 * MAX_GENERATED_LEN];
+    while out.len() < len {
+        rng.fill_bytes(&mut buf);
+        for &b in buf.iter().filter(|&&b| b < REJECT_FROM) {
+            if out.len() == len {
+                break;
             }
+            out.push(char::from(BASE62[usize::from(b % 62)]));
         }
-        ShortCode::parse(&code).expect("base62 codes of 4..=32 characters are valid short codes")
+    }
+    out
+}
+
+impl ShortCodeGen for RandomCodeGen {
+    fn generate(&self) -> ShortCode {
+        ShortCode::parse(&random_base62(self.length))
+            .expect("base62 codes of 4..=32 characters are valid short codes")
     }
 }
 
