@@ -1,5 +1,6 @@
-//! The domain: validated value types, the link record, and the `Clock` and `ShortCodeGen`
-//! seams. No I/O lives here and nothing here knows about HTTP, async runtimes or storage crates.
+//! The domain: validated value types, the link record, accounts and sessions, and the `Clock`
+//! and `ShortCodeGen` seams. No I/O lives here and nothing here knows about HTTP, async
+//! runtimes or storage crates.
 
 mod api_key;
 mod clock;
@@ -7,18 +8,27 @@ mod codegen;
 mod instance;
 mod long_url;
 mod record;
+mod session;
 mod short_code;
 mod timestamp;
+mod user;
 
 pub use api_key::{API_KEY_PREFIX, ApiKeyHash, ApiKeyRecord, ApiKeySecret};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codegen::{BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen};
+pub use codegen::{
+    BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen, random_base62,
+};
 pub use instance::InstanceId;
 pub use long_url::{
     BAD_PORTS, LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
 };
 pub use record::UrlRecord;
+pub use session::{Invite, Session, SessionLifetime, Token, TokenKey};
 pub use short_code::{
     Alias, AliasError, MAX_CODE_LEN, MIN_CODE_LEN, RESERVED_ALIASES, ShortCode, ShortCodeError,
 };
 pub use timestamp::Timestamp;
+pub use user::{
+    AccountInputError, DisplayName, MAX_DISPLAY_NAME_LEN, PASSWORD_LEN, Password, PasswordHash,
+    Role, USERNAME_LEN, User, Username,
+};

@@ -58,6 +58,14 @@ impl Timestamp {
         Self::from_unix_millis(self.0.checked_add(i64::try_from(millis).ok()?)?)
     }
 
+    /// This instant plus `duration`, or [`Timestamp::MAX`] past it.
+    pub fn saturating_add(self, duration: std::time::Duration) -> Self {
+        u64::try_from(duration.as_millis())
+            .ok()
+            .and_then(|ms| self.checked_add_millis(ms))
+            .unwrap_or(Self::MAX)
+    }
+
     /// Milliseconds from `earlier` to `self`, or zero when `earlier` is not earlier.
     pub fn millis_since(self, earlier: Timestamp) -> u64 {
         u64::try_from(self.0 - earlier.0).unwrap_or(0)

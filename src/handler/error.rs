@@ -200,7 +200,17 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %e, "storage error");
                 Self::Internal
             }
-            e @ ServiceError::InvalidKeyName(_) => Self::InvalidRequest(e.to_string()),
+            e @ (ServiceError::InvalidKeyName(_)
+            | ServiceError::Account(_)
+            | ServiceError::UsernameTaken) => Self::InvalidRequest(e.to_string()),
+            ServiceError::InvalidCredentials => Self::Unauthorized,
+            ServiceError::NoSuchUser | ServiceError::InvalidInvite => {
+                Self::NotFound { html: false }
+            }
+            ServiceError::Internal(what) => {
+                tracing::error!(what, "internal error");
+                Self::Internal
+            }
             e @ ServiceError::CodeSpaceExhausted(_) => {
                 tracing::error!(error = %e, "short code allocation failed");
                 Self::Internal

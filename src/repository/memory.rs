@@ -9,6 +9,8 @@ use compact_str::CompactString;
 
 use async_trait::async_trait;
 
+mod accounts;
+
 use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WriteId};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
@@ -96,6 +98,8 @@ pub struct MemoryRepository {
     hasher: RandomState,
     /// API keys, in insertion order for listing.
     keys: RwLock<Vec<ApiKeyRecord>>,
+    /// Users, sessions and invites.
+    accounts: accounts::Accounts,
 }
 
 impl Default for MemoryRepository {
@@ -104,6 +108,7 @@ impl Default for MemoryRepository {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: RandomState::new(),
             keys: RwLock::default(),
+            accounts: accounts::Accounts::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Backends map their own failures to [`RepoError`] here at the boundary; nothing above this
 //! layer sees a driver's error type.
 
+mod accounts;
 mod deadline;
 mod dynamodb;
 mod memory;
@@ -21,6 +22,7 @@ use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::Metrics;
 
+pub use accounts::{InviteStore, SessionStore, UserStore};
 pub use deadline::Deadline;
 pub use dynamodb::{
     DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, SWEEP_LOOKBACK_DAYS, expiry_bucket,
@@ -190,22 +192,114 @@ pub trait ApiKeyStore: Send + Sync + 'static {
     async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError>;
 }
 
-/// One backend seen through both of its interfaces.
+/// A shared backend is the backend: so one instance can sit behind a wrapper (metering) and
+/// serve other interfaces directly. Every method forwards, the batch increment included, so a
+/// backend's own batching survives the `Arc`.
+#[async_trait]
+impl<R: Repository + ?Sized> Repository for Arc<R> {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        (**self).save(record).await
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        (**self).find_by_short_code(code).await
+    }
+
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        (**self).increment_click_count(delta).await
+    }
+
+    async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {
+        (**self).increment_click_counts(batch).await
+    }
+
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        (**self).delete_expired(before, limit).await
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        (**self).exists(code).await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        (**self).ping().await
+    }
+}
+
+#[async_trait]
+impl<R: ApiKeyStore + ?Sized> ApiKeyStore for Arc<R> {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        (**self).insert_key(key).await
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        (**self).find_key(hash).await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        (**self).list_keys().await
+    }
+
+    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+        (**self).revoke_key(id, at).await
+    }
+}
+
+/// One backend seen through each of its interfaces.
 #[derive(Clone)]
 pub struct Stores {
     /// Links.
     pub links: Arc<dyn Repository>,
     /// API keys.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// Users, sessions and invites; `None` on a backend that does not keep accounts yet
+    /// (Redis and DynamoDB, for now).
+    pub accounts: Option<AccountStores>,
+}
+
+/// The account interfaces of one backend.
+#[derive(Clone)]
+pub struct AccountStores {
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// Login sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Invites.
+    pub invites: Arc<dyn InviteStore>,
+}
+
+impl AccountStores {
+    /// The three account views of one backend.
+    pub fn of<B: UserStore + SessionStore + InviteStore>(backend: Arc<B>) -> Self {
+        Self {
+            users: backend.clone(),
+            sessions: backend.clone(),
+            invites: backend,
+        }
+    }
 }
 
 impl Stores {
-    /// Both views of one backend.
+    /// The link and key views of one backend, without accounts.
     pub fn of<B: Repository + ApiKeyStore>(backend: B) -> Self {
         let backend = Arc::new(backend);
         Self {
             links: backend.clone(),
             keys: backend,
+            accounts: None,
+        }
+    }
+
+    /// Every view of one backend that keeps accounts too.
+    pub fn with_accounts<B>(backend: B) -> Self
+    where
+        B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore,
+    {
+        let backend = Arc::new(backend);
+        Self {
+            links: backend.clone(),
+            keys: backend.clone(),
+            accounts: Some(AccountStores::of(backend)),
         }
     }
 }
@@ -223,13 +317,19 @@ pub async fn build_stores(
     let timeout = Duration::from_millis(settings.timeout_ms);
     match settings.backend {
         // The memory store cannot fail, so it is not metered.
-        StorageBackend::Memory => Ok(Stores::of(MemoryRepository::new())),
+        StorageBackend::Memory => Ok(Stores::with_accounts(MemoryRepository::new())),
         StorageBackend::Sqlite => {
             let sqlite = &settings.sqlite;
             let repo = SqliteRepository::open(&sqlite.path, sqlite.synchronous)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
-            Ok(Stores::of(Metered::new(repo, "sqlite", errors)))
+            // Accounts are rare next to redirects: they skip the metering wrapper.
+            let repo = Arc::new(repo);
+            let accounts = AccountStores::of(repo.clone());
+            Ok(Stores {
+                accounts: Some(accounts),
+                ..Stores::of(Metered::new(repo, "sqlite", errors))
+            })
         }
         StorageBackend::Redis => {
             let redis = &settings.redis;

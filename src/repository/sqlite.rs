@@ -25,6 +25,8 @@ use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
 use crate::config::SqliteSync;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
+mod accounts;
+
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
 /// Append only: a released migration is never edited.
 const MIGRATIONS: &[&str] = &[
@@ -51,6 +53,8 @@ const MIGRATIONS: &[&str] = &[
     // first attempt landed is not counted twice. Adding nullable columns rewrites no rows.
     "ALTER TABLE links ADD COLUMN write_instance INTEGER;
     ALTER TABLE links ADD COLUMN write_seq INTEGER;",
+    // 4: users, sessions and invites.
+    accounts::MIGRATION,
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see
@@ -209,6 +213,16 @@ impl SqliteRepository {
         answer
             .await
             .map_err(|_| unavailable("the SQLite writer dropped a command"))?
+    }
+
+    /// Runs `f` in a writer transaction (see [`Command::Exec`]).
+    async fn exec(
+        &self,
+        f: impl Fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<u64, RepoError>>
+        + Send
+        + 'static,
+    ) -> Result<u64, RepoError> {
+        self.write(|reply| Command::Exec(Box::new(f), reply)).await
     }
 
     async fn read<T: Send + 'static>(

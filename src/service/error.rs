@@ -1,5 +1,6 @@
 //! `ServiceError`: what can go wrong in a use case, before anyone decides on a status code.
 
+use crate::domain::AccountInputError;
 use crate::repository::RepoError;
 
 /// A use case's failure.
@@ -23,6 +24,25 @@ pub enum ServiceError {
     /// An API key name that is empty, too long or not printable.
     #[error("a key name must be 1 to {0} printable characters")]
     InvalidKeyName(usize),
+    /// A user name, password or display name that breaks its rule.
+    #[error(transparent)]
+    Account(#[from] AccountInputError),
+    /// The user name belongs to another account.
+    #[error("this user name is taken")]
+    UsernameTaken,
+    /// A login that failed: unknown user, wrong password or disabled account, told apart to
+    /// nobody.
+    #[error("the user name or password is wrong")]
+    InvalidCredentials,
+    /// No account has this name.
+    #[error("no such user")]
+    NoSuchUser,
+    /// An invite that is unknown, used or expired.
+    #[error("this invite is not valid (unknown, already used or expired)")]
+    InvalidInvite,
+    /// Work the service hands to another thread failed (a panic there); logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// The store failed; see [`RepoError`].
     #[error(transparent)]
     Storage(#[from] RepoError),

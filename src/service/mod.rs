@@ -1,6 +1,7 @@
 //! Services: the business rules (how codes are allocated, when a link is live, how clicks are
 //! counted). They speak in domain types and [`ServiceError`], never in HTTP.
 
+mod accounts;
 mod api_keys;
 mod cache;
 mod clicks;
@@ -8,6 +9,7 @@ mod error;
 mod expiration;
 mod url_service;
 
+pub use accounts::AccountService;
 pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
 pub use cache::{LinkCache, Lookup};
 pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};

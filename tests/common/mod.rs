@@ -72,6 +72,7 @@ impl TestAppBuilder {
         let stores = Stores {
             links: self.repo.clone(),
             keys: self.keys.clone(),
+            accounts: None,
         };
         let limiter = match self.limiter {
             Some(limiter) => Some(limiter),

@@ -1,0 +1,410 @@
+//! `AccountService`: users, passwords, sessions and invites (DESIGN §8). Password hashing runs
+//! on tokio's blocking pool, never on the async workers; every login path that fails verifies
+//! a password against some hash, so an unknown user, a wrong password and a disabled account
+//! cost the same time and get the same answer.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::domain::{
+    Clock, DisplayName, Invite, Password, PasswordHash, Role, Session, SessionLifetime, Timestamp,
+    Token, TokenKey, User, Username, random_base62,
+};
+use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+
+use super::ServiceError;
+
+/// A session's `last_seen_at` is written at most this often, so browsing does not turn every
+/// page into a store write; the idle timeout is thus exact to within a minute.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Characters of a user's public id (base62, ~95 bits).
+const USER_ID_CHARS: usize = 16;
+
+/// Hashes off the async workers.
+async fn hash(password: Password) -> Result<PasswordHash, ServiceError> {
+    tokio::task::spawn_blocking(move || PasswordHash::new(&password))
+        .await
+        .map_err(|_| ServiceError::Internal("password hashing failed"))
+}
+
+/// Verifies off the async workers.
+async fn verify(hash: PasswordHash, password: Password) -> Result<bool, ServiceError> {
+    tokio::task::spawn_blocking(move || hash.verify(&password))
+        .await
+        .map_err(|_| ServiceError::Internal("password verification failed"))
+}
+
+/// Account use cases over the three account stores.
+pub struct AccountService {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    invites: Arc<dyn InviteStore>,
+    clock: Arc<dyn Clock>,
+    lifetime: SessionLifetime,
+    invite_ttl: Duration,
+    /// Verified against when no account matches a login, so that the miss costs as long as a
+    /// wrong password. Made on first use (it costs one hash).
+    dummy: OnceLock<PasswordHash>,
+}
+
+impl AccountService {
+    /// Wires a service; sessions live for `lifetime`, invites for `invite_ttl`.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        invites: Arc<dyn InviteStore>,
+        clock: Arc<dyn Clock>,
+        lifetime: SessionLifetime,
+        invite_ttl: Duration,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            invites,
+            clock,
+            lifetime,
+            invite_ttl,
+            dummy: OnceLock::new(),
+        }
+    }
+
+    /// How long sessions live.
+    pub fn session_lifetime(&self) -> SessionLifetime {
+        self.lifetime
+    }
+
+    async fn dummy_hash(&self) -> Result<PasswordHash, ServiceError> {
+        if let Some(dummy) = self.dummy.get() {
+            return Ok(dummy.clone());
+        }
+        let made = hash(Password::parse(&random_base62(32)).expect("32 characters")).await?;
+        Ok(self.dummy.get_or_init(|| made).clone())
+    }
+
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// [`ServiceError::Account`] for a bad user name, password or display name;
+    /// [`ServiceError::UsernameTaken`]; [`ServiceError::Storage`].
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+        role: Role,
+    ) -> Result<User, ServiceError> {
+        let username = Username::parse(username)?;
+        let password = Password::parse(password)?;
+        let display_name = DisplayName::parse(display_name.unwrap_or_default())?;
+        let user = User {
+            id: random_base62(USER_ID_CHARS),
+            username,
+            display_name,
+            password_hash: hash(password).await?,
+            role,
+            created_at: self.clock.now(),
+            disabled_at: None,
+        };
+        match self.users.insert_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(RepoError::Conflict) => Err(ServiceError::UsernameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a user name and password and opens a session: the token for the cookie and the
+    /// user. A new token every time (no session fixation).
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidCredentials`], the same for an unknown or malformed user name,
+    /// a wrong or malformed password and a disabled account, after the same work;
+    /// [`ServiceError::Storage`].
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(Token, User), ServiceError> {
+        let user = match Username::parse(username) {
+            Ok(name) => self.users.find_user_by_name(&name).await?,
+            Err(_) => None,
+        };
+        // A password of a length no account can have still costs one verification.
+        let typed = Password::parse(password)
+            .unwrap_or_else(|_| Password::parse(&random_base62(32)).expect("32 characters"));
+        let well_formed = Password::parse(password).is_ok();
+        let (hash, user) = match user {
+            Some(user) => (user.password_hash.clone(), Some(user)),
+            None => (self.dummy_hash().await?, None),
+        };
+        let matches = verify(hash, typed).await?;
+        let Some(user) = user.filter(|u| matches && well_formed && u.is_active()) else {
+            return Err(ServiceError::InvalidCredentials);
+        };
+        let token = self.open_session(&user).await?;
+        Ok((token, user))
+    }
+
+    async fn open_session(&self, user: &User) -> Result<Token, ServiceError> {
+        let now = self.clock.now();
+        let token = Token::generate();
+        let session = Session {
+            key: token.key(),
+            user_id: user.id.clone(),
+            created_at: now,
+            last_seen_at: now,
+        };
+        self.sessions
+            .insert_session(&session, session.expires_at(self.lifetime))
+            .await?;
+        Ok(token)
+    }
+
+    /// The live session a cookie's token names and its (active) user; `None` for an unknown,
+    /// expired or ended session and for a disabled account. Refreshes `last_seen_at` at most
+    /// once a minute.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn authenticate(
+        &self,
+        token: &Token,
+    ) -> Result<Option<(Session, User)>, ServiceError> {
+        let Some(session) = self.sessions.find_session(&token.key()).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if !session.is_live(now, self.lifetime) {
+            self.sessions.delete_session(&session.key).await?;
+            return Ok(None);
+        }
+        let Some(user) = self.users.find_user(&session.user_id).await? else {
+            return Ok(None);
+        };
+        if !user.is_active() {
+            return Ok(None);
+        }
+        if now.millis_since(session.last_seen_at) >= TOUCH_EVERY.as_millis() as u64 {
+            let touched = Session {
+                last_seen_at: now,
+                ..session.clone()
+            };
+            self.sessions
+                .touch_session(&session.key, now, touched.expires_at(self.lifetime))
+                .await?;
+            return Ok(Some((touched, user)));
+        }
+        Ok(Some((session, user)))
+    }
+
+    /// Ends the session of `token` (logout); nothing when it is already gone.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn logout(&self, token: &Token) -> Result<(), ServiceError> {
+        Ok(self.sessions.delete_session(&token.key()).await?)
+    }
+
+    /// Ends every session of `user` except `keep`; how many ended.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn end_sessions(
+        &self,
+        user: &User,
+        keep: Option<&TokenKey>,
+    ) -> Result<u64, ServiceError> {
+        Ok(self.sessions.delete_user_sessions(&user.id, keep).await?)
+    }
+
+    /// Changes `user`'s password after checking `current`, and ends their other sessions
+    /// (`keep` is the one making the change).
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidCredentials`] when `current` is wrong; [`ServiceError::Account`]
+    /// for a new password of the wrong length; [`ServiceError::Storage`].
+    pub async fn change_password(
+        &self,
+        user: &User,
+        keep: Option<&TokenKey>,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ServiceError> {
+        let new = Password::parse(new)?;
+        let current = Password::parse(current).map_err(|_| ServiceError::InvalidCredentials)?;
+        if !verify(user.password_hash.clone(), current).await? {
+            return Err(ServiceError::InvalidCredentials);
+        }
+        self.store_password(user, new, keep).await
+    }
+
+    async fn store_password(
+        &self,
+        user: &User,
+        password: Password,
+        keep: Option<&TokenKey>,
+    ) -> Result<(), ServiceError> {
+        let updated = User {
+            password_hash: hash(password).await?,
+            ..user.clone()
+        };
+        if !self.users.update_user(&updated).await? {
+            return Err(ServiceError::NoSuchUser);
+        }
+        self.end_sessions(user, keep).await?;
+        Ok(())
+    }
+
+    /// The user named `username`.
+    ///
+    /// # Errors
+    /// [`ServiceError::NoSuchUser`] (also for a malformed name); [`ServiceError::Storage`].
+    pub async fn user_named(&self, username: &str) -> Result<User, ServiceError> {
+        let name = Username::parse(username).map_err(|_| ServiceError::NoSuchUser)?;
+        self.users
+            .find_user_by_name(&name)
+            .await?
+            .ok_or(ServiceError::NoSuchUser)
+    }
+
+    /// Every account, oldest first.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn list_users(&self) -> Result<Vec<User>, ServiceError> {
+        Ok(self.users.list_users().await?)
+    }
+
+    /// Whether any active administrator exists (first-run setup is offered until one does).
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn has_admin(&self) -> Result<bool, ServiceError> {
+        Ok(self
+            .users
+            .list_users()
+            .await?
+            .iter()
+            .any(|u| u.is_admin() && u.is_active()))
+    }
+
+    /// Sets the password of `username` without the current one (operators, admins); ends
+    /// every session of that user.
+    ///
+    /// # Errors
+    /// [`ServiceError::NoSuchUser`]; [`ServiceError::Account`]; [`ServiceError::Storage`].
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<(), ServiceError> {
+        let password = Password::parse(password)?;
+        let user = self.user_named(username).await?;
+        self.store_password(&user, password, None).await
+    }
+
+    /// Changes the role and/or disabled state of `username`; disabling ends every session.
+    ///
+    /// # Errors
+    /// [`ServiceError::NoSuchUser`]; [`ServiceError::Storage`].
+    pub async fn update_account(
+        &self,
+        username: &str,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<User, ServiceError> {
+        let user = self.user_named(username).await?;
+        let disabled_at = match disabled {
+            Some(true) => user.disabled_at.or(Some(self.clock.now())),
+            Some(false) => None,
+            None => user.disabled_at,
+        };
+        let updated = User {
+            role: role.unwrap_or(user.role),
+            disabled_at,
+            ..user
+        };
+        if !self.users.update_user(&updated).await? {
+            return Err(ServiceError::NoSuchUser);
+        }
+        if !updated.is_active() {
+            self.end_sessions(&updated, None).await?;
+        }
+        Ok(updated)
+    }
+
+    /// A one-time invite for an account with `role`, made by `admin`: the token for the link
+    /// (shown once) and the stored record.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn create_invite(
+        &self,
+        admin: &User,
+        role: Role,
+    ) -> Result<(Token, Invite), ServiceError> {
+        let now = self.clock.now();
+        let token = Token::generate();
+        let invite = Invite {
+            key: token.key(),
+            role,
+            created_by: admin.id.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(self.invite_ttl),
+            used_at: None,
+        };
+        self.invites.insert_invite(&invite).await?;
+        Ok((token, invite))
+    }
+
+    /// Creates the account an open invite offers and uses the invite up.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidInvite`] for an unknown, used or expired invite (one answer for
+    /// all three); the errors of [`Self::create_user`].
+    pub async fn accept_invite(
+        &self,
+        token: &Token,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<User, ServiceError> {
+        let now = self.clock.now();
+        let invite = self
+            .invites
+            .find_invite(&token.key())
+            .await?
+            .filter(|i| i.is_open(now))
+            .ok_or(ServiceError::InvalidInvite)?;
+        let user = self
+            .create_user(username, password, display_name, invite.role)
+            .await?;
+        if !self
+            .invites
+            .use_invite(&invite.key, self.clock.now())
+            .await?
+        {
+            // Another acceptance of the same invite won the race: this account must not exist.
+            self.update_account(user.username.as_str(), None, Some(true))
+                .await?;
+            return Err(ServiceError::InvalidInvite);
+        }
+        Ok(user)
+    }
+
+    /// Every invite, newest first.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn list_invites(&self) -> Result<Vec<Invite>, ServiceError> {
+        Ok(self.invites.list_invites().await?)
+    }
+
+    /// Removes up to `limit` sessions that expired before `before`; how many.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn sweep_sessions(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<u64, ServiceError> {
+        Ok(self.sessions.delete_expired_sessions(before, limit).await?)
+    }
+}

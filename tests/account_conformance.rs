@@ -1,0 +1,331 @@
+//! One conformance suite for the account stores (users, sessions, invites): each check is
+//! written once against the traits and instantiated per backend by `conformance!`.
+
+mod common;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use url_shortener::config::SqliteSync;
+use url_shortener::domain::{
+    Invite, PasswordHash, Role, Session, Timestamp, Token, TokenKey, User, Username,
+};
+use url_shortener::repository::{
+    InviteStore, MemoryRepository, RepoError, SessionStore, SqliteRepository, UserStore,
+};
+
+/// A fresh backend seen through its three account interfaces.
+struct Backend {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    invites: Arc<dyn InviteStore>,
+    _guard: Box<dyn Any + Send>,
+}
+
+fn of<B: UserStore + SessionStore + InviteStore>(
+    backend: B,
+    guard: Box<dyn Any + Send>,
+) -> Backend {
+    let backend = Arc::new(backend);
+    Backend {
+        users: backend.clone(),
+        sessions: backend.clone(),
+        invites: backend,
+        _guard: guard,
+    }
+}
+
+async fn memory() -> Backend {
+    of(MemoryRepository::new(), Box::new(()))
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SqliteRepository::open(dir.path().join("accounts.db"), SqliteSync::Normal)
+        .await
+        .unwrap();
+    of(repo, Box::new(dir))
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(ms).unwrap()
+}
+
+fn user(id: &str, name: &str) -> User {
+    User {
+        id: id.to_owned(),
+        username: Username::parse(name).unwrap(),
+        display_name: None,
+        // Not a real hash: the stores keep the text, the service verifies it.
+        password_hash: PasswordHash::from_phc(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${id}"
+        )),
+        role: Role::User,
+        created_at: at(1_000),
+        disabled_at: None,
+    }
+}
+
+fn session(user_id: &str, created: i64) -> Session {
+    Session {
+        key: Token::generate().key(),
+        user_id: user_id.to_owned(),
+        created_at: at(created),
+        last_seen_at: at(created),
+    }
+}
+
+async fn users_round_trip_and_names_are_unique(b: Backend) {
+    let mut ada = user("u-ada", "ada");
+    ada.display_name = url_shortener::domain::DisplayName::parse("Ada L.").unwrap();
+    ada.role = Role::Admin;
+    b.users.insert_user(&ada).await.unwrap();
+    b.users.insert_user(&user("u-bob", "bob")).await.unwrap();
+
+    assert_eq!(b.users.find_user("u-ada").await.unwrap(), Some(ada.clone()));
+    assert_eq!(
+        b.users
+            .find_user_by_name(&Username::parse("ADA").unwrap())
+            .await
+            .unwrap(),
+        Some(ada.clone())
+    );
+    assert_eq!(b.users.find_user("u-nobody").await.unwrap(), None);
+    assert_eq!(
+        b.users.insert_user(&user("u-other", "Ada")).await,
+        Err(RepoError::Conflict),
+        "user names are unique whatever their case"
+    );
+    assert_eq!(
+        b.users.insert_user(&user("u-bob", "robert")).await,
+        Err(RepoError::Conflict),
+        "ids are unique"
+    );
+    let names: Vec<String> = b
+        .users
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username.to_string())
+        .collect();
+    assert_eq!(names, ["ada", "bob"]);
+}
+
+async fn updating_a_user_changes_only_what_may_change(b: Backend) {
+    b.users.insert_user(&user("u-cy", "cyd")).await.unwrap();
+    let mut changed = user("u-cy", "cyd");
+    changed.role = Role::Admin;
+    changed.disabled_at = Some(at(5_000));
+    changed.password_hash = PasswordHash::from_phc("$argon2id$new".into());
+    assert!(b.users.update_user(&changed).await.unwrap());
+    assert_eq!(b.users.find_user("u-cy").await.unwrap(), Some(changed));
+    assert!(
+        !b.users
+            .update_user(&user("u-ghost", "ghost"))
+            .await
+            .unwrap()
+    );
+}
+
+async fn fifty_concurrent_signups_of_one_name_admit_exactly_one(b: Backend) {
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let users = b.users.clone();
+            tokio::spawn(
+                async move { users.insert_user(&user(&format!("u-{i}"), "popular")).await },
+            )
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => admitted += 1,
+            Err(RepoError::Conflict) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert_eq!(admitted, 1);
+}
+
+async fn sessions_are_found_touched_and_ended(b: Backend) {
+    let s = session("u-1", 1_000);
+    b.sessions.insert_session(&s, at(100_000)).await.unwrap();
+    assert_eq!(
+        b.sessions.find_session(&s.key).await.unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        b.sessions.insert_session(&s, at(100_000)).await,
+        Err(RepoError::Conflict)
+    );
+
+    b.sessions
+        .touch_session(&s.key, at(9_000), at(200_000))
+        .await
+        .unwrap();
+    // Never backwards.
+    b.sessions
+        .touch_session(&s.key, at(2_000), at(200_000))
+        .await
+        .unwrap();
+    let found = b.sessions.find_session(&s.key).await.unwrap().unwrap();
+    assert_eq!(found.last_seen_at, at(9_000));
+
+    b.sessions.delete_session(&s.key).await.unwrap();
+    assert_eq!(b.sessions.find_session(&s.key).await.unwrap(), None);
+    // Touching or ending a gone session changes nothing and recreates nothing.
+    b.sessions
+        .touch_session(&s.key, at(9_500), at(200_000))
+        .await
+        .unwrap();
+    b.sessions.delete_session(&s.key).await.unwrap();
+    assert_eq!(b.sessions.find_session(&s.key).await.unwrap(), None);
+    let unknown = TokenKey::from_hex("0".repeat(64));
+    assert_eq!(b.sessions.find_session(&unknown).await.unwrap(), None);
+}
+
+async fn ending_a_users_sessions_can_keep_one_and_spares_other_users(b: Backend) {
+    let (mine, also_mine, keep) = (session("u-me", 1), session("u-me", 2), session("u-me", 3));
+    let theirs = session("u-them", 4);
+    for s in [&mine, &also_mine, &keep, &theirs] {
+        b.sessions.insert_session(s, at(100_000)).await.unwrap();
+    }
+    let ended = b
+        .sessions
+        .delete_user_sessions("u-me", Some(&keep.key))
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    assert_eq!(b.sessions.find_session(&mine.key).await.unwrap(), None);
+    assert!(b.sessions.find_session(&keep.key).await.unwrap().is_some());
+    assert!(
+        b.sessions
+            .find_session(&theirs.key)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        b.sessions.delete_user_sessions("u-me", None).await.unwrap(),
+        1
+    );
+    assert_eq!(b.sessions.find_session(&keep.key).await.unwrap(), None);
+}
+
+async fn expired_sessions_are_swept_in_batches(b: Backend) {
+    let live = session("u-1", 1);
+    b.sessions.insert_session(&live, at(50_000)).await.unwrap();
+    let mut expired = Vec::new();
+    for i in 0..5 {
+        let s = session("u-1", 10 + i);
+        b.sessions.insert_session(&s, at(1_000 + i)).await.unwrap();
+        expired.push(s);
+    }
+    assert_eq!(
+        b.sessions
+            .delete_expired_sessions(at(10_000), 3)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        b.sessions
+            .delete_expired_sessions(at(10_000), 3)
+            .await
+            .unwrap(),
+        2
+    );
+    for s in &expired {
+        assert_eq!(b.sessions.find_session(&s.key).await.unwrap(), None);
+    }
+    assert!(b.sessions.find_session(&live.key).await.unwrap().is_some());
+}
+
+async fn an_invite_is_used_exactly_once(b: Backend) {
+    let invite = Invite {
+        key: Token::generate().key(),
+        role: Role::Admin,
+        created_by: "u-admin".into(),
+        created_at: at(1_000),
+        expires_at: at(90_000),
+        used_at: None,
+    };
+    b.invites.insert_invite(&invite).await.unwrap();
+    assert_eq!(
+        b.invites.insert_invite(&invite).await,
+        Err(RepoError::Conflict)
+    );
+    assert_eq!(
+        b.invites.find_invite(&invite.key).await.unwrap(),
+        Some(invite.clone())
+    );
+
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (invites, key) = (b.invites.clone(), invite.key.clone());
+            tokio::spawn(async move { invites.use_invite(&key, at(2_000 + i)).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    let used = b.invites.find_invite(&invite.key).await.unwrap().unwrap();
+    assert!(used.used_at.is_some());
+    let unknown = Token::generate().key();
+    assert!(!b.invites.use_invite(&unknown, at(3_000)).await.unwrap());
+    assert_eq!(b.invites.find_invite(&unknown).await.unwrap(), None);
+}
+
+async fn invites_are_listed_newest_first(b: Backend) {
+    for created in [1_000, 3_000, 2_000] {
+        let invite = Invite {
+            key: Token::generate().key(),
+            role: Role::User,
+            created_by: "u-admin".into(),
+            created_at: at(created),
+            expires_at: at(90_000),
+            used_at: None,
+        };
+        b.invites.insert_invite(&invite).await.unwrap();
+    }
+    let order: Vec<i64> = b
+        .invites
+        .list_invites()
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.created_at.as_unix_millis())
+        .collect();
+    assert_eq!(order, [3_000, 2_000, 1_000]);
+}
+
+macro_rules! conformance {
+    ($backend:ident) => {
+        mod $backend {
+            conformance!(@tests $backend,
+                users_round_trip_and_names_are_unique,
+                updating_a_user_changes_only_what_may_change,
+                fifty_concurrent_signups_of_one_name_admit_exactly_one,
+                sessions_are_found_touched_and_ended,
+                ending_a_users_sessions_can_keep_one_and_spares_other_users,
+                expired_sessions_are_swept_in_batches,
+                an_invite_is_used_exactly_once,
+                invites_are_listed_newest_first,
+            );
+        }
+    };
+    (@tests $backend:ident, $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                super::$check(super::$backend().await).await;
+            }
+        )+
+    };
+}
+
+conformance!(memory);
+conformance!(sqlite);
