@@ -1,4 +1,4 @@
-//! Command line: `url-shortener [--config FILE] [serve | api-key ...]`.
+//! Command line: `url-shortener [--config FILE] [serve | api-key ... | user ... | healthcheck]`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,6 +9,10 @@ use crate::config::Settings;
 use crate::domain::SystemClock;
 use crate::repository::build_stores;
 use crate::service::ApiKeyService;
+
+mod user;
+
+pub use user::{UserCommand, run_user};
 
 /// A fast, self-hosted URL shortener.
 ///
@@ -42,6 +46,9 @@ pub enum Command {
     /// Manage API keys in the configured store (keys are stored as SHA-256 hashes only).
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Manage user accounts in the configured store (passwords are stored as argon2id hashes).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Exit 0 when the service on `server.listen` answers `GET /health/live` with 200 within
     /// 2 s, 1 otherwise: a container health check that needs no curl in the image.
     Healthcheck {

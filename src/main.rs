@@ -9,7 +9,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck};
+use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck, run_user};
 use url_shortener::config::Settings;
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Some(Command::ApiKey(command)) => return run_api_key(command, &settings).await,
+        Some(Command::User(command)) => return run_user(command, &settings).await,
         Some(Command::Healthcheck { path }) => return run_healthcheck(&settings, &path).await,
         Some(Command::Serve) | None => {}
     }

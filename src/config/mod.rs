@@ -14,6 +14,10 @@ use url::Url;
 
 use crate::domain::{MAX_GENERATED_LEN, MIN_GENERATED_LEN};
 
+mod accounts;
+
+pub use accounts::{AccountSettings, Signup};
+
 /// Environment variables that override settings start with this and use `__` between parts:
 /// `URL_SHORTENER__SERVER__LISTEN`.
 pub const ENV_PREFIX: &str = "URL_SHORTENER";
@@ -57,6 +61,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// `[auth]`: API keys.
     pub auth: AuthSettings,
+    /// `[accounts]`: sign-up, sessions and invites.
+    pub accounts: AccountSettings,
     /// `[rate_limit]`: per-client budgets.
     pub rate_limit: RateLimitSettings,
     /// `[log]`: log level and format.
@@ -571,6 +577,7 @@ impl Settings {
                 "must be at most 1000000",
             ));
         }
+        self.accounts.validate()?;
         let len = self.links.code_length;
         if !(MIN_GENERATED_LEN..=MAX_GENERATED_LEN).contains(&len) {
             return Err(ConfigError::key(
