@@ -8,16 +8,28 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 
 use super::gcra::{self, Decision};
-use super::{Budget, ClientId, Limiter, LimiterError, LocalLimiter, Quotas};
+use super::{Budget, ClientId, Limiter, LimiterError, LocalLimiter, LookupAdmission, Quotas};
 
 /// Forget fully replenished clients every this many requests, so memory follows the number of
 /// recently active clients.
 const SWEEP_EVERY: u64 = 4_096;
 
+/// A client's theoretical arrival times, one per [`Budget`] (0 = never used): one map entry
+/// per client, so a lookup's two budgets are judged under one entry lock and one hash.
+type Tats = [i64; 3];
+
+fn slot(budget: Budget) -> usize {
+    match budget {
+        Budget::Create => 0,
+        Budget::Redirect => 1,
+        Budget::NotFound => 2,
+    }
+}
+
 /// In-process rate limiter.
 pub struct MemoryLimiter {
     quotas: Quotas,
-    tats: DashMap<(Budget, ClientId), i64>,
+    tats: DashMap<ClientId, Tats>,
     origin: Instant,
     calls: AtomicU64,
 }
@@ -41,29 +53,57 @@ impl MemoryLimiter {
     pub fn tracked(&self) -> usize {
         self.tats.len()
     }
+
+    /// The time now, after forgetting fully replenished clients once every [`SWEEP_EVERY`]
+    /// calls.
+    fn now_and_sweep(&self) -> i64 {
+        let now = self.now_us();
+        if self.calls.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.tats
+                .retain(|_, tats| tats.iter().any(|&tat| tat > now));
+        }
+        now
+    }
+
+    fn spend(&self, tats: &mut Tats, budget: Budget, now: i64) -> Decision {
+        let tat = &mut tats[slot(budget)];
+        let (decision, next) = gcra::decide(Some((*tat).max(now)), now, self.quotas.get(budget));
+        *tat = next;
+        decision
+    }
 }
 
 impl LocalLimiter for MemoryLimiter {
     fn hit_now(&self, budget: Budget, client: &ClientId) -> Decision {
-        let now = self.now_us();
-        if self.calls.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.tats.retain(|_, tat| *tat > now);
-        }
-        let quota = self.quotas.get(budget);
-        let mut entry = self.tats.entry((budget, client.clone())).or_insert(now);
-        let (decision, tat) = gcra::decide(Some(*entry), now, quota);
-        *entry = tat;
-        decision
+        let now = self.now_and_sweep();
+        let mut tats = self.tats.entry(client.clone()).or_insert([now; 3]);
+        self.spend(&mut tats, budget, now)
     }
 
     fn refund_now(&self, budget: Budget, client: &ClientId) {
         let now = self.now_us();
-        let quota = self.quotas.get(budget);
-        let key = (budget, client.clone());
-        if let Some(mut tat) = self.tats.get_mut(&key) {
-            // Back to a full budget leaves the entry at `now`; the sweep forgets it.
-            *tat = gcra::refund(Some(*tat), now, quota).unwrap_or(now);
+        if let Some(mut tats) = self.tats.get_mut(client) {
+            let tat = &mut tats[slot(budget)];
+            // Back to a full budget leaves the slot at `now`; the sweep forgets the client.
+            *tat = gcra::refund(Some(*tat), now, self.quotas.get(budget)).unwrap_or(now);
         }
+    }
+
+    /// Both budgets under one entry lock: a reservation and a spend, or neither.
+    fn admit_lookup_now(&self, client: &ClientId) -> LookupAdmission {
+        let now = self.now_and_sweep();
+        let mut tats = self.tats.entry(client.clone()).or_insert([now; 3]);
+        let not_found = self.spend(&mut tats, Budget::NotFound, now);
+        if !not_found.allowed {
+            return LookupAdmission::NotFoundSpent(not_found);
+        }
+        let redirect = self.spend(&mut tats, Budget::Redirect, now);
+        if !redirect.allowed {
+            let tat = &mut tats[slot(Budget::NotFound)];
+            *tat = gcra::refund(Some(*tat), now, self.quotas.not_found).unwrap_or(now);
+            return LookupAdmission::RedirectSpent(redirect);
+        }
+        LookupAdmission::Admitted
     }
 }
 

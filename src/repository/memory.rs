@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 mod accounts;
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WriteId};
+use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// A stored link, packed: the code lives once, as the map key; the strings are boxed (16 bytes,
@@ -23,9 +23,6 @@ struct Entry {
     expires_at: i64,
     click_count: u64,
     last_accessed_at: i64,
-    /// The last click write applied (see `Repository::increment_click_count`); instance 0 with
-    /// seq 0 before any.
-    mark: WriteId,
 }
 
 /// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
@@ -55,10 +52,6 @@ impl Entry {
             expires_at: pack(record.expires_at),
             click_count: record.click_count,
             last_accessed_at: pack(record.last_accessed_at),
-            mark: WriteId {
-                instance: 0,
-                seq: 0,
-            },
         }
     }
 
@@ -123,13 +116,11 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Every write is applied where it is made and answered for certain, so the memory store needs
+/// no write marks (see `Repository::increment_click_count`).
 fn add_clicks(entry: &mut Entry, delta: &ClickDelta) {
-    if entry.mark.instance == delta.write.instance && entry.mark.seq >= delta.write.seq {
-        return; // applied before
-    }
     entry.click_count = entry.click_count.saturating_add(delta.count);
     entry.last_accessed_at = entry.last_accessed_at.max(delta.last_at.as_unix_millis());
-    entry.mark = delta.write;
 }
 
 impl MemoryRepository {

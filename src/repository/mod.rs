@@ -104,12 +104,15 @@ pub trait Repository: Send + Sync + 'static {
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError>;
 
     /// Adds `delta.count` to the click count and moves `last_accessed_at` forward to
-    /// `delta.last_at` (never back), atomically and at most once per [`WriteId`]: a delta whose
-    /// `write.seq` is not above the last one this store applied for the code and
-    /// `write.instance` changes nothing. A missing record stays missing.
+    /// `delta.last_at` (never back), atomically, and exactly once for a write the caller sends
+    /// again after an error: a missing record stays missing.
     ///
-    /// Memory and SQLite keep one mark per link (the last writer's): one process writes them,
-    /// and they never leave a write's outcome unknown. Networked stores keep one per instance.
+    /// A store whose call can fail with the write's outcome unknown (a timeout, a lost answer:
+    /// Redis, DynamoDB) applies each [`WriteId`] at most once per link: a delta whose
+    /// `write.seq` is not above the last one it applied for that link and `write.instance`
+    /// changes nothing, and the mark is kept in the same atomic step as the increment. The
+    /// memory and SQLite stores answer every write for certain (applied and `Ok`, or not
+    /// applied and `Err`), so a retry cannot repeat a landed write and they keep no marks.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`]; the caller keeps the delta and retries it unchanged.

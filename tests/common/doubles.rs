@@ -47,6 +47,7 @@ pub struct InstrumentedRepository {
     fail_increments: std::sync::atomic::AtomicBool,
     hold_increments: tokio::sync::watch::Sender<bool>,
     lose_answers: std::sync::atomic::AtomicBool,
+    sent: Mutex<Vec<ClickDelta>>,
     pub finds: AtomicUsize,
 }
 
@@ -60,6 +61,7 @@ impl InstrumentedRepository {
             fail_increments: std::sync::atomic::AtomicBool::new(false),
             hold_increments: tokio::sync::watch::Sender::new(false),
             lose_answers: std::sync::atomic::AtomicBool::new(false),
+            sent: Mutex::new(Vec::new()),
             finds: AtomicUsize::new(0),
         }
     }
@@ -67,6 +69,11 @@ impl InstrumentedRepository {
     /// Makes increments fail with `Unavailable` until called with `false`.
     pub fn fail_increments(&self, fail: bool) {
         self.fail_increments.store(fail, Ordering::SeqCst);
+    }
+
+    /// Every click write sent to this store so far, in order.
+    pub fn sent_increments(&self) -> Vec<ClickDelta> {
+        self.sent.lock().unwrap().clone()
     }
 
     /// Makes increments land and then report `Unavailable` (a store whose answer never came)
@@ -130,6 +137,7 @@ impl Repository for InstrumentedRepository {
         if self.fail_increments.load(Ordering::SeqCst) {
             return Err(RepoError::Unavailable("injected increment failure".into()));
         }
+        self.sent.lock().unwrap().push(delta.clone());
         let applied = self.inner.increment_click_count(delta).await;
         if self.lose_answers.load(Ordering::SeqCst) {
             return Err(RepoError::Unavailable("injected lost answer".into()));

@@ -1,4 +1,4 @@
-//! Users, sessions and invites in the SQLite file: three tables of migration 4. Writes go
+//! Users, sessions and invites in the SQLite file: three tables of migration 3. Writes go
 //! through the writer thread like every other write; reads through the reader threads.
 
 use async_trait::async_trait;
@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
 
-/// Migration 4: accounts. User names are stored lower-case, so `UNIQUE` is case-insensitive
+/// Migration 3: accounts. User names are stored lower-case, so `UNIQUE` is case-insensitive
 /// uniqueness; sessions and invites are keyed by the SHA-256 of their token.
 pub(super) const MIGRATION: &str = "
     CREATE TABLE users (
