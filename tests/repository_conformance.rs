@@ -568,6 +568,37 @@ conformance!(dynamodb);
 /// none).
 mod shared_stores {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_prunes_the_marks_of_instances_gone_for_a_day() {
+        let (repo, scope) = super::RedisScope::open().await;
+        let stores = super::Stores::of(repo);
+        let b = super::Backend {
+            repo: stores.links,
+            keys: stores.keys,
+            native_expiry: true,
+            _guard: Box::new(()),
+        };
+        b.repo.save(&super::record("marked", None)).await.unwrap();
+        // Twenty instances wrote a day and more ago; a live one writes now.
+        for instance in 1..=20 {
+            let old = super::written("marked", 1, 1_000, instance, 1_000 + instance);
+            b.repo.increment_click_count(&old).await.unwrap();
+        }
+        let now = super::now().cast_unsigned();
+        let fresh = super::written("marked", 1, 2_000, 99, now);
+        b.repo.increment_click_count(&fresh).await.unwrap();
+
+        assert_eq!(b.found("marked").await.unwrap().click_count, 21);
+        let client = redis::Client::open(super::common::backends::redis_url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let fields: Vec<String> = redis::cmd("HKEYS")
+            .arg(format!("{}link:marked", scope.prefix))
+            .query(&mut conn)
+            .unwrap();
+        let marks: Vec<&String> = fields.iter().filter(|f| f.starts_with("w:")).collect();
+        assert_eq!(marks, [&format!("w:{:016x}", 99)], "{fields:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn redis_applies_a_write_sent_twice_once() {
         super::a_write_applied_twice_counts_once(super::redis().await).await;
     }

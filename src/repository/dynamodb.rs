@@ -54,6 +54,8 @@ const API_KEY_PREFIX: &str = "#apikey#";
 const MARK_PREFIX: &str = "w_";
 /// Marks an item may carry before the stale ones are pruned.
 const MAX_MARKS: usize = 8;
+/// One click write in this many (by seq, milliseconds) looks for stale marks to prune.
+const PRUNE_SAMPLE: u64 = 64;
 
 /// A link store in one DynamoDB table.
 pub struct DynamoDbRepository {
@@ -112,7 +114,8 @@ pub fn expiry_bucket(code: &ShortCode, expires_at: Timestamp) -> String {
 impl DynamoDbRepository {
     /// Removes the write marks of instances that have not written to this link for
     /// [`WRITE_MARK_TTL_MS`], once the item carries more than [`MAX_MARKS`], so instance
-    /// restarts do not grow a hot link's item for ever. Best effort: a failure leaves them for
+    /// restarts do not grow a hot link's item for ever (looked at on one write in
+    /// [`PRUNE_SAMPLE`]). Best effort: a failure leaves them for
     /// the next write. Each removal is conditional on the mark being unchanged.
     async fn prune_marks(&self, code: &ShortCode, old: &HashMap<String, AttributeValue>, seq: u64) {
         let marks: Vec<(&String, &String)> = old
@@ -396,6 +399,14 @@ impl Repository for DynamoDbRepository {
         let key = Self::key(delta.code.as_str());
         let mark = format!("{MARK_PREFIX}{:016x}", delta.write.instance);
         let seq = delta.write.seq;
+        // The whole old item (to look for stale marks) on one write in PRUNE_SAMPLE: marks
+        // belong to instances, which come and go far slower than flushes, and returning every
+        // item would double what each increment moves.
+        let returned = if seq.is_multiple_of(PRUNE_SAMPLE) {
+            ReturnValue::AllOld
+        } else {
+            ReturnValue::None
+        };
         // One request in the common case (clicks arrive in time order); if the condition
         // failed, a second request without the time condition tells the rest apart: it fails
         // again for a missing link or a write applied before, and adds the clicks alone when
@@ -414,7 +425,7 @@ impl Repository for DynamoDbRepository {
             .expression_attribute_values(":n", n(delta.count))
             .expression_attribute_values(":at", n(delta.last_at.as_unix_millis()))
             .expression_attribute_values(":seq", n(seq))
-            .return_values(ReturnValue::AllOld)
+            .return_values(returned.clone())
             .send()
             .await;
         let applied = match forward {
@@ -434,7 +445,7 @@ impl Repository for DynamoDbRepository {
                     .expression_attribute_names("#w", &mark)
                     .expression_attribute_values(":n", n(delta.count))
                     .expression_attribute_values(":seq", n(seq))
-                    .return_values(ReturnValue::AllOld)
+                    .return_values(returned)
                     .send()
                     .await;
                 match counted {
