@@ -65,6 +65,12 @@ impl MemoryLimiter {
         now
     }
 
+    /// Back to a full budget leaves the slot at `now`; the sweep forgets the client.
+    fn give_back(&self, tats: &mut Tats, budget: Budget, now: i64) {
+        let tat = &mut tats[slot(budget)];
+        *tat = gcra::refund(Some(*tat), now, self.quotas.get(budget)).unwrap_or(now);
+    }
+
     fn spend(&self, tats: &mut Tats, budget: Budget, now: i64) -> Decision {
         let tat = &mut tats[slot(budget)];
         let (decision, next) = gcra::decide(Some((*tat).max(now)), now, self.quotas.get(budget));
@@ -83,9 +89,7 @@ impl LocalLimiter for MemoryLimiter {
     fn refund_now(&self, budget: Budget, client: &ClientId) {
         let now = self.now_us();
         if let Some(mut tats) = self.tats.get_mut(client) {
-            let tat = &mut tats[slot(budget)];
-            // Back to a full budget leaves the slot at `now`; the sweep forgets the client.
-            *tat = gcra::refund(Some(*tat), now, self.quotas.get(budget)).unwrap_or(now);
+            self.give_back(&mut tats, budget, now);
         }
     }
 
@@ -99,8 +103,7 @@ impl LocalLimiter for MemoryLimiter {
         }
         let redirect = self.spend(&mut tats, Budget::Redirect, now);
         if !redirect.allowed {
-            let tat = &mut tats[slot(Budget::NotFound)];
-            *tat = gcra::refund(Some(*tat), now, self.quotas.not_found).unwrap_or(now);
+            self.give_back(&mut tats, Budget::NotFound, now);
             return LookupAdmission::RedirectSpent(redirect);
         }
         LookupAdmission::Admitted

@@ -21,6 +21,12 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Characters of a user's public id (base62, ~95 bits).
 const USER_ID_CHARS: usize = 16;
 
+/// A random password nobody knows: what the dummy hash is made from, and what a malformed
+/// password is verified as (so it costs one verification, and matches nothing).
+fn unguessable_password() -> Password {
+    Password::parse(&random_base62(32)).expect("32 characters is a valid password length")
+}
+
 /// Hashes off the async workers.
 async fn hash(password: Password) -> Result<PasswordHash, ServiceError> {
     tokio::task::spawn_blocking(move || PasswordHash::new(&password))
@@ -78,7 +84,7 @@ impl AccountService {
         if let Some(dummy) = self.dummy.get() {
             return Ok(dummy.clone());
         }
-        let made = hash(Password::parse(&random_base62(32)).expect("32 characters")).await?;
+        let made = hash(unguessable_password()).await?;
         Ok(self.dummy.get_or_init(|| made).clone())
     }
 
@@ -130,9 +136,10 @@ impl AccountService {
             Err(_) => None,
         };
         // A password of a length no account can have still costs one verification.
-        let typed = Password::parse(password)
-            .unwrap_or_else(|_| Password::parse(&random_base62(32)).expect("32 characters"));
-        let well_formed = Password::parse(password).is_ok();
+        let (typed, well_formed) = match Password::parse(password) {
+            Ok(typed) => (typed, true),
+            Err(_) => (unguessable_password(), false),
+        };
         let (hash, user) = match user {
             Some(user) => (user.password_hash.clone(), Some(user)),
             None => (self.dummy_hash().await?, None),
