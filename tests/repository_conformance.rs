@@ -39,7 +39,7 @@ impl Backend {
 }
 
 async fn memory() -> Backend {
-    let stores = Stores::of(MemoryRepository::new());
+    let stores = Stores::with_memory_accounts(MemoryRepository::new());
     Backend {
         repo: stores.links,
         keys: stores.keys,
@@ -53,7 +53,7 @@ async fn sqlite() -> Backend {
     let repo = SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
         .await
         .unwrap();
-    let stores = Stores::of(repo);
+    let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
@@ -64,7 +64,7 @@ async fn sqlite() -> Backend {
 
 async fn redis() -> Backend {
     let (repo, scope) = RedisScope::open().await;
-    let stores = Stores::of(repo);
+    let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
@@ -75,7 +75,7 @@ async fn redis() -> Backend {
 
 async fn dynamodb() -> Backend {
     let (repo, table) = dynamodb_table().await;
-    let stores = Stores::of(repo);
+    let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
@@ -570,7 +570,7 @@ mod shared_stores {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn redis_prunes_the_marks_of_instances_gone_for_a_day() {
         let (repo, scope) = super::RedisScope::open().await;
-        let stores = super::Stores::of(repo);
+        let stores = super::Stores::with_memory_accounts(repo);
         let b = super::Backend {
             repo: stores.links,
             keys: stores.keys,

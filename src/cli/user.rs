@@ -88,16 +88,11 @@ fn explain(error: ServiceError) -> anyhow::Error {
 /// Runs a `user` subcommand against the store configured in `settings`.
 ///
 /// # Errors
-/// When the store cannot be opened or keeps no accounts, or the command fails (a bad or taken
+/// When the store cannot be opened, or the command fails (a bad or taken
 /// user name, a password of the wrong length, an unknown user).
 pub async fn run_user(command: UserCommand, settings: &Settings) -> anyhow::Result<()> {
     let stores = build_stores(&settings.storage, &crate::metrics::Metrics::new()).await?;
-    let Some(accounts) = stores.accounts else {
-        anyhow::bail!(
-            "storage.backend = {:?} does not keep accounts yet; use sqlite",
-            settings.storage.backend
-        );
-    };
+    let accounts = stores.accounts;
     let service = AccountService::new(
         accounts.users,
         accounts.sessions,

@@ -34,6 +34,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WRITE_MARK_TTL_MS};
+
+mod accounts;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Name of the expiry index.
@@ -103,12 +105,19 @@ fn n(v: impl ToString) -> AttributeValue {
 
 /// `{day}#{shard}` for a link expiring at `expires_at`; the shard is a stable hash of the code.
 pub fn expiry_bucket(code: &ShortCode, expires_at: Timestamp) -> String {
+    bucket("", code.as_str(), expires_at)
+}
+
+/// `{kind}{day}#{shard}` for the item `name` expiring at `expires_at`. Links have the empty
+/// kind; other items that expire (sessions: `s`) have their own, so a sweep of one kind never
+/// meets the other.
+fn bucket(kind: &str, name: &str, expires_at: Timestamp) -> String {
     // FNV-1a: stable across processes and versions, unlike std's randomly seeded hasher.
-    let hash = code.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     let day = expires_at.as_unix_millis().div_euclid(DAY_MS);
-    format!("{day}#{}", hash % EXPIRY_SHARDS)
+    format!("{kind}{day}#{}", hash % EXPIRY_SHARDS)
 }
 
 impl DynamoDbRepository {
@@ -273,6 +282,49 @@ impl DynamoDbRepository {
 
     fn key(code: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([("short_code".to_owned(), s(code))])
+    }
+
+    /// Deletes up to `limit` items of bucket kind `kind` (see [`bucket`]) whose `expires_at` is
+    /// before `before`, found through the expiry index; how many.
+    async fn sweep(&self, kind: &str, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        let before_ms = before.as_unix_millis();
+        let last_day = (before_ms - 1).div_euclid(DAY_MS);
+        let mut removed = 0usize;
+        'days: for day in (last_day - SWEEP_LOOKBACK_DAYS)..=last_day {
+            for shard in 0..EXPIRY_SHARDS {
+                let mut start_key = None;
+                loop {
+                    if removed >= limit {
+                        break 'days;
+                    }
+                    let page = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(EXPIRY_INDEX)
+                        .key_condition_expression("expiry_bucket = :b AND expires_at < :before")
+                        .expression_attribute_values(":b", s(format!("{kind}{day}#{shard}")))
+                        .expression_attribute_values(":before", n(before_ms))
+                        .limit(i32::try_from(limit - removed).unwrap_or(i32::MAX))
+                        .set_exclusive_start_key(start_key)
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    let codes: Vec<AttributeValue> = page
+                        .items()
+                        .iter()
+                        .filter_map(|item| item.get("short_code").cloned())
+                        .collect();
+                    removed += codes.len();
+                    self.delete_keys(codes).await?;
+                    start_key = page.last_evaluated_key;
+                    if start_key.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(removed as u64)
     }
 
     async fn delete_keys(&self, codes: Vec<AttributeValue>) -> Result<(), RepoError> {
@@ -464,44 +516,7 @@ impl Repository for DynamoDbRepository {
     }
 
     async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
-        let before_ms = before.as_unix_millis();
-        let last_day = (before_ms - 1).div_euclid(DAY_MS);
-        let mut removed = 0usize;
-        'days: for day in (last_day - SWEEP_LOOKBACK_DAYS)..=last_day {
-            for shard in 0..EXPIRY_SHARDS {
-                let mut start_key = None;
-                loop {
-                    if removed >= limit {
-                        break 'days;
-                    }
-                    let page = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(EXPIRY_INDEX)
-                        .key_condition_expression("expiry_bucket = :b AND expires_at < :before")
-                        .expression_attribute_values(":b", s(format!("{day}#{shard}")))
-                        .expression_attribute_values(":before", n(before_ms))
-                        .limit(i32::try_from(limit - removed).unwrap_or(i32::MAX))
-                        .set_exclusive_start_key(start_key)
-                        .send()
-                        .await
-                        .map_err(unavailable)?;
-                    let codes: Vec<AttributeValue> = page
-                        .items()
-                        .iter()
-                        .filter_map(|item| item.get("short_code").cloned())
-                        .collect();
-                    removed += codes.len();
-                    self.delete_keys(codes).await?;
-                    start_key = page.last_evaluated_key;
-                    if start_key.is_none() {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(removed as u64)
+        self.sweep("", before, limit).await
     }
 
     async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {

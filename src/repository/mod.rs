@@ -20,7 +20,9 @@ use futures_util::StreamExt;
 
 use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StorageLabels};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 pub use accounts::{InviteStore, SessionStore, UserStore};
 pub use deadline::Deadline;
@@ -255,9 +257,8 @@ pub struct Stores {
     pub links: Arc<dyn Repository>,
     /// API keys.
     pub keys: Arc<dyn ApiKeyStore>,
-    /// Users, sessions and invites; `None` on a backend that does not keep accounts yet
-    /// (Redis and DynamoDB, for now).
-    pub accounts: Option<AccountStores>,
+    /// Users, sessions and invites.
+    pub accounts: AccountStores,
 }
 
 /// The account interfaces of one backend.
@@ -283,13 +284,14 @@ impl AccountStores {
 }
 
 impl Stores {
-    /// The link and key views of one backend, without accounts.
-    pub fn of<B: Repository + ApiKeyStore>(backend: B) -> Self {
+    /// The link and key views of one backend, with accounts in a fresh memory store: for test
+    /// doubles and wrappers of links and keys only.
+    pub fn with_memory_accounts<B: Repository + ApiKeyStore>(backend: B) -> Self {
         let backend = Arc::new(backend);
         Self {
             links: backend.clone(),
             keys: backend,
-            accounts: None,
+            accounts: AccountStores::of(Arc::new(MemoryRepository::new())),
         }
     }
 
@@ -302,7 +304,31 @@ impl Stores {
         Self {
             links: backend.clone(),
             keys: backend.clone(),
-            accounts: Some(AccountStores::of(backend)),
+            accounts: AccountStores::of(backend),
+        }
+    }
+}
+
+impl Stores {
+    /// A networked backend: links and keys behind a deadline and the error meter, accounts
+    /// direct (they are rare next to redirects, and the clients' own timeouts bound them).
+    fn metered_with_accounts<B>(
+        backend: B,
+        timeout: Duration,
+        name: &'static str,
+        errors: Family<StorageLabels, Counter>,
+    ) -> Self
+    where
+        B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore,
+    {
+        let backend = Arc::new(backend);
+        Self {
+            accounts: AccountStores::of(backend.clone()),
+            ..Self::with_memory_accounts(Metered::new(
+                Deadline::new(backend, timeout),
+                name,
+                errors,
+            ))
         }
     }
 }
@@ -330,8 +356,8 @@ pub async fn build_stores(
             let repo = Arc::new(repo);
             let accounts = AccountStores::of(repo.clone());
             Ok(Stores {
-                accounts: Some(accounts),
-                ..Stores::of(Metered::new(repo, "sqlite", errors))
+                accounts,
+                ..Stores::with_memory_accounts(Metered::new(repo, "sqlite", errors))
             })
         }
         StorageBackend::Redis => {
@@ -344,11 +370,9 @@ pub async fn build_stores(
                         crate::config::redact_password(&redis.url)
                     )
                 })?;
-            Ok(Stores::of(Metered::new(
-                Deadline::new(repo, timeout),
-                "redis",
-                errors,
-            )))
+            Ok(Stores::metered_with_accounts(
+                repo, timeout, "redis", errors,
+            ))
         }
         StorageBackend::Dynamodb => {
             let dynamo = &settings.dynamodb;
@@ -358,11 +382,9 @@ pub async fn build_stores(
             let repo = DynamoDbRepository::new(client, &dynamo.table, dynamo.create_table)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
-            Ok(Stores::of(Metered::new(
-                Deadline::new(repo, timeout),
-                "dynamodb",
-                errors,
-            )))
+            Ok(Stores::metered_with_accounts(
+                repo, timeout, "dynamodb", errors,
+            ))
         }
     }
 }

@@ -15,6 +15,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WRITE_MARK_TTL_MS};
+
+mod accounts;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url_shortener::config::Settings;
 use url_shortener::domain::{ManualClock, ShortCodeGen, Timestamp};
-use url_shortener::repository::{ApiKeyStore, MemoryRepository, Repository, Stores};
+use url_shortener::repository::{AccountStores, ApiKeyStore, MemoryRepository, Repository, Stores};
 use url_shortener::{AppState, app, serve};
 
 /// The public origin test apps are configured with.
@@ -31,6 +31,7 @@ pub struct TestAppBuilder {
     settings: Settings,
     repo: Arc<dyn Repository>,
     keys: Arc<dyn ApiKeyStore>,
+    accounts: AccountStores,
     codes: Option<Arc<dyn ShortCodeGen>>,
     limiter: Option<Arc<dyn url_shortener::limiter::Limiter>>,
 }
@@ -45,6 +46,12 @@ impl TestAppBuilder {
     /// Replaces the API key store.
     pub fn keys(mut self, keys: Arc<dyn ApiKeyStore>) -> Self {
         self.keys = keys;
+        self
+    }
+
+    /// Replaces the account stores.
+    pub fn accounts(mut self, accounts: AccountStores) -> Self {
+        self.accounts = accounts;
         self
     }
 
@@ -72,7 +79,7 @@ impl TestAppBuilder {
         let stores = Stores {
             links: self.repo.clone(),
             keys: self.keys.clone(),
-            accounts: None,
+            accounts: self.accounts.clone(),
         };
         let limiter = match self.limiter {
             Some(limiter) => Some(limiter),
@@ -149,6 +156,7 @@ impl TestApp {
             settings,
             repo: Arc::new(MemoryRepository::new()),
             keys: Arc::new(MemoryRepository::new()),
+            accounts: AccountStores::of(Arc::new(MemoryRepository::new())),
             codes: None,
             limiter: None,
         }

@@ -1,0 +1,497 @@
+//! Users, sessions and invites in the links' DynamoDB table, under partition keys no short code
+//! can spell (they start with `#`):
+//!
+//! | item | attributes |
+//! |---|---|
+//! | `#user#{id}` | `username`, `display_name`, `password_hash`, `role`, `created_at`, `disabled_at` |
+//! | `#username#{name}` | `user_id`: keeps names unique (written with the user in one transaction) |
+//! | `#session#{key}` | `user_id`, `created_at`, `last_seen_at`, `expires_at` + `expiry_bucket` (`s{day}#{shard}`, in the expiry index), `ttl` |
+//! | `#usess#{user id}` | `keys`: string set of the user's session keys, for "log out everywhere" |
+//! | `#invite#{key}` | `role`, `created_by`, `created_at`, `invite_expires`, `used_at` |
+//!
+//! Sessions are swept through the expiry index like links (their bucket kind `s` keeps the two
+//! sweeps apart), with native TTL behind it. A user's session set is written before the
+//! session, so no session exists outside it; keys of ended sessions are pruned.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+
+use super::{DynamoDbRepository, bucket, is_condition_failure, n, put_outcome, s, unavailable};
+use crate::domain::{
+    DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User, Username,
+};
+use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+
+const USER: &str = "#user#";
+const USERNAME: &str = "#username#";
+const SESSION: &str = "#session#";
+const USER_SESSIONS: &str = "#usess#";
+const INVITE: &str = "#invite#";
+/// Bucket kind of sessions in the expiry index.
+const SESSION_KIND: &str = "s";
+/// A user's session set is checked for keys of ended sessions once it holds more than this.
+const PRUNE_SESSIONS_AT: usize = 32;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn corrupt(what: &str) -> RepoError {
+    RepoError::Corrupt(format!("{what} in DynamoDB"))
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a String> {
+    item.get(name).and_then(|v| v.as_s().ok())
+}
+
+fn time(item: &Item, name: &str) -> Option<Timestamp> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(Timestamp::from_unix_millis)
+}
+
+fn parse_user(item: &Item) -> Result<User, RepoError> {
+    let bad = || corrupt("a user");
+    let id = text(item, "short_code")
+        .and_then(|k| k.strip_prefix(USER))
+        .ok_or_else(bad)?;
+    Ok(User {
+        id: id.to_owned(),
+        username: Username::parse(text(item, "username").ok_or_else(bad)?).map_err(|_| bad())?,
+        display_name: DisplayName::parse(text(item, "display_name").map_or("", String::as_str))
+            .map_err(|_| bad())?,
+        password_hash: PasswordHash::from_phc(text(item, "password_hash").ok_or_else(bad)?.clone()),
+        role: Role::parse(text(item, "role").ok_or_else(bad)?).ok_or_else(bad)?,
+        created_at: time(item, "created_at").ok_or_else(bad)?,
+        disabled_at: time(item, "disabled_at"),
+    })
+}
+
+fn parse_session(key: &TokenKey, item: &Item) -> Result<Session, RepoError> {
+    let bad = || corrupt("a session");
+    Ok(Session {
+        key: key.clone(),
+        user_id: text(item, "user_id").ok_or_else(bad)?.clone(),
+        created_at: time(item, "created_at").ok_or_else(bad)?,
+        last_seen_at: time(item, "last_seen_at").ok_or_else(bad)?,
+    })
+}
+
+fn parse_invite(item: &Item) -> Result<Invite, RepoError> {
+    let bad = || corrupt("an invite");
+    let key = text(item, "short_code")
+        .and_then(|k| k.strip_prefix(INVITE))
+        .ok_or_else(bad)?;
+    Ok(Invite {
+        key: TokenKey::from_hex(key.to_owned()),
+        role: Role::parse(text(item, "role").ok_or_else(bad)?).ok_or_else(bad)?,
+        created_by: text(item, "created_by").ok_or_else(bad)?.clone(),
+        created_at: time(item, "created_at").ok_or_else(bad)?,
+        expires_at: time(item, "invite_expires").ok_or_else(bad)?,
+        used_at: time(item, "used_at"),
+    })
+}
+
+/// The attributes that give a session its storage expiry: the index entry and native TTL.
+fn session_expiry(key: &TokenKey, expires_at: Timestamp) -> [(&'static str, AttributeValue); 3] {
+    let millis = expires_at.as_unix_millis();
+    [
+        ("expires_at", n(millis)),
+        ("ttl", n((millis + 999).div_euclid(1000))),
+        (
+            "expiry_bucket",
+            s(bucket(SESSION_KIND, key.as_str(), expires_at)),
+        ),
+    ]
+}
+
+impl DynamoDbRepository {
+    async fn get(&self, key: String) -> Result<Option<Item>, RepoError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    /// Every item whose partition key starts with `prefix`: a scan, for the admin listings of
+    /// users and invites (few, and rare next to redirects).
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<Item>, RepoError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(short_code, :p)")
+                .expression_attribute_values(":p", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(page.items.unwrap_or_default());
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Removes `keys` from `user_id`'s session set.
+    async fn forget_sessions(&self, user_id: &str, keys: Vec<String>) -> Result<(), RepoError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{USER_SESSIONS}{user_id}"))))
+            .update_expression("DELETE #k :k")
+            .expression_attribute_names("#k", "keys")
+            .expression_attribute_values(":k", AttributeValue::Ss(keys))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The keys in `user_id`'s session set.
+    async fn session_keys(&self, user_id: &str) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .get(format!("{USER_SESSIONS}{user_id}"))
+            .await?
+            .and_then(|item| item.get("keys").and_then(|v| v.as_ss().ok()).cloned())
+            .unwrap_or_default())
+    }
+
+    /// Drops from `user_id`'s session set the keys whose session has ended.
+    async fn prune_user_sessions(&self, user_id: &str) -> Result<(), RepoError> {
+        let mut gone = Vec::new();
+        for key in self.session_keys(user_id).await? {
+            if self.get(format!("{SESSION}{key}")).await?.is_none() {
+                gone.push(key);
+            }
+        }
+        self.forget_sessions(user_id, gone).await
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoDbRepository {
+    async fn insert_user(&self, user: &User) -> Result<(), RepoError> {
+        let mut item = HashMap::from([
+            ("short_code".to_owned(), s(format!("{USER}{}", user.id))),
+            ("username".to_owned(), s(user.username.as_str())),
+            ("password_hash".to_owned(), s(user.password_hash.as_phc())),
+            ("role".to_owned(), s(user.role.as_str())),
+            ("created_at".to_owned(), n(user.created_at.as_unix_millis())),
+        ]);
+        if let Some(name) = &user.display_name {
+            item.insert("display_name".to_owned(), s(name.as_str()));
+        }
+        if let Some(at) = user.disabled_at {
+            item.insert("disabled_at".to_owned(), n(at.as_unix_millis()));
+        }
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(short_code)")
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(unavailable)
+        };
+        let name = HashMap::from([
+            (
+                "short_code".to_owned(),
+                s(format!("{USERNAME}{}", user.username)),
+            ),
+            ("user_id".to_owned(), s(&user.id)),
+        ]);
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(put(name)?)
+            .transact_items(put(item)?)
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            // A failed condition cancels the transaction: the name or the id is taken.
+            Err(e) if e.code() == Some("TransactionCanceledException") => Err(RepoError::Conflict),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn find_user(&self, id: &str) -> Result<Option<User>, RepoError> {
+        self.get(format!("{USER}{id}"))
+            .await?
+            .as_ref()
+            .map(parse_user)
+            .transpose()
+    }
+
+    async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        let Some(name) = self.get(format!("{USERNAME}{username}")).await? else {
+            return Ok(None);
+        };
+        let id = text(&name, "user_id").ok_or_else(|| corrupt("a user name"))?;
+        self.find_user(id).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, RepoError> {
+        let mut users = self
+            .scan_prefix(USER)
+            .await?
+            .iter()
+            .map(parse_user)
+            .collect::<Result<Vec<_>, _>>()?;
+        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(users)
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+        let mut set = vec!["password_hash = :h", "#r = :r"];
+        let mut remove = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{USER}{}", user.id))))
+            .condition_expression("attribute_exists(short_code)")
+            .expression_attribute_names("#r", "role")
+            .expression_attribute_values(":h", s(user.password_hash.as_phc()))
+            .expression_attribute_values(":r", s(user.role.as_str()));
+        match &user.display_name {
+            Some(name) => {
+                set.push("display_name = :d");
+                update = update.expression_attribute_values(":d", s(name.as_str()));
+            }
+            None => remove.push("display_name"),
+        }
+        match user.disabled_at {
+            Some(at) => {
+                set.push("disabled_at = :x");
+                update = update.expression_attribute_values(":x", n(at.as_unix_millis()));
+            }
+            None => remove.push("disabled_at"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match update.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoDbRepository {
+    async fn insert_session(
+        &self,
+        session: &Session,
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError> {
+        let indexed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!(
+                "{USER_SESSIONS}{}",
+                session.user_id
+            ))))
+            .update_expression("ADD #k :k")
+            .expression_attribute_names("#k", "keys")
+            .expression_attribute_values(
+                ":k",
+                AttributeValue::Ss(vec![session.key.as_str().into()]),
+            )
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let size = indexed
+            .attributes()
+            .and_then(|a| a.get("keys"))
+            .and_then(|v| v.as_ss().ok())
+            .map_or(0, Vec::len);
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "short_code",
+                s(format!("{SESSION}{}", session.key.as_str())),
+            )
+            .item("user_id", s(&session.user_id))
+            .item("created_at", n(session.created_at.as_unix_millis()))
+            .item("last_seen_at", n(session.last_seen_at.as_unix_millis()))
+            .condition_expression("attribute_not_exists(short_code)");
+        for (name, value) in session_expiry(&session.key, expires_at) {
+            put = put.item(name, value);
+        }
+        put_outcome(put.send().await)?;
+        if size > PRUNE_SESSIONS_AT {
+            self.prune_user_sessions(&session.user_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn find_session(&self, key: &TokenKey) -> Result<Option<Session>, RepoError> {
+        self.get(format!("{SESSION}{}", key.as_str()))
+            .await?
+            .map(|item| parse_session(key, &item))
+            .transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        key: &TokenKey,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{SESSION}{}", key.as_str()))))
+            .update_expression(
+                "SET last_seen_at = :at, expires_at = :e, #t = :t, expiry_bucket = :b",
+            )
+            // Never recreate an ended session, never move `last_seen_at` back.
+            .condition_expression("attribute_exists(short_code) AND last_seen_at < :at")
+            .expression_attribute_names("#t", "ttl")
+            .expression_attribute_values(":at", n(at.as_unix_millis()));
+        let [(_, e), (_, t), (_, b)] = session_expiry(key, expires_at);
+        update = update
+            .expression_attribute_values(":e", e)
+            .expression_attribute_values(":t", t)
+            .expression_attribute_values(":b", b);
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_session(&self, key: &TokenKey) -> Result<(), RepoError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{SESSION}{}", key.as_str()))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if let Some(user) = deleted.attributes().and_then(|a| text(a, "user_id")) {
+            self.forget_sessions(user, vec![key.as_str().to_owned()])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&TokenKey>,
+    ) -> Result<u64, RepoError> {
+        let mut ended = 0;
+        let mut forget = Vec::new();
+        for key in self.session_keys(user_id).await? {
+            if keep.is_some_and(|k| k.as_str() == key) {
+                continue;
+            }
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&format!("{SESSION}{key}"))))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            ended += u64::from(deleted.attributes().is_some());
+            forget.push(key);
+        }
+        self.forget_sessions(user_id, forget).await?;
+        Ok(ended)
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<u64, RepoError> {
+        // The user's session set keeps the swept keys until its next prune: harmless.
+        self.sweep(SESSION_KIND, before, limit).await
+    }
+}
+
+#[async_trait]
+impl InviteStore for DynamoDbRepository {
+    async fn insert_invite(&self, invite: &Invite) -> Result<(), RepoError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("short_code", s(format!("{INVITE}{}", invite.key.as_str())))
+            .item("role", s(invite.role.as_str()))
+            .item("created_by", s(&invite.created_by))
+            .item("created_at", n(invite.created_at.as_unix_millis()))
+            .item("invite_expires", n(invite.expires_at.as_unix_millis()))
+            .condition_expression("attribute_not_exists(short_code)")
+            .send()
+            .await;
+        put_outcome(put)
+    }
+
+    async fn find_invite(&self, key: &TokenKey) -> Result<Option<Invite>, RepoError> {
+        self.get(format!("{INVITE}{}", key.as_str()))
+            .await?
+            .as_ref()
+            .map(parse_invite)
+            .transpose()
+    }
+
+    async fn use_invite(&self, key: &TokenKey, at: Timestamp) -> Result<bool, RepoError> {
+        let used = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{INVITE}{}", key.as_str()))))
+            .update_expression("SET used_at = :at")
+            .condition_expression("attribute_exists(short_code) AND attribute_not_exists(used_at)")
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match used {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn list_invites(&self) -> Result<Vec<Invite>, RepoError> {
+        let mut invites = self
+            .scan_prefix(INVITE)
+            .await?
+            .iter()
+            .map(parse_invite)
+            .collect::<Result<Vec<_>, _>>()?;
+        invites.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.key.cmp(&b.key)));
+        Ok(invites)
+    }
+}

@@ -1,0 +1,452 @@
+//! Users, sessions and invites in Redis.
+//!
+//! Users: every user key carries the hash tag `{users}`, so the scripts that keep a user and
+//! its name unique in one atomic step work on Redis Cluster (users are few: one slot holds
+//! them all). `users:id:{id}` is a hash (`n` name, `d` display name, `h` password hash, `r`
+//! role, `c` created, `x` disabled; times in Unix milliseconds), `users:name:{name}` the id,
+//! `users:all` a sorted set of ids by creation.
+//!
+//! Sessions: `session:{key}` is a hash (`u` user id, `c` created, `s` last seen) that Redis
+//! expires by itself at the session's storage expiry (`PEXPIREAT`), so there is nothing to
+//! sweep. `user-sessions:{user id}` is the set of a user's session keys, for "log out
+//! everywhere"; it lives in another slot, so it is written before the session (a session never
+//! exists outside its user's set; a key in the set whose session is gone is harmless and
+//! pruned).
+//!
+//! Invites: `invite:{key}` a hash (`r` role, `b` created by, `c` created, `e` expires, `x`
+//! used), `invites` a sorted set of keys by creation.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use redis::{AsyncCommands, Script};
+
+use super::{RedisRepository, millis_field, unavailable};
+use crate::domain::{
+    DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User, Username,
+};
+use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+
+/// KEYS: user hash, name key, index. ARGV: id, name, display, hash, role, created, disabled.
+/// Refuses a taken id or name, else writes all three keys.
+static INSERT_USER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'n', ARGV[2], 'h', ARGV[4], 'r', ARGV[5], 'c', ARGV[6])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[3]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'x', ARGV[7]) end
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return 1
+",
+    )
+});
+
+/// KEYS: user hash. ARGV: display, hash, role, disabled ('' = none). Only an existing user.
+static UPDATE_USER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'h', ARGV[2], 'r', ARGV[3])
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[1]) else redis.call('HDEL', KEYS[1], 'd') end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'x', ARGV[4]) else redis.call('HDEL', KEYS[1], 'x') end
+return 1
+",
+    )
+});
+
+/// KEYS: session hash. ARGV: user id, created, last seen, expires. Only if absent.
+static INSERT_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 's', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+",
+    )
+});
+
+/// KEYS: session hash. ARGV: seen at, expires. Moves last seen forward only; never recreates.
+static TOUCH_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local seen = redis.call('HGET', KEYS[1], 's')
+if (not seen) or tonumber(seen) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 's', ARGV[1])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return 1
+",
+    )
+});
+
+/// KEYS: invite hash, index. ARGV: role, created by, created, expires. Only if absent.
+static INSERT_INVITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'b', ARGV[2], 'c', ARGV[3], 'e', ARGV[4])
+return 1
+",
+    )
+});
+
+/// KEYS: invite hash. ARGV: used at. Marks an existing, unused invite used.
+static USE_INVITE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'x', ARGV[1])
+",
+    )
+});
+
+/// A user's session set is checked for keys of ended sessions once it holds more than this.
+const PRUNE_SESSIONS_AT: usize = 32;
+
+fn opt_millis(t: Option<Timestamp>) -> String {
+    t.map_or(String::new(), |t| t.as_unix_millis().to_string())
+}
+
+impl RedisRepository {
+    fn user_key(&self, id: &str) -> String {
+        format!("{}{{users}}:id:{id}", self.prefix)
+    }
+
+    fn username_key(&self, name: &Username) -> String {
+        format!("{}{{users}}:name:{name}", self.prefix)
+    }
+
+    fn users_index(&self) -> String {
+        format!("{}{{users}}:all", self.prefix)
+    }
+
+    fn session_key(&self, key: &TokenKey) -> String {
+        format!("{}session:{}", self.prefix, key.as_str())
+    }
+
+    fn user_sessions(&self, user_id: &str) -> String {
+        format!("{}user-sessions:{user_id}", self.prefix)
+    }
+
+    fn invite_key(&self, key: &TokenKey) -> String {
+        format!("{}invite:{}", self.prefix, key.as_str())
+    }
+
+    fn invites_index(&self) -> String {
+        format!("{}invites", self.prefix)
+    }
+
+    async fn hash_fields(&self, key: String) -> Result<HashMap<String, String>, RepoError> {
+        let mut connection = self.connection.clone();
+        connection.hgetall(key).await.map_err(unavailable)
+    }
+
+    /// Removes from `user_id`'s session set the keys whose session has ended.
+    async fn prune_user_sessions(&self, user_id: &str) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let set = self.user_sessions(user_id);
+        let keys: Vec<String> = connection.smembers(&set).await.map_err(unavailable)?;
+        for key in keys {
+            let alive: bool = connection
+                .exists(self.session_key(&TokenKey::from_hex(key.clone())))
+                .await
+                .map_err(unavailable)?;
+            if !alive {
+                let _: i64 = connection.srem(&set, key).await.map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_user(id: &str, fields: &HashMap<String, String>) -> Result<User, RepoError> {
+    let corrupt = || RepoError::Corrupt(format!("user {id} in Redis"));
+    let time = |name: &str| millis_field(fields, name, corrupt);
+    let text = |name: &str| fields.get(name).ok_or_else(corrupt);
+    Ok(User {
+        id: id.to_owned(),
+        username: Username::parse(text("n")?).map_err(|_| corrupt())?,
+        display_name: DisplayName::parse(fields.get("d").map_or("", String::as_str))
+            .map_err(|_| corrupt())?,
+        password_hash: PasswordHash::from_phc(text("h")?.clone()),
+        role: Role::parse(text("r")?).ok_or_else(corrupt)?,
+        created_at: time("c")?.ok_or_else(corrupt)?,
+        disabled_at: time("x")?,
+    })
+}
+
+#[async_trait]
+impl UserStore for RedisRepository {
+    async fn insert_user(&self, user: &User) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let created: i64 = INSERT_USER
+            .key(self.user_key(&user.id))
+            .key(self.username_key(&user.username))
+            .key(self.users_index())
+            .arg(&user.id)
+            .arg(user.username.as_str())
+            .arg(user.display_name.as_ref().map_or("", DisplayName::as_str))
+            .arg(user.password_hash.as_phc())
+            .arg(user.role.as_str())
+            .arg(user.created_at.as_unix_millis())
+            .arg(opt_millis(user.disabled_at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(RepoError::Conflict)
+        }
+    }
+
+    async fn find_user(&self, id: &str) -> Result<Option<User>, RepoError> {
+        let fields = self.hash_fields(self.user_key(id)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_user(id, &fields).map(Some)
+    }
+
+    async fn find_user_by_name(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        let mut connection = self.connection.clone();
+        let id: Option<String> = connection
+            .get(self.username_key(username))
+            .await
+            .map_err(unavailable)?;
+        match id {
+            Some(id) => self.find_user(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, RepoError> {
+        let mut connection = self.connection.clone();
+        let ids: Vec<String> = connection
+            .zrange(self.users_index(), 0, -1)
+            .await
+            .map_err(unavailable)?;
+        let mut users = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(user) = self.find_user(&id).await? {
+                users.push(user);
+            }
+        }
+        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(users)
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let updated: i64 = UPDATE_USER
+            .key(self.user_key(&user.id))
+            .arg(user.display_name.as_ref().map_or("", DisplayName::as_str))
+            .arg(user.password_hash.as_phc())
+            .arg(user.role.as_str())
+            .arg(opt_millis(user.disabled_at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(updated == 1)
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisRepository {
+    async fn insert_session(
+        &self,
+        session: &Session,
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let set = self.user_sessions(&session.user_id);
+        let size: usize = redis::pipe()
+            .sadd(&set, session.key.as_str())
+            .ignore()
+            .scard(&set)
+            .query_async::<(usize,)>(&mut connection)
+            .await
+            .map_err(unavailable)?
+            .0;
+        let created: i64 = INSERT_SESSION
+            .key(self.session_key(&session.key))
+            .arg(&session.user_id)
+            .arg(session.created_at.as_unix_millis())
+            .arg(session.last_seen_at.as_unix_millis())
+            .arg(expires_at.as_unix_millis())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if created != 1 {
+            return Err(RepoError::Conflict);
+        }
+        if size > PRUNE_SESSIONS_AT {
+            self.prune_user_sessions(&session.user_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn find_session(&self, key: &TokenKey) -> Result<Option<Session>, RepoError> {
+        let fields = self.hash_fields(self.session_key(key)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let corrupt = || RepoError::Corrupt("session in Redis".to_owned());
+        let time = |name: &str| millis_field(&fields, name, corrupt)?.ok_or_else(corrupt);
+        Ok(Some(Session {
+            key: key.clone(),
+            user_id: fields.get("u").ok_or_else(corrupt)?.clone(),
+            created_at: time("c")?,
+            last_seen_at: time("s")?,
+        }))
+    }
+
+    async fn touch_session(
+        &self,
+        key: &TokenKey,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = TOUCH_SESSION
+            .key(self.session_key(key))
+            .arg(at.as_unix_millis())
+            .arg(expires_at.as_unix_millis())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, key: &TokenKey) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let session = self.session_key(key);
+        let user: Option<String> = connection.hget(&session, "u").await.map_err(unavailable)?;
+        let _: i64 = connection.del(&session).await.map_err(unavailable)?;
+        if let Some(user) = user {
+            let _: i64 = connection
+                .srem(self.user_sessions(&user), key.as_str())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&TokenKey>,
+    ) -> Result<u64, RepoError> {
+        let mut connection = self.connection.clone();
+        let set = self.user_sessions(user_id);
+        let keys: Vec<String> = connection.smembers(&set).await.map_err(unavailable)?;
+        let mut ended = 0;
+        for key in keys {
+            let key = TokenKey::from_hex(key);
+            if Some(&key) == keep {
+                continue;
+            }
+            let removed: u64 = connection
+                .del(self.session_key(&key))
+                .await
+                .map_err(unavailable)?;
+            ended += removed;
+            let _: i64 = connection
+                .srem(&set, key.as_str())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(ended)
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        _before: Timestamp,
+        _limit: usize,
+    ) -> Result<u64, RepoError> {
+        // Native expiry (PEXPIREAT) already removed every session whose time has passed.
+        Ok(0)
+    }
+}
+
+fn parse_invite(key: &TokenKey, fields: &HashMap<String, String>) -> Result<Invite, RepoError> {
+    let corrupt = || RepoError::Corrupt("invite in Redis".to_owned());
+    let time = |name: &str| millis_field(fields, name, corrupt);
+    Ok(Invite {
+        key: key.clone(),
+        role: Role::parse(fields.get("r").ok_or_else(corrupt)?).ok_or_else(corrupt)?,
+        created_by: fields.get("b").ok_or_else(corrupt)?.clone(),
+        created_at: time("c")?.ok_or_else(corrupt)?,
+        expires_at: time("e")?.ok_or_else(corrupt)?,
+        used_at: time("x")?,
+    })
+}
+
+#[async_trait]
+impl InviteStore for RedisRepository {
+    async fn insert_invite(&self, invite: &Invite) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let created: i64 = INSERT_INVITE
+            .key(self.invite_key(&invite.key))
+            .arg(invite.role.as_str())
+            .arg(&invite.created_by)
+            .arg(invite.created_at.as_unix_millis())
+            .arg(invite.expires_at.as_unix_millis())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if created != 1 {
+            return Err(RepoError::Conflict);
+        }
+        let _: i64 = connection
+            .zadd(
+                self.invites_index(),
+                invite.key.as_str(),
+                invite.created_at.as_unix_millis(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn find_invite(&self, key: &TokenKey) -> Result<Option<Invite>, RepoError> {
+        let fields = self.hash_fields(self.invite_key(key)).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_invite(key, &fields).map(Some)
+    }
+
+    async fn use_invite(&self, key: &TokenKey, at: Timestamp) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let used: i64 = USE_INVITE
+            .key(self.invite_key(key))
+            .arg(at.as_unix_millis())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(used == 1)
+    }
+
+    async fn list_invites(&self) -> Result<Vec<Invite>, RepoError> {
+        let mut connection = self.connection.clone();
+        let keys: Vec<String> = connection
+            .zrevrange(self.invites_index(), 0, -1)
+            .await
+            .map_err(unavailable)?;
+        let mut invites = Vec::with_capacity(keys.len());
+        for key in keys {
+            let key = TokenKey::from_hex(key);
+            if let Some(invite) = self.find_invite(&key).await? {
+                invites.push(invite);
+            }
+        }
+        invites.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.key.cmp(&b.key)));
+        Ok(invites)
+    }
+}
