@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use tower::ServiceBuilder;
 
-use crate::config::{ConfigError, Settings, StorageBackend};
+use crate::config::{ConfigError, Settings, Signup, StorageBackend};
 use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
 use crate::handler;
 use crate::limiter::Limiter;
@@ -19,7 +19,9 @@ use crate::middleware::{
     DeadlineLayer, Guards, LogLayer, LookupGuardLayer, TimingLayer, guard_create, recovery_layer,
 };
 use crate::repository::Stores;
-use crate::service::{ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService};
+use crate::service::{
+    AccountService, ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService,
+};
 
 /// Every route template the router serves; metrics and logs label requests with these.
 pub const ROUTES: &[&str] = &[
@@ -31,6 +33,14 @@ pub const ROUTES: &[&str] = &[
     "/health/ready",
     "/metrics",
     "/openapi.json",
+    "/api/session",
+    "/api/signup",
+    "/api/me",
+    "/api/me/password",
+    "/api/me/sessions",
+    "/api/users",
+    "/api/users/{username}",
+    "/api/invites",
 ];
 
 /// HTTP-level settings the handlers need.
@@ -38,6 +48,10 @@ pub const ROUTES: &[&str] = &[
 pub struct WebConfig {
     /// Public origin (and optional path prefix) without a trailing slash.
     pub base_url: String,
+    /// `scheme://host[:port]` of `base_url`: what a browser sends as `Origin` from our pages.
+    pub origin: String,
+    /// Whether `base_url` is https: cookies get `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
     /// Status of redirects: 301, 302, 307 or 308.
     pub redirect_status: StatusCode,
     /// Deadline for a whole request.
@@ -45,9 +59,43 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
+    /// Settings for a validated `base_url`.
+    pub fn new(
+        base_url: &url::Url,
+        redirect_status: StatusCode,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            origin: base_url.origin().ascii_serialization(),
+            secure_cookies: base_url.scheme() == "https",
+            redirect_status,
+            request_timeout,
+        }
+    }
+
+    /// Settings for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(base_url: &str) -> Self {
+        Self::new(
+            &url::Url::parse(base_url).expect("a valid test URL"),
+            StatusCode::FOUND,
+            Duration::from_secs(5),
+        )
+    }
+
     /// The public short URL of `code`: `{base_url}/s/{code}`.
     pub fn short_url(&self, code: &ShortCode) -> String {
         format!("{}/s/{code}", self.base_url)
+    }
+
+    /// The session cookie's name: `__Host-session` on https, `session` on http.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-session"
+        } else {
+            crate::handler::SESSION_COOKIE
+        }
     }
 }
 
@@ -84,6 +132,10 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     /// Link use cases.
     pub urls: Arc<UrlService>,
+    /// Users, sessions and invites.
+    pub accounts: Arc<AccountService>,
+    /// Who may create an account (`accounts.signup`).
+    pub signup: Signup,
     /// API keys and rate limits.
     pub guards: Arc<Guards>,
     /// HTTP settings.
@@ -108,6 +160,7 @@ impl AppState {
         mut metrics: Metrics,
     ) -> Result<Self, ConfigError> {
         let repo = stores.links;
+        let clock_for_accounts = clock.clone();
         settings.validate()?;
         let base_url = settings.base_url()?;
         let url_policy = UrlPolicy::new(
@@ -144,7 +197,7 @@ impl AppState {
         let guards = Guards {
             limiter,
             keys: Arc::new(ApiKeyService::new(stores.keys, clock.clone())),
-            require_api_key: settings.auth.require_api_key,
+            anonymous_create: settings.auth.anonymous_create(),
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
         };
         let urls = Arc::new(
@@ -156,12 +209,22 @@ impl AppState {
             StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
                 message: format!("links.redirect_status: {e}"),
             })?;
-        let web = WebConfig {
-            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+        let web = WebConfig::new(
+            &base_url,
             redirect_status,
-            request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
-        };
+            Duration::from_millis(settings.server.request_timeout_ms),
+        );
+        let accounts = AccountService::new(
+            stores.accounts.users,
+            stores.accounts.sessions,
+            stores.accounts.invites,
+            clock_for_accounts,
+            settings.accounts.session_lifetime(),
+            settings.accounts.invite_ttl(),
+        );
         Ok(Self(Arc::new(Shared {
+            accounts: Arc::new(accounts),
+            signup: settings.accounts.signup,
             urls,
             guards: Arc::new(guards),
             web: Arc::new(web),
@@ -209,6 +272,21 @@ pub fn app(state: AppState) -> Router {
         .route("/health/ready", get(handler::ready))
         .route("/metrics", get(handler::metrics))
         .route("/openapi.json", get(handler::openapi_json))
+        // Accounts (see handler::caller for how callers authenticate and the CSRF rule).
+        .route("/api/session", post(handler::login).delete(handler::logout))
+        .route("/api/signup", post(handler::signup))
+        .route("/api/me", get(handler::me))
+        .route("/api/me/password", post(handler::change_password))
+        .route("/api/me/sessions", delete(handler::end_sessions))
+        .route(
+            "/api/users",
+            get(handler::list_users).post(handler::create_user),
+        )
+        .route("/api/users/{username}", patch(handler::update_user))
+        .route(
+            "/api/invites",
+            get(handler::list_invites).post(handler::create_invite),
+        )
         .fallback(handler::no_route)
         .method_not_allowed_fallback(handler::wrong_method)
         // `layer` after the routes and fallbacks so that it wraps all of them and sees the

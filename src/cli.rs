@@ -66,8 +66,12 @@ pub enum ApiKeyCommand {
         /// A label for the key (who or what uses it).
         #[arg(long)]
         name: String,
+        /// The user the key belongs to (links created with it are theirs). Without it, an
+        /// operator's key that acts for the first administrator.
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
     },
-    /// List keys: id, name, creation time, status. Never the keys themselves.
+    /// List keys: id, name, owner, creation time, last use, status. Never the keys themselves.
     List,
     /// Revoke a key by its id (see `list`); requests with it are refused from then on.
     Revoke {
@@ -83,9 +87,26 @@ pub enum ApiKeyCommand {
 pub async fn run_api_key(command: ApiKeyCommand, settings: &Settings) -> anyhow::Result<()> {
     let stores = build_stores(&settings.storage, &crate::metrics::Metrics::new()).await?;
     let keys = ApiKeyService::new(stores.keys, Arc::new(SystemClock));
+    let accounts = stores.accounts;
     match command {
-        ApiKeyCommand::Create { name } => {
-            let (secret, record) = keys.create(&name).await?;
+        ApiKeyCommand::Create { name, user } => {
+            let owner = match user {
+                Some(username) => {
+                    let name = crate::domain::Username::parse(&username)?;
+                    let user = accounts
+                        .users
+                        .find_user_by_name(&name)
+                        .await?
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "no user named '{name}' (see `url-shortener user list`)"
+                            )
+                        })?;
+                    Some(user.id)
+                }
+                None => None,
+            };
+            let (secret, record) = keys.create(&name, owner.as_deref()).await?;
             println!("{}", secret.expose());
             eprintln!(
                 "created API key {} ({}): store it now, it cannot be shown again",
@@ -93,14 +114,30 @@ pub async fn run_api_key(command: ApiKeyCommand, settings: &Settings) -> anyhow:
             );
         }
         ApiKeyCommand::List => {
-            println!("{:<14} {:<24} {:<26} STATUS", "ID", "NAME", "CREATED");
+            let names: std::collections::HashMap<String, String> = accounts
+                .users
+                .list_users()
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u.username.to_string()))
+                .collect();
+            println!(
+                "{:<14} {:<24} {:<16} {:<26} {:<26} STATUS",
+                "ID", "NAME", "USER", "CREATED", "LAST USED"
+            );
             for key in keys.list().await? {
                 let status = key
                     .revoked_at
                     .map_or_else(|| "active".to_owned(), |at| format!("revoked {at}"));
+                let owner = key.owner.as_ref().map_or("(operator)", |id| {
+                    names.get(id).map_or("(deleted)", String::as_str)
+                });
+                let used = key
+                    .last_used_at
+                    .map_or_else(|| "never".to_owned(), |t| t.to_string());
                 println!(
-                    "{:<14} {:<24} {:<26} {status}",
-                    key.id, key.name, key.created_at
+                    "{:<14} {:<24} {:<16} {:<26} {:<26} {status}",
+                    key.id, key.name, owner, key.created_at, used
                 );
             }
         }

@@ -223,7 +223,7 @@ async fn when_the_limiter_is_down_redirects_pass_and_creates_are_refused() {
 async fn keyed_app(keys: Arc<MemoryRepository>) -> TestApp {
     TestApp::builder()
         .keys(keys)
-        .settings(|s| s.auth.require_api_key = true)
+        .settings(|s| s.auth.anonymous_create = Some(false))
         .spawn()
         .await
 }
@@ -232,7 +232,7 @@ async fn keyed_app(keys: Arc<MemoryRepository>) -> TestApp {
 async fn missing_unknown_malformed_and_revoked_keys_get_one_identical_401() {
     let store = Arc::new(MemoryRepository::new());
     let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
-    let (revoked, record) = keys.create("old app").await.unwrap();
+    let (revoked, record) = keys.create("old app", None).await.unwrap();
     assert!(keys.revoke(&record.id).await.unwrap());
     let unknown = url_shortener::domain::ApiKeySecret::generate();
     let app = keyed_app(store).await;
@@ -263,7 +263,7 @@ async fn missing_unknown_malformed_and_revoked_keys_get_one_identical_401() {
 async fn a_valid_key_is_accepted_from_either_header_but_never_the_query_string() {
     let store = Arc::new(MemoryRepository::new());
     let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
-    let (key, _) = keys.create("app").await.unwrap();
+    let (key, _) = keys.create("app", None).await.unwrap();
     let app = keyed_app(store.clone()).await;
 
     let bearer = create_with(
@@ -304,7 +304,7 @@ async fn an_invalid_key_is_refused_even_when_keys_are_optional() {
 async fn an_api_key_client_has_its_own_create_budget() {
     let store = Arc::new(MemoryRepository::new());
     let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
-    let (key, _) = keys.create("batch job").await.unwrap();
+    let (key, _) = keys.create("batch job", None).await.unwrap();
     let app = TestApp::builder()
         .keys(store)
         .settings(|s| {

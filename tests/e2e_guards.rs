@@ -166,6 +166,7 @@ async fn api_key_lifecycle(store: Store) {
         .start_with(
             dir.path(),
             5_000,
+            // The setting's former name, which keeps working.
             &[("URL_SHORTENER__AUTH__REQUIRE_API_KEY", "true")],
         )
         .await;

@@ -226,7 +226,7 @@ async fn failure_answers_are_documented_too() {
 
     let guarded = TestApp::builder()
         .settings(|s| {
-            s.auth.require_api_key = true;
+            s.auth.anonymous_create = Some(false);
             s.rate_limit.enabled = true;
             s.rate_limit.not_found_burst = 1;
             s.rate_limit.not_found_per_minute = 1;

@@ -468,8 +468,8 @@ async fn ping_answers(b: Backend) {
 async fn api_keys_are_stored_found_listed_and_revoked(b: Backend) {
     let first = ApiKeySecret::generate();
     let second = ApiKeySecret::generate();
-    let first_record = ApiKeyRecord::new(&first, "first app", at(1_000));
-    let second_record = ApiKeyRecord::new(&second, "second app", at(2_000));
+    let first_record = ApiKeyRecord::new(&first, "first app", Some("u-ada"), at(1_000));
+    let second_record = ApiKeyRecord::new(&second, "second app", None, at(2_000));
     b.keys.insert_key(&first_record).await.unwrap();
     b.keys.insert_key(&second_record).await.unwrap();
 
@@ -491,17 +491,20 @@ async fn api_keys_are_stored_found_listed_and_revoked(b: Backend) {
 
     assert!(
         b.keys
-            .revoke_key(&first_record.id, at(3_000))
+            .revoke_key(&first_record.hash, at(3_000))
             .await
             .unwrap()
     );
     assert!(
         b.keys
-            .revoke_key(&first_record.id, at(4_000))
+            .revoke_key(&first_record.hash, at(4_000))
             .await
             .unwrap()
     );
-    assert!(!b.keys.revoke_key("000000000000", at(3_000)).await.unwrap());
+    let unknown = ApiKeySecret::generate().hash();
+    assert!(!b.keys.revoke_key(&unknown, at(3_000)).await.unwrap());
+    // Revoking an unknown key creates nothing.
+    assert_eq!(b.keys.find_key(&unknown).await.unwrap(), None);
 
     let revoked = b.keys.find_key(&first.hash()).await.unwrap().unwrap();
     assert_eq!(
@@ -513,9 +516,44 @@ async fn api_keys_are_stored_found_listed_and_revoked(b: Backend) {
     assert!(still.is_active());
 }
 
+async fn api_keys_are_listed_by_owner_and_remember_their_last_use(b: Backend) {
+    let mine: Vec<ApiKeyRecord> = (0..3)
+        .map(|i| {
+            ApiKeyRecord::new(
+                &ApiKeySecret::generate(),
+                &format!("mine {i}"),
+                Some("u-me"),
+                at(1_000 + i),
+            )
+        })
+        .collect();
+    let theirs = ApiKeyRecord::new(&ApiKeySecret::generate(), "theirs", Some("u-them"), at(5));
+    let operator = ApiKeyRecord::new(&ApiKeySecret::generate(), "ops", None, at(6));
+    for key in mine.iter().chain([&theirs, &operator]) {
+        b.keys.insert_key(key).await.unwrap();
+    }
+    assert_eq!(b.keys.list_user_keys("u-me").await.unwrap(), mine);
+    assert_eq!(
+        b.keys.list_user_keys("u-them").await.unwrap(),
+        vec![theirs.clone()]
+    );
+    assert_eq!(b.keys.list_user_keys("u-nobody").await.unwrap(), vec![]);
+
+    let hash = &mine[0].hash;
+    b.keys.touch_key(hash, at(9_000)).await.unwrap();
+    // Never backwards.
+    b.keys.touch_key(hash, at(8_000)).await.unwrap();
+    let used = b.keys.find_key(hash).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(at(9_000)));
+    // Touching an unknown key creates nothing.
+    let unknown = ApiKeySecret::generate().hash();
+    b.keys.touch_key(&unknown, at(9_000)).await.unwrap();
+    assert_eq!(b.keys.find_key(&unknown).await.unwrap(), None);
+}
+
 async fn an_api_key_hash_is_stored_once(b: Backend) {
     let secret = ApiKeySecret::generate();
-    let record = ApiKeyRecord::new(&secret, "once", at(1_000));
+    let record = ApiKeyRecord::new(&secret, "once", None, at(1_000));
     b.keys.insert_key(&record).await.unwrap();
     assert_eq!(b.keys.insert_key(&record).await, Err(RepoError::Conflict));
     assert_eq!(b.keys.list_keys().await.unwrap().len(), 1);
@@ -544,6 +582,7 @@ macro_rules! conformance {
                 exists_tells_present_from_absent,
                 ping_answers,
                 api_keys_are_stored_found_listed_and_revoked,
+                api_keys_are_listed_by_owner_and_remember_their_last_use,
                 an_api_key_hash_is_stored_once,
             );
         }

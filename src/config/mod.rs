@@ -367,9 +367,32 @@ impl Default for CacheSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
-    /// `auth.require_api_key`: `POST /shorten` needs a valid API key (see
-    /// `url-shortener api-key --help`). Default false (local use); set true in production.
-    pub require_api_key: bool,
+    /// `auth.anonymous_create`: `POST /shorten` (and the create form) work without an API key
+    /// or a session; the link then has no owner. Default true (local use); set false in
+    /// production.
+    pub anonymous_create: Option<bool>,
+    /// `auth.require_api_key`: the former name of `auth.anonymous_create = false`, still read.
+    pub require_api_key: Option<bool>,
+}
+
+impl AuthSettings {
+    /// Whether creates without credentials are allowed: `anonymous_create`, else the negation
+    /// of the old `require_api_key`, else true.
+    pub fn anonymous_create(&self) -> bool {
+        self.anonymous_create
+            .or(self.require_api_key.map(|required| !required))
+            .unwrap_or(true)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (self.anonymous_create, self.require_api_key) {
+            (Some(anonymous), Some(required)) if anonymous == required => Err(ConfigError::key(
+                "auth.anonymous_create",
+                "contradicts auth.require_api_key (its former name); set only auth.anonymous_create",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Where rate-limit state lives.
@@ -414,6 +437,16 @@ pub struct RateLimitSettings {
     pub not_found_per_minute: u32,
     /// `rate_limit.not_found_burst`: 404s at once. Default 10.
     pub not_found_burst: u32,
+    /// `rate_limit.logins_per_minute`: sustained login and signup attempts per client.
+    /// Default 10.
+    pub logins_per_minute: u32,
+    /// `rate_limit.login_burst`: login attempts at once per client. Default 10.
+    pub login_burst: u32,
+    /// `rate_limit.account_logins_per_minute`: sustained failed logins per user name, from
+    /// all clients together. Default 5.
+    pub account_logins_per_minute: u32,
+    /// `rate_limit.account_login_burst`: failed logins at once per user name. Default 10.
+    pub account_login_burst: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -431,6 +464,10 @@ impl Default for RateLimitSettings {
             redirect_burst: 200,
             not_found_per_minute: 30,
             not_found_burst: 10,
+            logins_per_minute: 10,
+            login_burst: 10,
+            account_logins_per_minute: 5,
+            account_login_burst: 10,
         }
     }
 }
@@ -450,6 +487,10 @@ impl std::fmt::Debug for RateLimitSettings {
             .field("redirect_burst", &self.redirect_burst)
             .field("not_found_per_minute", &self.not_found_per_minute)
             .field("not_found_burst", &self.not_found_burst)
+            .field("logins_per_minute", &self.logins_per_minute)
+            .field("login_burst", &self.login_burst)
+            .field("account_logins_per_minute", &self.account_logins_per_minute)
+            .field("account_login_burst", &self.account_login_burst)
             .finish()
     }
 }
@@ -578,6 +619,7 @@ impl Settings {
             ));
         }
         self.accounts.validate()?;
+        self.auth.validate()?;
         let len = self.links.code_length;
         if !(MIN_GENERATED_LEN..=MAX_GENERATED_LEN).contains(&len) {
             return Err(ConfigError::key(
@@ -636,6 +678,13 @@ impl Settings {
             ("rate_limit.redirect_burst", rl.redirect_burst),
             ("rate_limit.not_found_per_minute", rl.not_found_per_minute),
             ("rate_limit.not_found_burst", rl.not_found_burst),
+            ("rate_limit.logins_per_minute", rl.logins_per_minute),
+            ("rate_limit.login_burst", rl.login_burst),
+            (
+                "rate_limit.account_logins_per_minute",
+                rl.account_logins_per_minute,
+            ),
+            ("rate_limit.account_login_burst", rl.account_login_burst),
         ] {
             if value == 0 || value > 6_000_000 {
                 return Err(ConfigError::key(key, "must be between 1 and 6000000"));

@@ -84,11 +84,21 @@ pub struct ApiKeyRecord {
     pub created_at: Timestamp,
     /// When it was revoked; `None` while it is valid.
     pub revoked_at: Option<Timestamp>,
+    /// The user (id) it belongs to; `None` for an operator's key made before accounts, which
+    /// acts for the first administrator.
+    pub owner: Option<String>,
+    /// When it last authenticated a request (to within a minute); `None` = never.
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl ApiKeyRecord {
-    /// A valid record for `secret` named `name`.
-    pub fn new(secret: &ApiKeySecret, name: &str, created_at: Timestamp) -> Self {
+    /// A valid, never used record for `secret` named `name`, belonging to `owner`.
+    pub fn new(
+        secret: &ApiKeySecret,
+        name: &str,
+        owner: Option<&str>,
+        created_at: Timestamp,
+    ) -> Self {
         let hash = secret.hash();
         Self {
             id: hash.id().to_owned(),
@@ -96,6 +106,8 @@ impl ApiKeyRecord {
             hash,
             created_at,
             revoked_at: None,
+            owner: owner.map(str::to_owned),
+            last_used_at: None,
         }
     }
 

@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{AliasError, LongUrlError};
+use crate::domain::{AccountInputError, AliasError, LongUrlError};
 use crate::repository::RepoError;
 use crate::service::ServiceError;
 
@@ -40,10 +40,36 @@ pub enum ApiError {
     /// 405 `method_not_allowed` (the router adds `Allow`).
     #[error("method not allowed on this resource")]
     MethodNotAllowed,
-    /// 401 `unauthorized`: a missing, unknown or revoked API key, one identical answer for all
-    /// three (with `WWW-Authenticate: Bearer`).
-    #[error("a valid API key is required")]
+    /// 401 `unauthorized`: no valid API key or session: missing, unknown, revoked or expired
+    /// get one identical answer (with `WWW-Authenticate: Bearer`).
+    #[error("a valid API key or session is required")]
     Unauthorized,
+    /// 400 `invalid_username`, `weak_password` or `invalid_display_name`.
+    #[error(transparent)]
+    InvalidAccount(#[from] AccountInputError),
+    /// 401 `invalid_credentials`: unknown user, wrong password or disabled account, told
+    /// apart to nobody.
+    #[error("the user name or password is wrong")]
+    InvalidCredentials,
+    /// 403 `csrf_rejected`: a state-changing request authenticated by the session cookie that
+    /// does not come from this service's own origin.
+    #[error("cross-origin request refused: send it from this site's own pages, or use an API key")]
+    CsrfRejected,
+    /// 403 `forbidden`: an administrator's operation asked by another user.
+    #[error("only an administrator may do this")]
+    Forbidden,
+    /// 403 `signup_closed`: self-service signup is off (`accounts.signup`) or needs an invite.
+    #[error("{0}")]
+    SignupClosed(&'static str),
+    /// 400 `invalid_invite`: an unknown, used or expired invite, one answer for all three.
+    #[error("this invite is not valid (unknown, already used or expired)")]
+    InvalidInvite,
+    /// 409 `username_taken`.
+    #[error("this user name is taken")]
+    UsernameTaken,
+    /// 409 `last_admin`: the change would leave no active administrator.
+    #[error("the last active administrator cannot be disabled or demoted")]
+    LastAdmin,
     /// 429 `rate_limited`, with `Retry-After` and `RateLimit-*` headers.
     #[error("too many requests; retry after {} s", .0.retry_after_secs())]
     RateLimited(RateLimitHeaders),
@@ -81,6 +107,16 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_alias",
     "reserved_alias",
     "unauthorized",
+    "invalid_username",
+    "weak_password",
+    "invalid_display_name",
+    "invalid_credentials",
+    "csrf_rejected",
+    "forbidden",
+    "signup_closed",
+    "invalid_invite",
+    "username_taken",
+    "last_admin",
     "not_found",
     "method_not_allowed",
     "alias_taken",
@@ -108,7 +144,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_alias|reserved_alias|unauthorized|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
     )]
     pub code: String,
 }
@@ -120,9 +156,13 @@ impl ApiError {
             Self::InvalidRequest(_)
             | Self::InvalidUrl(_)
             | Self::InvalidTtl(_)
-            | Self::InvalidAlias(_) => StatusCode::BAD_REQUEST,
+            | Self::InvalidAlias(_)
+            | Self::InvalidAccount(_)
+            | Self::InvalidInvite => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::CsrfRejected | Self::Forbidden | Self::SignupClosed(_) => StatusCode::FORBIDDEN,
+            Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AliasTaken(_) => StatusCode::CONFLICT,
@@ -153,6 +193,16 @@ impl ApiError {
             Self::InvalidAlias(AliasError::Reserved(_)) => "reserved_alias",
             Self::NotFound { .. } => "not_found",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidAccount(AccountInputError::InvalidUsername) => "invalid_username",
+            Self::InvalidAccount(AccountInputError::WeakPassword) => "weak_password",
+            Self::InvalidAccount(AccountInputError::InvalidDisplayName) => "invalid_display_name",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::Forbidden => "forbidden",
+            Self::SignupClosed(_) => "signup_closed",
+            Self::InvalidInvite => "invalid_invite",
+            Self::UsernameTaken => "username_taken",
+            Self::LastAdmin => "last_admin",
             Self::RateLimited(_) => "rate_limited",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::AliasTaken(_) => "alias_taken",
@@ -172,6 +222,14 @@ impl ApiError {
             Self::InvalidAlias(_) => "Invalid alias",
             Self::NotFound { .. } => "Not found",
             Self::Unauthorized => "Unauthorized",
+            Self::InvalidAccount(_) => "Invalid account details",
+            Self::InvalidCredentials => "Invalid credentials",
+            Self::CsrfRejected => "Cross-origin request refused",
+            Self::Forbidden => "Forbidden",
+            Self::SignupClosed(_) => "Signup closed",
+            Self::InvalidInvite => "Invalid invite",
+            Self::UsernameTaken => "User name taken",
+            Self::LastAdmin => "Last administrator",
             Self::RateLimited(_) => "Too many requests",
             Self::MethodNotAllowed => "Method not allowed",
             Self::AliasTaken(_) => "Alias taken",
@@ -200,13 +258,13 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %e, "storage error");
                 Self::Internal
             }
-            e @ (ServiceError::InvalidKeyName(_)
-            | ServiceError::Account(_)
-            | ServiceError::UsernameTaken) => Self::InvalidRequest(e.to_string()),
-            ServiceError::InvalidCredentials => Self::Unauthorized,
-            ServiceError::NoSuchUser | ServiceError::InvalidInvite => {
-                Self::NotFound { html: false }
-            }
+            e @ ServiceError::InvalidKeyName(_) => Self::InvalidRequest(e.to_string()),
+            ServiceError::Account(e) => Self::InvalidAccount(e),
+            ServiceError::UsernameTaken => Self::UsernameTaken,
+            ServiceError::InvalidCredentials => Self::InvalidCredentials,
+            ServiceError::NoSuchUser => Self::NotFound { html: false },
+            ServiceError::InvalidInvite => Self::InvalidInvite,
+            ServiceError::LastAdmin => Self::LastAdmin,
             ServiceError::Internal(what) => {
                 tracing::error!(what, "internal error");
                 Self::Internal

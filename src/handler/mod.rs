@@ -1,5 +1,7 @@
 //! HTTP handlers: extract, call a service, shape the response. No business rules live here.
 
+mod account;
+mod caller;
 mod error;
 mod extract;
 mod health;
@@ -7,7 +9,12 @@ mod openapi;
 mod redirect;
 mod shorten;
 mod stats;
+mod users;
 
+pub use caller::{
+    Authenticated, Caller, SESSION_COOKIE, Via, authenticate, cleared_session_cookie, cookie,
+    from_other_site, from_own_origin, presented_key, session_cookie, session_token,
+};
 pub use error::{
     ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
 };
@@ -18,10 +25,18 @@ pub use openapi::{ApiDoc, openapi_json};
 pub use shorten::{LinkResponse, ShortenRequest};
 pub use stats::StatsResponse;
 
+pub use account::{LoginRequest, MeBody, PasswordChange, SignupRequest, UserBody, UserView};
+pub use users::{
+    CreatedInvite, InviteView, InvitesBody, NewInviteRequest, NewUserRequest, RoleName, UserUpdate,
+    UsersBody,
+};
+
+pub(crate) use account::{change_password, end_sessions, login, logout, me, signup};
 pub(crate) use health::{health, live, ready};
 pub(crate) use redirect::{follow, peek};
 pub(crate) use shorten::shorten;
 pub(crate) use stats::stats;
+pub(crate) use users::{create_invite, create_user, list_invites, list_users, update_user};
 
 /// `GET /metrics`: Prometheus/OpenMetrics text.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(

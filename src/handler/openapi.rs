@@ -8,7 +8,11 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{Checks, HealthBody, LinkResponse, Problem, ShortenRequest, StatsResponse};
+use super::{
+    Checks, CreatedInvite, HealthBody, InviteView, InvitesBody, LinkResponse, LoginRequest, MeBody,
+    NewInviteRequest, NewUserRequest, PasswordChange, Problem, RoleName, ShortenRequest,
+    SignupRequest, StatsResponse, UserBody, UserUpdate, UserView, UsersBody,
+};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -28,11 +32,29 @@ use super::{Checks, HealthBody, LinkResponse, Problem, ShortenRequest, StatsResp
         super::health::ready,
         super::metrics,
         openapi_json,
+        super::account::login,
+        super::account::logout,
+        super::account::signup,
+        super::account::me,
+        super::account::change_password,
+        super::account::end_sessions,
+        super::users::list_users,
+        super::users::create_user,
+        super::users::update_user,
+        super::users::create_invite,
+        super::users::list_invites,
     ),
-    components(schemas(ShortenRequest, LinkResponse, StatsResponse, Problem, HealthBody, Checks)),
+    components(schemas(
+        ShortenRequest, LinkResponse, StatsResponse, Problem, HealthBody, Checks,
+        LoginRequest, SignupRequest, PasswordChange, UserBody, UserView, MeBody,
+        UsersBody, NewUserRequest, UserUpdate, RoleName, NewInviteRequest, CreatedInvite,
+        InviteView, InvitesBody,
+    )),
     modifiers(&Security),
     tags(
         (name = "links", description = "Create, follow and inspect short links"),
+        (name = "accounts", description = "Log in and out, the caller's own account, signup"),
+        (name = "admin", description = "Accounts and invites, for administrators"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -50,6 +72,13 @@ impl Modify for Security {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "__Host-session",
+                "The session cookie from POST /api/session (named `session` when server.base_url is http). State-changing requests must come from this origin (Sec-Fetch-Site: same-origin or a matching Origin), else 403 csrf_rejected.",
+            ))),
         );
     }
 }

@@ -32,6 +32,11 @@ pub enum Budget {
     Redirect,
     /// Answers of 404 from those routes: small, to throttle code enumeration.
     NotFound,
+    /// Login and signup attempts from one client.
+    Login,
+    /// Failed logins to one account (given back when a login succeeds), whichever clients
+    /// they come from: password guessing spread over many addresses.
+    AccountLogin,
 }
 
 impl Budget {
@@ -41,6 +46,8 @@ impl Budget {
             Budget::Create => "create",
             Budget::Redirect => "redirect",
             Budget::NotFound => "not_found",
+            Budget::Login => "login",
+            Budget::AccountLogin => "account_login",
         }
     }
 }
@@ -54,6 +61,10 @@ pub struct Quotas {
     pub redirect: Quota,
     /// 404s.
     pub not_found: Quota,
+    /// Login attempts per client.
+    pub login: Quota,
+    /// Failed logins per account.
+    pub account_login: Quota,
 }
 
 impl Quotas {
@@ -63,6 +74,8 @@ impl Quotas {
             Budget::Create => self.create,
             Budget::Redirect => self.redirect,
             Budget::NotFound => self.not_found,
+            Budget::Login => self.login,
+            Budget::AccountLogin => self.account_login,
         }
     }
 
@@ -72,6 +85,8 @@ impl Quotas {
             create: Quota::per_minute(s.creates_per_minute, s.create_burst),
             redirect: Quota::per_minute(s.redirects_per_minute, s.redirect_burst),
             not_found: Quota::per_minute(s.not_found_per_minute, s.not_found_burst),
+            login: Quota::per_minute(s.logins_per_minute, s.login_burst),
+            account_login: Quota::per_minute(s.account_logins_per_minute, s.account_login_burst),
         }
     }
 }
@@ -85,6 +100,8 @@ pub enum ClientId {
     ApiKey(String),
     /// The client at an address, IPv6 truncated to its /64.
     Address(std::net::IpAddr),
+    /// Everyone trying to log in as one user name (lower-case, as stored).
+    Account(String),
 }
 
 impl ClientId {
@@ -105,11 +122,12 @@ impl ClientId {
         }
     }
 
-    /// The identity as text: `key:{id}` or `ip:{address}`.
+    /// The identity as text: `key:{id}`, `ip:{address}` or `user:{name}`.
     pub fn identity(&self) -> String {
         match self {
             Self::ApiKey(id) => format!("key:{id}"),
             Self::Address(ip) => format!("ip:{ip}"),
+            Self::Account(name) => format!("user:{name}"),
         }
     }
 }

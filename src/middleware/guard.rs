@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
@@ -21,7 +21,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::app::AppState;
-use crate::handler::{ApiError, RateLimitHeaders};
+use crate::handler::{ApiError, Authenticated, RateLimitHeaders, Via, authenticate};
 use crate::limiter::{Budget, ClientId, Decision, Limiter, LookupAdmission};
 use crate::service::ApiKeyService;
 
@@ -31,8 +31,8 @@ pub struct Guards {
     pub limiter: Option<Arc<dyn Limiter>>,
     /// API key checks.
     pub keys: Arc<ApiKeyService>,
-    /// Whether creates need a key.
-    pub require_api_key: bool,
+    /// Whether creates without an API key or session are allowed (`auth.anonymous_create`).
+    pub anonymous_create: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -71,30 +71,55 @@ pub fn client_address(
 }
 
 fn client_of(request: &Request, guards: &Guards) -> ClientId {
-    if let Some(AuthenticatedKey(id)) = request.extensions().get::<AuthenticatedKey>() {
+    client_from(request.extensions(), request.headers(), guards)
+}
+
+/// Who a request counts against in the rate limiter: its API key when one authenticated it
+/// (see [`AuthenticatedKey`]), else its client address (see [`client_address`]).
+pub fn client_from(extensions: &Extensions, headers: &HeaderMap, guards: &Guards) -> ClientId {
+    if let Some(AuthenticatedKey(id)) = extensions.get::<AuthenticatedKey>() {
         return ClientId::api_key(id);
     }
-    let peer = request
-        .extensions()
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    match client_address(peer, request.headers(), &guards.trusted_proxies) {
+    match client_address(peer, headers, &guards.trusted_proxies) {
         Some(ip) => ClientId::address(ip),
         None => ClientId::address(IpAddr::from([0, 0, 0, 0])),
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    bearer
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .map(str::trim)
+/// Spends one unit of `budget` for `client`: `Ok(None)` when there is no limiter, the
+/// decision (for its headers) when admitted.
+///
+/// # Errors
+/// [`ApiError::RateLimited`] when the budget is spent; [`ApiError::StorageUnavailable`] when
+/// the limiter's store is down (these budgets fail closed, like creates).
+pub async fn spend(
+    guards: &Guards,
+    budget: Budget,
+    client: &ClientId,
+) -> Result<Option<RateLimitHeaders>, ApiError> {
+    let Some(limiter) = &guards.limiter else {
+        return Ok(None);
+    };
+    match limiter.hit(budget, client).await {
+        Ok(decision) if decision.allowed => Ok(Some(limited(decision))),
+        Ok(decision) => Err(ApiError::RateLimited(limited(decision))),
+        Err(error) => {
+            tracing::warn!(%error, budget = budget.name(), "rate limiter unavailable; refusing");
+            Err(ApiError::StorageUnavailable)
+        }
+    }
+}
+
+/// Gives one unit of `budget` back to `client` (best effort).
+pub async fn give_back(guards: &Guards, budget: Budget, client: &ClientId) {
+    if let Some(limiter) = &guards.limiter
+        && let Err(error) = limiter.refund(budget, client).await
+    {
+        tracing::warn!(%error, budget = budget.name(), "rate limiter unavailable; not refunded");
+    }
 }
 
 fn limited(decision: Decision) -> RateLimitHeaders {
@@ -106,24 +131,32 @@ fn limited(decision: Decision) -> RateLimitHeaders {
     }
 }
 
-/// `POST /shorten`: authenticate (when a key is presented or required), then spend from the
-/// create budget; the budget's headers go on every answer.
+/// `POST /shorten`: authenticate (an API key or the session cookie, with the CSRF rule;
+/// required unless `auth.anonymous_create`), then spend from the create budget; the budget's
+/// headers go on every answer. The caller, if any, goes on as a request extension.
 pub async fn guard_create(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let guards = &state.guards;
-    match presented_key(request.headers()) {
-        Some(presented) => match guards.keys.authenticate(presented).await {
-            Ok(Some(key)) => {
-                request.extensions_mut().insert(AuthenticatedKey(key.id));
+    match authenticate(&state, request.method(), request.headers()).await {
+        Ok(Authenticated::Caller(caller)) => {
+            if let Via::ApiKey(id) = &caller.via {
+                request
+                    .extensions_mut()
+                    .insert(AuthenticatedKey(id.clone()));
             }
-            Ok(None) => return ApiError::Unauthorized.into_response(),
-            Err(error) => return ApiError::from(error).into_response(),
-        },
-        None if guards.require_api_key => return ApiError::Unauthorized.into_response(),
-        None => {}
+            request.extensions_mut().insert(caller);
+        }
+        Ok(Authenticated::OperatorKey(id)) => {
+            request.extensions_mut().insert(AuthenticatedKey(id));
+        }
+        Ok(Authenticated::Anonymous) if !guards.anonymous_create => {
+            return ApiError::Unauthorized.into_response();
+        }
+        Ok(Authenticated::Anonymous) => {}
+        Err(error) => return error.into_response(),
     }
     let Some(limiter) = &guards.limiter else {
         return next.run(request).await;
@@ -361,24 +394,5 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let got = client_address(Some(ip("10.0.0.2")), &xff("not-an-ip"), &trusted);
         assert_eq!(got, Some(ip("10.0.0.2")));
-    }
-
-    #[test]
-    fn keys_come_from_bearer_or_x_api_key_only() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer usk_abc"),
-        );
-        assert_eq!(presented_key(&h), Some("usk_abc"));
-        let mut h = HeaderMap::new();
-        h.insert("x-api-key", HeaderValue::from_static("usk_def"));
-        assert_eq!(presented_key(&h), Some("usk_def"));
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic dXNlcjpwYXNz"),
-        );
-        assert_eq!(presented_key(&h), None);
     }
 }

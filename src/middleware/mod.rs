@@ -9,7 +9,7 @@ mod timing;
 
 pub use guard::{
     AuthenticatedKey, Guards, LookupFuture, LookupGuard, LookupGuardLayer, client_address,
-    guard_create,
+    client_from, give_back, guard_create, spend,
 };
 pub use logging::{LogFuture, LogLayer, LogRequests};
 pub use recovery::{PanicHandler, recovery_layer};

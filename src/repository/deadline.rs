@@ -94,8 +94,18 @@ impl<R: ApiKeyStore> ApiKeyStore for Deadline<R> {
         }
     }
 
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
-        self.within("revoke_key", self.inner.revoke_key(id, at))
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        self.within("list_user_keys", self.inner.list_user_keys(owner))
+            .await
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
+        self.within("revoke_key", self.inner.revoke_key(hash, at))
+            .await
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        self.within("touch_key", self.inner.touch_key(hash, at))
             .await
     }
 }

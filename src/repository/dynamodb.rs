@@ -51,6 +51,8 @@ const DAY_MS: i64 = 86_400_000;
 const PING_KEY: &str = "#ping";
 /// API keys live in the same table under `#apikey#{hash}`, which no short code can spell.
 const API_KEY_PREFIX: &str = "#apikey#";
+/// `#ukeys#{user id}` holds the string set `keys` of that user's key hashes.
+const USER_KEYS_PREFIX: &str = "#ukeys#";
 /// Attribute name prefix of a link's write marks: `w_{instance}` holds the last click write
 /// (seq) of that instance applied to the link.
 const MARK_PREFIX: &str = "w_";
@@ -278,6 +280,10 @@ impl DynamoDbRepository {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    fn api_key_item(hash: &ApiKeyHash) -> String {
+        format!("{API_KEY_PREFIX}{}", hash.as_str())
     }
 
     fn key(code: &str) -> HashMap<String, AttributeValue> {
@@ -566,27 +572,43 @@ fn parse_key_item(item: &HashMap<String, AttributeValue>) -> Result<ApiKeyRecord
             .and_then(Timestamp::from_unix_millis)
             .ok_or_else(corrupt)?,
         revoked_at: number("revoked_at").and_then(Timestamp::from_unix_millis),
+        owner: text("owner_id").cloned(),
+        last_used_at: number("last_used_at").and_then(Timestamp::from_unix_millis),
     })
 }
 
 #[async_trait]
 impl ApiKeyStore for DynamoDbRepository {
     async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
-        let put = self
+        if let Some(owner) = &key.owner {
+            // The owner's index first, so no key exists outside it.
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+                .update_expression("ADD #k :k")
+                .expression_attribute_names("#k", "keys")
+                .expression_attribute_values(
+                    ":k",
+                    AttributeValue::Ss(vec![key.hash.as_str().into()]),
+                )
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(
-                "short_code",
-                s(format!("{API_KEY_PREFIX}{}", key.hash.as_str())),
-            )
+            .item("short_code", s(Self::api_key_item(&key.hash)))
             .item("key_id", s(&key.id))
             .item("name", s(&key.name))
             .item("created_at", n(key.created_at.as_unix_millis()))
-            .condition_expression("attribute_not_exists(short_code)")
-            .send()
-            .await;
-        put_outcome(put)
+            .condition_expression("attribute_not_exists(short_code)");
+        if let Some(owner) = &key.owner {
+            put = put.item("owner_id", s(owner));
+        }
+        put_outcome(put.send().await)
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
@@ -594,10 +616,7 @@ impl ApiKeyStore for DynamoDbRepository {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&format!(
-                "{API_KEY_PREFIX}{}",
-                hash.as_str()
-            ))))
+            .set_key(Some(Self::key(&Self::api_key_item(hash))))
             .consistent_read(true)
             .send()
             .await
@@ -606,7 +625,8 @@ impl ApiKeyStore for DynamoDbRepository {
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
-        // A scan: API keys share the links' table, and listing them is a rare operator command.
+        // A scan: API keys share the links' table, and listing them all is a rare operator
+        // command (a user's own keys come from their index item instead).
         let mut keys = Vec::new();
         let mut start_key = None;
         loop {
@@ -632,23 +652,69 @@ impl ApiKeyStore for DynamoDbRepository {
         Ok(keys)
     }
 
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
-        let Some(key) = self.list_keys().await?.into_iter().find(|k| k.id == id) else {
-            return Ok(false);
-        };
-        self.client
-            .update_item()
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        let index = self
+            .client
+            .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&format!(
-                "{API_KEY_PREFIX}{}",
-                key.hash.as_str()
-            ))))
-            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
-            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+            .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(true)
+        let hashes = index
+            .item()
+            .and_then(|item| item.get("keys"))
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        let mut keys = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(key) = self.find_key(&ApiKeyHash::from_hex(hash)).await? {
+                keys.push(key);
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
+        let revoked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&Self::api_key_item(hash))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
+            .condition_expression("attribute_exists(short_code)")
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match revoked {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        let touched = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&Self::api_key_item(hash))))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression(
+                "attribute_exists(short_code) AND \
+                 (attribute_not_exists(last_used_at) OR last_used_at < :at)",
+            )
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match touched {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

@@ -262,14 +262,29 @@ impl ApiKeyStore for MemoryRepository {
         Ok(read(&self.keys).clone())
     }
 
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        Ok(read(&self.keys)
+            .iter()
+            .filter(|k| k.owner.as_deref() == Some(owner))
+            .cloned()
+            .collect())
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
         let mut keys = write(&self.keys);
-        match keys.iter_mut().find(|k| k.id == id) {
+        match keys.iter_mut().find(|k| &k.hash == hash) {
             Some(key) => {
                 key.revoked_at.get_or_insert(at);
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        if let Some(key) = write(&self.keys).iter_mut().find(|k| &k.hash == hash) {
+            key.last_used_at = Some(key.last_used_at.map_or(at, |t| t.max(at)));
+        }
+        Ok(())
     }
 }

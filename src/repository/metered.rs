@@ -102,7 +102,15 @@ impl<R: ApiKeyStore> ApiKeyStore for Metered<R> {
         self.count("list_keys", self.inner.list_keys().await)
     }
 
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
-        self.count("revoke_key", self.inner.revoke_key(id, at).await)
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        self.count("list_user_keys", self.inner.list_user_keys(owner).await)
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
+        self.count("revoke_key", self.inner.revoke_key(hash, at).await)
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        self.count("touch_key", self.inner.touch_key(hash, at).await)
     }
 }

@@ -183,18 +183,31 @@ pub trait ApiKeyStore: Send + Sync + 'static {
     /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError>;
 
-    /// Every key record, oldest first. An operator's command, not a hot path.
+    /// Every key record, oldest first. An operator's command, not a hot path (it may scan).
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError>;
 
-    /// Marks the key with public id `id` revoked at `at`; `false` when no key has that id.
+    /// The keys of user `owner`, oldest first, revoked ones included; found through an index
+    /// of the owner's keys, never a scan.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError>;
+
+    /// Marks the key whose hash is `hash` revoked at `at`; `false` when there is no such key.
     /// Revoking twice keeps the first time.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`].
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError>;
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError>;
+
+    /// Moves the key's `last_used_at` forward to `at` (never back); nothing for a missing key.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError>;
 }
 
 /// A shared backend is the backend: so one instance can sit behind a wrapper (metering) and
@@ -245,8 +258,16 @@ impl<R: ApiKeyStore + ?Sized> ApiKeyStore for Arc<R> {
         (**self).list_keys().await
     }
 
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
-        (**self).revoke_key(id, at).await
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        (**self).list_user_keys(owner).await
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
+        (**self).revoke_key(hash, at).await
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        (**self).touch_key(hash, at).await
     }
 }
 

@@ -60,10 +60,23 @@ end
 return 1
 ";
 
-/// Creates an API key hash only if absent.
+/// Creates an API key hash only if absent (ARGV[4] the owner, '' for none).
 const INSERT_KEY_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'c', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'o', ARGV[4]) end
+return 1
+";
+
+/// Sets field ARGV[1] of an existing key hash to ARGV[2]: only if unset (ARGV[3] = 'first',
+/// a revocation keeps its first time) or only forward (ARGV[3] = 'max', the last use).
+/// Returns whether the key exists.
+const KEY_TIME_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old or (ARGV[3] == 'max' and tonumber(old) < tonumber(ARGV[2])) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
 return 1
 ";
 
@@ -74,6 +87,7 @@ pub struct RedisRepository {
     save: Script,
     increment: Script,
     insert_key: Script,
+    key_time: Script,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> RepoError {
@@ -133,6 +147,7 @@ impl RedisRepository {
             save: Script::new(SAVE_SCRIPT),
             increment: Script::new(INCREMENT_SCRIPT),
             insert_key: Script::new(INSERT_KEY_SCRIPT),
+            key_time: Script::new(KEY_TIME_SCRIPT),
         })
     }
 
@@ -144,9 +159,47 @@ impl RedisRepository {
         format!("{}apikey:{hash}", self.prefix)
     }
 
-    /// The set of every API key hash, for listing (keys are few; links are never listed).
+    /// The set of every API key hash, for the operator's listing.
     fn api_key_index(&self) -> String {
         format!("{}apikeys", self.prefix)
+    }
+
+    /// The set of the hashes of one user's keys.
+    fn user_keys(&self, owner: &str) -> String {
+        format!("{}user-keys:{owner}", self.prefix)
+    }
+
+    async fn keys_in(&self, set: String) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let hashes: Vec<String> = connection.smembers(set).await.map_err(unavailable)?;
+        let mut keys = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(key) = self.find_key(&ApiKeyHash::from_hex(hash)).await? {
+                keys.push(key);
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn set_key_time(
+        &self,
+        hash: &ApiKeyHash,
+        field: &str,
+        at: Timestamp,
+        mode: &str,
+    ) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let found: i64 = self
+            .key_time
+            .key(self.api_key(hash.as_str()))
+            .arg(field)
+            .arg(at.as_unix_millis())
+            .arg(mode)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(found == 1)
     }
 }
 
@@ -257,6 +310,8 @@ fn parse_key(hash: &str, fields: &HashMap<String, String>) -> Result<ApiKeyRecor
         hash: ApiKeyHash::from_hex(hash.to_owned()),
         created_at: time("c")?.ok_or_else(corrupt)?,
         revoked_at: time("r")?,
+        owner: fields.get("o").cloned(),
+        last_used_at: time("l")?,
     })
 }
 
@@ -270,6 +325,7 @@ impl ApiKeyStore for RedisRepository {
             .arg(&key.id)
             .arg(&key.name)
             .arg(key.created_at.as_unix_millis())
+            .arg(key.owner.as_deref().unwrap_or_default())
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
@@ -280,6 +336,12 @@ impl ApiKeyStore for RedisRepository {
             .sadd(self.api_key_index(), key.hash.as_str())
             .await
             .map_err(unavailable)?;
+        if let Some(owner) = &key.owner {
+            let _: i64 = connection
+                .sadd(self.user_keys(owner), key.hash.as_str())
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(())
     }
 
@@ -296,31 +358,18 @@ impl ApiKeyStore for RedisRepository {
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
-        let mut connection = self.connection.clone();
-        let hashes: Vec<String> = connection
-            .smembers(self.api_key_index())
-            .await
-            .map_err(unavailable)?;
-        let mut keys = Vec::with_capacity(hashes.len());
-        for hash in hashes {
-            if let Some(key) = self.find_key(&ApiKeyHash::from_hex(hash)).await? {
-                keys.push(key);
-            }
-        }
-        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(keys)
+        self.keys_in(self.api_key_index()).await
     }
 
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
-        let Some(key) = self.list_keys().await?.into_iter().find(|k| k.id == id) else {
-            return Ok(false);
-        };
-        let mut connection = self.connection.clone();
-        // HSETNX keeps the first revocation time.
-        let _: i64 = connection
-            .hset_nx(self.api_key(key.hash.as_str()), "r", at.as_unix_millis())
-            .await
-            .map_err(unavailable)?;
-        Ok(true)
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        self.keys_in(self.user_keys(owner)).await
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
+        self.set_key_time(hash, "r", at, "first").await
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        self.set_key_time(hash, "l", at, "max").await.map(|_| ())
     }
 }

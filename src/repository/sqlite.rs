@@ -21,11 +21,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
+use super::{ClickDelta, RepoError, Repository};
 use crate::config::SqliteSync;
-use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 
 mod accounts;
+mod keys;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
 /// Append only: a released migration is never edited.
@@ -51,6 +52,16 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 3: users, sessions and invites.
     accounts::MIGRATION,
+    // 4: owners of keys and links, last use of keys, retired (deleted) links. A deleted link
+    // stays as a row with `deleted_at` set, so its code is never issued again; the owner index
+    // serves "my links, newest first" without scanning the table.
+    "ALTER TABLE api_keys ADD COLUMN owner_id TEXT;
+    ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+    CREATE INDEX api_keys_owner ON api_keys (owner_id) WHERE owner_id IS NOT NULL;
+    ALTER TABLE links ADD COLUMN owner_id TEXT;
+    ALTER TABLE links ADD COLUMN deleted_at INTEGER;
+    CREATE INDEX links_owner ON links (owner_id, created_at, short_code)
+        WHERE owner_id IS NOT NULL;",
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see
@@ -536,113 +547,6 @@ impl Repository for SqliteRepository {
             return Err(unavailable("the SQLite writer has stopped"));
         }
         Ok(())
-    }
-}
-
-fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ApiKeyRecord, RepoError>> {
-    let id: String = row.get(0)?;
-    let hash: String = row.get(1)?;
-    let name: String = row.get(2)?;
-    let created_at: i64 = row.get(3)?;
-    let revoked_at: Option<i64> = row.get(4)?;
-    let corrupt = || RepoError::Corrupt(format!("timestamps of API key '{id}'"));
-    Ok((|| {
-        Ok(ApiKeyRecord {
-            id: id.clone(),
-            name,
-            hash: ApiKeyHash::from_hex(hash),
-            created_at: Timestamp::from_unix_millis(created_at).ok_or_else(corrupt)?,
-            revoked_at: revoked_at
-                .map(|ms| Timestamp::from_unix_millis(ms).ok_or_else(corrupt))
-                .transpose()?,
-        })
-    })())
-}
-
-const KEY_COLUMNS: &str = "id, hash, name, created_at, revoked_at";
-
-#[async_trait]
-impl ApiKeyStore for SqliteRepository {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
-        let key = key.clone();
-        self.write(|reply| {
-            Command::Exec(
-                Box::new(move |tx| {
-                    let inserted = tx
-                        .prepare_cached(
-                            "INSERT INTO api_keys (id, hash, name, created_at, revoked_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                        )?
-                        .execute(params![
-                            key.id,
-                            key.hash.as_str(),
-                            key.name,
-                            key.created_at.as_unix_millis(),
-                            key.revoked_at.map(Timestamp::as_unix_millis),
-                        ])?;
-                    Ok(if inserted == 1 {
-                        Ok(0)
-                    } else {
-                        Err(RepoError::Conflict)
-                    })
-                }),
-                reply,
-            )
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
-        let hash = hash.clone();
-        self.read(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"
-            ))
-            .and_then(|mut stmt| stmt.query_row([hash.as_str()], key_from_row).optional())
-            .map_err(unavailable)?
-            .transpose()
-        })
-        .await
-    }
-
-    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
-                ))
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], key_from_row)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            rows.into_iter().collect()
-        })
-        .await
-    }
-
-    async fn revoke_key(&self, id: &str, at: Timestamp) -> Result<bool, RepoError> {
-        let id = id.to_owned();
-        let changed = self
-            .write(|reply| {
-                Command::Exec(
-                    Box::new(move |tx| {
-                        let found: bool = tx
-                            .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1")?
-                            .exists([&id])?;
-                        tx.prepare_cached(
-                            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                        )?
-                        .execute(params![id, at.as_unix_millis()])?;
-                        Ok(Ok(u64::from(found)))
-                    }),
-                    reply,
-                )
-            })
-            .await?;
-        Ok(changed == 1)
     }
 }
 

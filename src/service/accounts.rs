@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::domain::{
-    Clock, DisplayName, Invite, Password, PasswordHash, Role, Session, SessionLifetime, Timestamp,
-    Token, TokenKey, User, Username, random_base62,
+    ApiKeyRecord, Clock, DisplayName, Invite, Password, PasswordHash, Role, Session,
+    SessionLifetime, Timestamp, Token, TokenKey, User, Username, random_base62,
 };
 use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
 
@@ -152,7 +152,11 @@ impl AccountService {
         Ok((token, user))
     }
 
-    async fn open_session(&self, user: &User) -> Result<Token, ServiceError> {
+    /// Opens a new session for `user` (after a signup, say) and returns its token.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn open_session(&self, user: &User) -> Result<Token, ServiceError> {
         let now = self.clock.now();
         let token = Token::generate();
         let session = Session {
@@ -274,6 +278,25 @@ impl AccountService {
             .ok_or(ServiceError::NoSuchUser)
     }
 
+    /// The active user an API key acts for: its owner, or for an operator's key without one
+    /// (made before accounts existed) the first active administrator; `None` when that user
+    /// is disabled or gone, or no administrator exists yet.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn key_owner(&self, key: &ApiKeyRecord) -> Result<Option<User>, ServiceError> {
+        let user = match &key.owner {
+            Some(id) => self.users.find_user(id).await?,
+            None => self
+                .users
+                .list_users()
+                .await?
+                .into_iter()
+                .find(|u| u.is_admin() && u.is_active()),
+        };
+        Ok(user.filter(User::is_active))
+    }
+
     /// Every account, oldest first.
     ///
     /// # Errors
@@ -309,7 +332,8 @@ impl AccountService {
     /// Changes the role and/or disabled state of `username`; disabling ends every session.
     ///
     /// # Errors
-    /// [`ServiceError::NoSuchUser`]; [`ServiceError::Storage`].
+    /// [`ServiceError::NoSuchUser`]; [`ServiceError::LastAdmin`] when the change would leave
+    /// no active administrator; [`ServiceError::Storage`].
     pub async fn update_account(
         &self,
         username: &str,
@@ -325,8 +349,21 @@ impl AccountService {
         let updated = User {
             role: role.unwrap_or(user.role),
             disabled_at,
-            ..user
+            ..user.clone()
         };
+        let steps_down = user.is_admin() && user.is_active() && !updated.is_admin()
+            || user.is_admin() && user.is_active() && !updated.is_active();
+        if steps_down {
+            let others = self
+                .users
+                .list_users()
+                .await?
+                .into_iter()
+                .any(|u| u.id != user.id && u.is_admin() && u.is_active());
+            if !others {
+                return Err(ServiceError::LastAdmin);
+            }
+        }
         if !self.users.update_user(&updated).await? {
             return Err(ServiceError::NoSuchUser);
         }

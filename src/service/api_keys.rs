@@ -11,6 +11,10 @@ use super::ServiceError;
 /// Longest key name accepted.
 pub const MAX_KEY_NAME_LEN: usize = 64;
 
+/// A key's `last_used_at` is written at most this often (milliseconds), so a busy client does
+/// not turn every create into two writes.
+const TOUCH_EVERY_MS: u64 = 60_000;
+
 /// API key use cases over an [`ApiKeyStore`].
 pub struct ApiKeyService {
     store: Arc<dyn ApiKeyStore>,
@@ -23,23 +27,28 @@ impl ApiKeyService {
         Self { store, clock }
     }
 
-    /// Issues a key named `name` and returns it with its record. The key cannot be shown again.
+    /// Issues a key named `name` for user `owner` (`None`: an operator's key, which acts for
+    /// the first administrator) and returns it with its record. The key cannot be shown again.
     ///
     /// # Errors
     /// [`ServiceError::InvalidKeyName`] for an empty, overlong or non-printable name;
     /// [`ServiceError::Storage`].
-    pub async fn create(&self, name: &str) -> Result<(ApiKeySecret, ApiKeyRecord), ServiceError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+    ) -> Result<(ApiKeySecret, ApiKeyRecord), ServiceError> {
         let name = name.trim();
         if name.is_empty() || name.len() > MAX_KEY_NAME_LEN || name.chars().any(char::is_control) {
             return Err(ServiceError::InvalidKeyName(MAX_KEY_NAME_LEN));
         }
         let secret = ApiKeySecret::generate();
-        let record = ApiKeyRecord::new(&secret, name, self.clock.now());
+        let record = ApiKeyRecord::new(&secret, name, owner, self.clock.now());
         self.store.insert_key(&record).await?;
         Ok((secret, record))
     }
 
-    /// Every key, oldest first.
+    /// Every key, oldest first (the operator's listing; it may scan the store).
     ///
     /// # Errors
     /// [`ServiceError::Storage`].
@@ -47,16 +56,52 @@ impl ApiKeyService {
         Ok(self.store.list_keys().await?)
     }
 
-    /// Revokes the key with public id `id`; `false` when there is none.
+    /// The keys of user `owner`, oldest first.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn list_for(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, ServiceError> {
+        Ok(self.store.list_user_keys(owner).await?)
+    }
+
+    /// Revokes the key with public id `id`, whoever owns it; `false` when there is none.
     ///
     /// # Errors
     /// [`ServiceError::Storage`].
     pub async fn revoke(&self, id: &str) -> Result<bool, ServiceError> {
-        Ok(self.store.revoke_key(id, self.clock.now()).await?)
+        let Some(key) = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.id == id)
+        else {
+            return Ok(false);
+        };
+        Ok(self.store.revoke_key(&key.hash, self.clock.now()).await?)
+    }
+
+    /// Revokes the key with public id `id` if it belongs to `owner`; `false` otherwise (another
+    /// user's key looks like no key).
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn revoke_own(&self, owner: &str, id: &str) -> Result<bool, ServiceError> {
+        let Some(key) = self
+            .store
+            .list_user_keys(owner)
+            .await?
+            .into_iter()
+            .find(|k| k.id == id)
+        else {
+            return Ok(false);
+        };
+        Ok(self.store.revoke_key(&key.hash, self.clock.now()).await?)
     }
 
     /// The active key matching `presented`, or `None` for a malformed, unknown or revoked key
-    /// (callers answer all three the same way).
+    /// (callers answer all three the same way). Records the use at most once a minute; a
+    /// failure to record it does not refuse the key.
     ///
     /// # Errors
     /// [`ServiceError::Storage`] when the store cannot say.
@@ -67,10 +112,20 @@ impl ApiKeyService {
         let Some(secret) = ApiKeySecret::parse(presented) else {
             return Ok(None);
         };
-        match self.store.find_key(&secret.hash()).await {
-            Ok(found) => Ok(found.filter(ApiKeyRecord::is_active)),
-            Err(RepoError::Conflict) => Ok(None),
-            Err(e) => Err(e.into()),
+        let key = match self.store.find_key(&secret.hash()).await {
+            Ok(found) => found.filter(ApiKeyRecord::is_active),
+            Err(RepoError::Conflict) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(key) = &key {
+            let now = self.clock.now();
+            let stale = key
+                .last_used_at
+                .is_none_or(|t| now.millis_since(t) >= TOUCH_EVERY_MS);
+            if stale && let Err(error) = self.store.touch_key(&key.hash, now).await {
+                tracing::warn!(%error, key = %key.id, "could not record an API key's use");
+            }
         }
+        Ok(key)
     }
 }

@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// No account has this name.
     #[error("no such user")]
     NoSuchUser,
+    /// The change would leave no active administrator.
+    #[error("the last active administrator cannot be disabled or demoted")]
+    LastAdmin,
     /// An invite that is unknown, used or expired.
     #[error("this invite is not valid (unknown, already used or expired)")]
     InvalidInvite,

@@ -23,7 +23,7 @@ locals {
       URL_SHORTENER__STORAGE__BACKEND                 = "dynamodb"
       URL_SHORTENER__STORAGE__DYNAMODB__TABLE         = aws_dynamodb_table.links.name
       URL_SHORTENER__STORAGE__DYNAMODB__REGION        = var.region
-      URL_SHORTENER__AUTH__REQUIRE_API_KEY            = "true"
+      URL_SHORTENER__AUTH__ANONYMOUS_CREATE           = "false"
       URL_SHORTENER__RATE_LIMIT__TRUSTED_PROXIES      = local.trusted_proxies
       URL_SHORTENER__LOG__FORMAT                      = "json"
       URL_SHORTENER__SERVER__SHUTDOWN_TIMEOUT_SECONDS = "25"

@@ -168,7 +168,7 @@ locals {
       URL_SHORTENER__STORAGE__BACKEND            = "redis"
       URL_SHORTENER__RATE_LIMIT__BACKEND         = "redis"
       URL_SHORTENER__RATE_LIMIT__TRUSTED_PROXIES = join(",", var.trusted_proxies)
-      URL_SHORTENER__AUTH__REQUIRE_API_KEY       = "true"
+      URL_SHORTENER__AUTH__ANONYMOUS_CREATE      = "false"
       URL_SHORTENER__LOG__FORMAT                 = "json"
       # Cloud Run sends SIGKILL 10 s after SIGTERM.
       URL_SHORTENER__SERVER__SHUTDOWN_TIMEOUT_SECONDS = "8"
@@ -295,7 +295,7 @@ resource "google_cloud_run_v2_service" "this" {
 }
 
 resource "google_cloud_run_v2_service_iam_member" "public" {
-  #checkov:skip=CKV_GCP_102:A public URL shortener: anyone must be able to follow a short link. Creating links requires an API key (auth.require_api_key = true).
+  #checkov:skip=CKV_GCP_102:A public URL shortener: anyone must be able to follow a short link. Creating links requires an API key (auth.anonymous_create = false).
   count = var.public ? 1 : 0
 
   project  = google_cloud_run_v2_service.this.project
