@@ -41,6 +41,10 @@ pub const ROUTES: &[&str] = &[
     "/api/users",
     "/api/users/{username}",
     "/api/invites",
+    "/api/links",
+    "/api/links/{code}",
+    "/api/keys",
+    "/api/keys/{id}",
 ];
 
 /// HTTP-level settings the handlers need.
@@ -287,6 +291,18 @@ pub fn app(state: AppState) -> Router {
             "/api/invites",
             get(handler::list_invites).post(handler::create_invite),
         )
+        .route("/api/links", get(handler::list_links))
+        .route(
+            "/api/links/{code}",
+            get(handler::get_link)
+                .patch(handler::patch_link)
+                .delete(handler::delete_link),
+        )
+        .route(
+            "/api/keys",
+            get(handler::list_keys).post(handler::create_key),
+        )
+        .route("/api/keys/{id}", delete(handler::revoke_key))
         .fallback(handler::no_route)
         .method_not_allowed_fallback(handler::wrong_method)
         // `layer` after the routes and fallbacks so that it wraps all of them and sees the

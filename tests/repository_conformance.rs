@@ -17,8 +17,8 @@ use url_shortener::domain::{
     ApiKeyRecord, ApiKeySecret, Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord,
 };
 use url_shortener::repository::{
-    ApiKeyStore, ClickDelta, MemoryRepository, RepoError, Repository, SqliteRepository, Stores,
-    WriteId,
+    ApiKeyStore, ClickDelta, LinkCursor, MemoryRepository, RepoError, Repository, SqliteRepository,
+    Stores, WriteId,
 };
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
@@ -551,6 +551,215 @@ async fn api_keys_are_listed_by_owner_and_remember_their_last_use(b: Backend) {
     assert_eq!(b.keys.find_key(&unknown).await.unwrap(), None);
 }
 
+fn owned(c: &str, owner: &str, created: i64) -> UrlRecord {
+    UrlRecord::new(
+        code(c),
+        LongUrl::from_trusted(format!("https://example.com/{c}")),
+        at(created),
+        None,
+    )
+    .owned_by(Some(owner.to_owned()))
+}
+
+/// Every page of `owner`'s listing, `limit` at a time, as codes.
+async fn pages(b: &Backend, owner: &str, limit: usize) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = b
+            .repo
+            .list_owned(owner, after.as_ref(), limit)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            return pages;
+        }
+        assert!(page.len() <= limit);
+        after = page.last().map(LinkCursor::after);
+        pages.push(page.iter().map(|r| r.short_code.to_string()).collect());
+    }
+}
+
+async fn an_owners_links_are_listed_newest_first_in_stable_pages(b: Backend) {
+    let base = now() - HOUR;
+    // Twelve links of mine, two pairs created in the same millisecond.
+    let times = [0, 10, 10, 20, 30, 40, 40, 50, 60, 70, 80, 90];
+    let mine: Vec<UrlRecord> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| owned(&format!("mine{i:02}"), "u-me", base + t))
+        .collect();
+    for record in &mine {
+        b.repo.save(record).await.unwrap();
+    }
+    b.repo
+        .save(&owned("theirs1", "u-them", base + 5))
+        .await
+        .unwrap();
+    b.repo.save(&record("nobodys1", None)).await.unwrap();
+
+    let mut expected: Vec<&UrlRecord> = mine.iter().collect();
+    expected.sort_by(|a, b| (b.created_at, &b.short_code).cmp(&(a.created_at, &a.short_code)));
+    let expected: Vec<String> = expected.iter().map(|r| r.short_code.to_string()).collect();
+
+    let first = b.repo.list_owned("u-me", None, 5).await.unwrap();
+    assert_eq!(first[0], mine[11], "every field comes back");
+    let listed: Vec<String> = pages(&b, "u-me", 5).await.concat();
+    assert_eq!(listed, expected);
+
+    // A link created while someone pages does not shift the pages after the cursor.
+    let cursor = LinkCursor::after(&first[4]);
+    b.repo
+        .save(&owned("mine-new", "u-me", base + 1_000))
+        .await
+        .unwrap();
+    let next = b.repo.list_owned("u-me", Some(&cursor), 5).await.unwrap();
+    let next: Vec<String> = next.iter().map(|r| r.short_code.to_string()).collect();
+    assert_eq!(next, expected[5..10]);
+
+    assert_eq!(
+        pages(&b, "u-them", 10).await,
+        vec![vec!["theirs1".to_owned()]]
+    );
+    assert!(pages(&b, "u-nobody", 10).await.is_empty());
+}
+
+async fn a_deleted_link_is_gone_and_its_code_retired_for_ever(b: Backend) {
+    let base = now() - HOUR;
+    let link = owned("doomed", "u-me", base).owned_by(Some("u-me".into()));
+    b.repo.save(&link).await.unwrap();
+    let expiring = record("doomed-too", Some(now() + HOUR));
+    b.repo.save(&expiring).await.unwrap();
+
+    assert!(
+        b.repo
+            .delete_link(&code("doomed"), at(now()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.repo
+            .delete_link(&code("doomed-too"), at(now()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.repo
+            .delete_link(&code("doomed"), at(now()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.repo
+            .delete_link(&code("never-was"), at(now()))
+            .await
+            .unwrap()
+    );
+
+    for c in ["doomed", "doomed-too"] {
+        assert_eq!(b.found(c).await, None);
+        b.repo
+            .increment_click_count(&click(c, 3, now()))
+            .await
+            .unwrap();
+        assert_eq!(b.found(c).await, None, "an increment does not revive {c}");
+        assert_eq!(
+            b.repo.save(&record(c, None)).await,
+            Err(RepoError::Conflict),
+            "{c} is retired"
+        );
+        assert!(
+            !b.repo
+                .update_link(
+                    &code(c),
+                    &LongUrl::from_trusted("https://e.x/".into()),
+                    None
+                )
+                .await
+                .unwrap()
+        );
+    }
+    // No sweep frees the code, even past the expiry the link had.
+    b.repo
+        .delete_expired(at(now() + 2 * HOUR), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.repo.save(&record("doomed-too", None)).await,
+        Err(RepoError::Conflict)
+    );
+    assert!(
+        b.repo
+            .list_owned("u-me", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn an_update_changes_destination_and_expiry_and_keeps_the_rest(b: Backend) {
+    let mut link = owned("editable", "u-me", now() - HOUR);
+    link.expires_at = Some(at(now() + HOUR));
+    b.repo.save(&link).await.unwrap();
+    b.repo
+        .increment_click_count(&click("editable", 4, now() - 10))
+        .await
+        .unwrap();
+
+    let moved = LongUrl::from_trusted("https://example.org/moved".into());
+    let later = at(now() + 5 * HOUR);
+    assert!(
+        b.repo
+            .update_link(&code("editable"), &moved, Some(later))
+            .await
+            .unwrap()
+    );
+    let found = b.found("editable").await.unwrap();
+    assert_eq!(found.long_url, moved);
+    assert_eq!(found.expires_at, Some(later));
+    assert_eq!(found.click_count, 4);
+    assert_eq!(found.created_at, link.created_at);
+    assert_eq!(found.owner.as_deref(), Some("u-me"));
+
+    // The old expiry no longer applies: a sweep past it keeps the link.
+    b.repo
+        .delete_expired(at(now() + 2 * HOUR), 100)
+        .await
+        .unwrap();
+    assert!(b.found("editable").await.is_some());
+
+    // Never expiring, then a sweep past the new time keeps it too.
+    assert!(
+        b.repo
+            .update_link(&code("editable"), &moved, None)
+            .await
+            .unwrap()
+    );
+    b.repo
+        .delete_expired(at(now() + 10 * HOUR), 100)
+        .await
+        .unwrap();
+    assert_eq!(b.found("editable").await.unwrap().expires_at, None);
+
+    // An expiry moved into the past is swept like any other.
+    assert!(
+        b.repo
+            .update_link(&code("editable"), &moved, Some(at(now() - 1_000)))
+            .await
+            .unwrap()
+    );
+    if !b.native_expiry {
+        assert_eq!(b.repo.delete_expired(at(now()), 100).await.unwrap(), 1);
+    }
+    assert_eq!(b.found("editable").await, None);
+    assert!(
+        !b.repo
+            .update_link(&code("never-was"), &moved, None)
+            .await
+            .unwrap()
+    );
+}
+
 async fn an_api_key_hash_is_stored_once(b: Backend) {
     let secret = ApiKeySecret::generate();
     let record = ApiKeyRecord::new(&secret, "once", None, at(1_000));
@@ -584,6 +793,9 @@ macro_rules! conformance {
                 api_keys_are_stored_found_listed_and_revoked,
                 api_keys_are_listed_by_owner_and_remember_their_last_use,
                 an_api_key_hash_is_stored_once,
+                an_owners_links_are_listed_newest_first_in_stable_pages,
+                a_deleted_link_is_gone_and_its_code_retired_for_ever,
+                an_update_changes_destination_and_expiry_and_keeps_the_rest,
             );
         }
     };

@@ -17,6 +17,9 @@ pub struct UrlRecord {
     pub click_count: u64,
     /// When the last counted click happened; `None` until the first.
     pub last_accessed_at: Option<Timestamp>,
+    /// The user (id) the link belongs to; `None` for a link made anonymously or with an
+    /// operator's key.
+    pub owner: Option<String>,
 }
 
 impl UrlRecord {
@@ -34,7 +37,14 @@ impl UrlRecord {
             expires_at,
             click_count: 0,
             last_accessed_at: None,
+            owner: None,
         }
+    }
+
+    /// The same record, belonging to `owner`.
+    pub fn owned_by(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
     }
 
     /// Whether the link still resolves at `now`: served while `now < expires_at`.

@@ -71,6 +71,16 @@ impl Timestamp {
         u64::try_from(self.0 - earlier.0).unwrap_or(0)
     }
 
+    /// Parses an RFC 3339 date-time with any offset (`2026-11-22T10:15:30Z`,
+    /// `2026-11-22T11:15:30.25+01:00`), truncated to the millisecond; `None` for anything else
+    /// or an instant outside the representable range.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let parsed =
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+        let millis = i64::try_from(parsed.unix_timestamp_nanos().div_euclid(1_000_000)).ok()?;
+        Self::from_unix_millis(millis)
+    }
+
     /// RFC 3339 in UTC with millisecond precision, always three digits: `2026-11-22T10:15:30.250Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
@@ -115,6 +125,19 @@ mod tests {
     fn adding_a_huge_duration_is_none_rather_than_a_wrap() {
         let t = Timestamp::from_unix_millis(1_700_000_000_000).unwrap();
         assert_eq!(t.checked_add_seconds(u64::MAX), None);
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-22T11:15:30.2509+01:00"),
+            Timestamp::parse_rfc3339("2026-11-22T10:15:30.250Z")
+        );
+        for bad in [
+            "",
+            "2026-11-22",
+            "yesterday",
+            "1969-12-31T23:59:59Z",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
         assert_eq!(t.checked_add_seconds(i64::MAX as u64), None);
         assert_eq!(Timestamp::MAX.checked_add_millis(1), None);
         assert_eq!(

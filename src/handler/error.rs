@@ -28,6 +28,10 @@ pub enum ApiError {
     /// 400 `invalid_ttl`.
     #[error("{0}")]
     InvalidTtl(String),
+    /// 400 `invalid_expiry`: a new `expires_at` in the past, too far ahead, or null where
+    /// links must expire.
+    #[error("{0}")]
+    InvalidExpiry(&'static str),
     /// 400 `invalid_alias` or `reserved_alias`.
     #[error(transparent)]
     InvalidAlias(#[from] AliasError),
@@ -104,6 +108,7 @@ pub const ERROR_CODES: &[&str] = &[
     "self_referencing_url",
     "url_too_long",
     "invalid_ttl",
+    "invalid_expiry",
     "invalid_alias",
     "reserved_alias",
     "unauthorized",
@@ -144,7 +149,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
     )]
     pub code: String,
 }
@@ -156,6 +161,7 @@ impl ApiError {
             Self::InvalidRequest(_)
             | Self::InvalidUrl(_)
             | Self::InvalidTtl(_)
+            | Self::InvalidExpiry(_)
             | Self::InvalidAlias(_)
             | Self::InvalidAccount(_)
             | Self::InvalidInvite => StatusCode::BAD_REQUEST,
@@ -189,6 +195,7 @@ impl ApiError {
                 LongUrlError::TooLong => "url_too_long",
             },
             Self::InvalidTtl(_) => "invalid_ttl",
+            Self::InvalidExpiry(_) => "invalid_expiry",
             Self::InvalidAlias(AliasError::Invalid(_)) => "invalid_alias",
             Self::InvalidAlias(AliasError::Reserved(_)) => "reserved_alias",
             Self::NotFound { .. } => "not_found",
@@ -219,6 +226,7 @@ impl ApiError {
             Self::InvalidRequest(_) => "Invalid request",
             Self::InvalidUrl(_) => "Invalid long URL",
             Self::InvalidTtl(_) => "Invalid TTL",
+            Self::InvalidExpiry(_) => "Invalid expiry",
             Self::InvalidAlias(_) => "Invalid alias",
             Self::NotFound { .. } => "Not found",
             Self::Unauthorized => "Unauthorized",
@@ -265,6 +273,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoSuchUser => Self::NotFound { html: false },
             ServiceError::InvalidInvite => Self::InvalidInvite,
             ServiceError::LastAdmin => Self::LastAdmin,
+            ServiceError::InvalidExpiry(why) => Self::InvalidExpiry(why),
             ServiceError::Internal(what) => {
                 tracing::error!(what, "internal error");
                 Self::Internal

@@ -5,6 +5,8 @@ mod caller;
 mod error;
 mod extract;
 mod health;
+mod keys;
+mod links;
 mod openapi;
 mod redirect;
 mod shorten;
@@ -31,8 +33,13 @@ pub use users::{
     UsersBody,
 };
 
+pub use keys::{CreatedKey, KeyList, KeyView, NewKeyRequest};
+pub use links::{LinkList, LinkPatch, LinkView, ListParams};
+
 pub(crate) use account::{change_password, end_sessions, login, logout, me, signup};
 pub(crate) use health::{health, live, ready};
+pub(crate) use keys::{create_key, list_keys, revoke_key};
+pub(crate) use links::{delete_link, get_link, list_links, patch_link};
 pub(crate) use redirect::{follow, peek};
 pub(crate) use shorten::shorten;
 pub(crate) use stats::stats;

@@ -9,8 +9,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    Checks, CreatedInvite, HealthBody, InviteView, InvitesBody, LinkResponse, LoginRequest, MeBody,
-    NewInviteRequest, NewUserRequest, PasswordChange, Problem, RoleName, ShortenRequest,
+    Checks, CreatedInvite, CreatedKey, HealthBody, InviteView, InvitesBody, KeyList, KeyView,
+    LinkList, LinkPatch, LinkResponse, LinkView, LoginRequest, MeBody, NewInviteRequest,
+    NewKeyRequest, NewUserRequest, PasswordChange, Problem, RoleName, ShortenRequest,
     SignupRequest, StatsResponse, UserBody, UserUpdate, UserView, UsersBody,
 };
 
@@ -43,16 +44,25 @@ use super::{
         super::users::update_user,
         super::users::create_invite,
         super::users::list_invites,
+        super::links::list_links,
+        super::links::get_link,
+        super::links::patch_link,
+        super::links::delete_link,
+        super::keys::create_key,
+        super::keys::list_keys,
+        super::keys::revoke_key,
     ),
     components(schemas(
         ShortenRequest, LinkResponse, StatsResponse, Problem, HealthBody, Checks,
         LoginRequest, SignupRequest, PasswordChange, UserBody, UserView, MeBody,
         UsersBody, NewUserRequest, UserUpdate, RoleName, NewInviteRequest, CreatedInvite,
-        InviteView, InvitesBody,
+        InviteView, InvitesBody, LinkView, LinkList, LinkPatch, KeyView, KeyList, NewKeyRequest,
+        CreatedKey,
     )),
     modifiers(&Security),
     tags(
-        (name = "links", description = "Create, follow and inspect short links"),
+        (name = "links", description = "Create, follow and inspect short links; list, edit and delete your own"),
+        (name = "keys", description = "Your API keys"),
         (name = "accounts", description = "Log in and out, the caller's own account, signup"),
         (name = "admin", description = "Accounts and invites, for administrators"),
         (name = "operations", description = "Health, metrics and this document"),

@@ -1,5 +1,6 @@
 //! `POST /shorten`: create a link.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, Problem};
+use super::{ApiError, ApiJson, Caller, Problem};
 use crate::app::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::service::NewLink;
@@ -63,17 +64,19 @@ pub struct LinkResponse {
         (status = 201, description = "Created", body = LinkResponse,
             headers(("Location" = String, description = "The short URL"))),
         (status = 400, description = "Invalid URL, TTL, alias or request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, unknown or revoked API key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key (or no session while auth.anonymous_create is false)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "csrf_rejected: a session cookie from another site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Alias taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 16 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Create budget spent", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
     ),
-    security((), ("bearer" = []), ("api_key" = []))
+    security((), ("bearer" = []), ("api_key" = []), ("session" = []))
 )]
 pub(crate) async fn shorten(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     ApiJson(request): ApiJson<ShortenRequest>,
 ) -> Result<Response, ApiError> {
     let long_url = LongUrl::parse(&request.long_url, state.urls.url_policy())?;
@@ -89,6 +92,8 @@ pub(crate) async fn shorten(
             long_url,
             ttl_seconds,
             alias,
+            // The guard put the authenticated caller here: the link is theirs.
+            owner: caller.map(|Extension(c)| c.user.id),
         })
         .await?;
     let short_url = state.web.short_url(&record.short_code);

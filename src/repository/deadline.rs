@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
-use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
 ///
@@ -71,6 +71,34 @@ impl<R: Repository> Repository for Deadline<R> {
 
     async fn ping(&self) -> Result<(), RepoError> {
         self.within("ping", self.inner.ping()).await
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        self.within("list_owned", self.inner.list_owned(owner, after, limit))
+            .await
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        self.within(
+            "update_link",
+            self.inner.update_link(code, long_url, expires_at),
+        )
+        .await
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        self.within("delete_link", self.inner.delete_link(code, at))
+            .await
     }
 }
 

@@ -13,7 +13,11 @@
 //! | `click_count` | N | clicks so far |
 //! | `last_accessed_at` | N | Unix milliseconds of the latest click |
 //! | `w_{instance}` | N | the last click write (seq) of that instance applied to the link |
+//! | `owner_id` | S | the owning user's id; partition key of the owner index (absent = no owner) |
+//! | `owner_sort` | S | `{created_at:016}:{code}`: sort key of the owner index |
+//! | `deleted_at` | N | set on a deleted link's tombstone, which keeps the code taken for ever |
 //!
+//! The global secondary index `owner-index` (keys only) lists an owner's links newest first.
 //! The global secondary index `expiry-index` (keys only) is keyed by `expiry_bucket` with
 //! `expires_at` as sort key. A GSI keyed by `expires_at` itself could only answer equality, not
 //! "everything before T"; bucketing by expiry day makes it a range query per day, and the shard
@@ -28,18 +32,21 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    DeleteRequest, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, WriteRequest,
 };
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WRITE_MARK_TTL_MS};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
 
 mod accounts;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Name of the expiry index.
 pub const EXPIRY_INDEX: &str = "expiry-index";
+/// Name of the owner index: `owner_id` partition key, `owner_sort` sort key, keys only.
+pub const OWNER_INDEX: &str = "owner-index";
 /// Shards per expiry day in the index's partition key.
 pub const EXPIRY_SHARDS: u32 = 4;
 /// How many days back a sweep looks for expired items; older ones are left to native TTL,
@@ -233,6 +240,17 @@ impl DynamoDbRepository {
             )
             .build()
             .map_err(unavailable)?;
+        let owners = GlobalSecondaryIndex::builder()
+            .index_name(OWNER_INDEX)
+            .key_schema(key("owner_id", KeyType::Hash)?)
+            .key_schema(key("owner_sort", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(unavailable)?;
         let created = self
             .client
             .create_table()
@@ -240,8 +258,11 @@ impl DynamoDbRepository {
             .attribute_definitions(attribute("short_code", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("expiry_bucket", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("expires_at", ScalarAttributeType::N)?)
+            .attribute_definitions(attribute("owner_id", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute("owner_sort", ScalarAttributeType::S)?)
             .key_schema(key("short_code", KeyType::Hash)?)
             .global_secondary_indexes(index)
+            .global_secondary_indexes(owners.clone())
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await;
@@ -249,7 +270,7 @@ impl DynamoDbRepository {
             Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
             Err(e) if e.code() == Some("ResourceInUseException") => {
                 tracing::debug!(table = %self.table, "DynamoDB table exists");
-                return Ok(());
+                return self.add_owner_index(owners).await;
             }
             Err(e) => return Err(unavailable(e)),
         }
@@ -279,6 +300,51 @@ impl DynamoDbRepository {
             .send()
             .await
             .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Adds the owner index to a table made by a version without it (development tables
+    /// only: `create_table`; production tables get it from Terraform).
+    async fn add_owner_index(&self, owners: GlobalSecondaryIndex) -> Result<(), RepoError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let has_it = described
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .is_some_and(|indexes| indexes.iter().any(|i| i.index_name() == Some(OWNER_INDEX)));
+        if has_it {
+            return Ok(());
+        }
+        let definition = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(unavailable)
+        };
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(OWNER_INDEX)
+            .set_key_schema(Some(owners.key_schema().to_vec()))
+            .set_projection(owners.projection().cloned())
+            .build()
+            .map_err(unavailable)?;
+        self.client
+            .update_table()
+            .table_name(&self.table)
+            .attribute_definitions(definition("owner_id")?)
+            .attribute_definitions(definition("owner_sort")?)
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(table = %self.table, "added the owner index to the DynamoDB table");
         Ok(())
     }
 
@@ -375,7 +441,15 @@ impl DynamoDbRepository {
     }
 }
 
-fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, RepoError> {
+/// The live link in an item, or `None` for a deleted link's tombstone.
+fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<Option<UrlRecord>, RepoError> {
+    if item.contains_key("deleted_at") {
+        return Ok(None);
+    }
+    parse_live_item(item).map(Some)
+}
+
+fn parse_live_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, RepoError> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
     let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok());
     let code = text("short_code").map_or("", String::as_str);
@@ -401,7 +475,21 @@ fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, RepoE
             v.parse::<u64>().map_err(|_| corrupt("click_count"))
         })?,
         last_accessed_at: time("last_accessed_at")?,
+        owner: text("owner_id").cloned(),
     })
+}
+
+/// The attributes that give a link its expiry: the value, native TTL and the expiry index.
+fn expiry_attributes(
+    code: &ShortCode,
+    expires_at: Timestamp,
+) -> [(&'static str, AttributeValue); 3] {
+    let millis = expires_at.as_unix_millis();
+    [
+        ("expires_at", n(millis)),
+        ("ttl", n((millis + 999).div_euclid(1000))),
+        ("expiry_bucket", s(expiry_bucket(code, expires_at))),
+    ]
 }
 
 #[async_trait]
@@ -417,12 +505,15 @@ impl Repository for DynamoDbRepository {
             ("click_count".to_owned(), n(record.click_count)),
         ]);
         if let Some(expires_at) = record.expires_at {
-            let millis = expires_at.as_unix_millis();
-            item.insert("expires_at".to_owned(), n(millis));
-            item.insert("ttl".to_owned(), n((millis + 999).div_euclid(1000)));
+            for (name, value) in expiry_attributes(&record.short_code, expires_at) {
+                item.insert(name.to_owned(), value);
+            }
+        }
+        if let Some(owner) = &record.owner {
+            item.insert("owner_id".to_owned(), s(owner));
             item.insert(
-                "expiry_bucket".to_owned(),
-                s(expiry_bucket(&record.short_code, expires_at)),
+                "owner_sort".to_owned(),
+                s(LinkCursor::after(record).sort_key()),
             );
         }
         if let Some(at) = record.last_accessed_at {
@@ -450,7 +541,7 @@ impl Repository for DynamoDbRepository {
             .send()
             .await
             .map_err(unavailable)?;
-        output.item().map(parse_item).transpose()
+        Ok(output.item().map(parse_item).transpose()?.flatten())
     }
 
     async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
@@ -476,7 +567,8 @@ impl Repository for DynamoDbRepository {
             .set_key(Some(key.clone()))
             .update_expression("ADD click_count :n SET last_accessed_at = :at, #w = :seq")
             .condition_expression(
-                "attribute_exists(short_code) AND (attribute_not_exists(#w) OR #w < :seq) AND \
+                "attribute_exists(short_code) AND attribute_not_exists(deleted_at) AND \
+                 (attribute_not_exists(#w) OR #w < :seq) AND \
                  (attribute_not_exists(last_accessed_at) OR last_accessed_at < :at)",
             )
             .expression_attribute_names("#w", &mark)
@@ -498,7 +590,8 @@ impl Repository for DynamoDbRepository {
                     // Never create an item from a counter: a missing or deleted link stays
                     // missing; and never apply one write twice.
                     .condition_expression(
-                        "attribute_exists(short_code) AND (attribute_not_exists(#w) OR #w < :seq)",
+                        "attribute_exists(short_code) AND attribute_not_exists(deleted_at) AND \
+                         (attribute_not_exists(#w) OR #w < :seq)",
                     )
                     .expression_attribute_names("#w", &mark)
                     .expression_attribute_values(":n", n(delta.count))
@@ -549,6 +642,121 @@ impl Repository for DynamoDbRepository {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    /// Through the owner index (keys only), then a consistent read of each link: the index is
+    /// eventually consistent, so an entry for a link deleted a moment ago is skipped, and a
+    /// link created a moment ago may be missing from the first page for as long.
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        let mut records = Vec::with_capacity(limit);
+        let mut start_key = None;
+        while records.len() < limit {
+            let want = limit - records.len();
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(OWNER_INDEX)
+                .scan_index_forward(false)
+                .expression_attribute_values(":o", s(owner))
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key);
+            query = match after {
+                Some(cursor) => query
+                    .key_condition_expression("owner_id = :o AND owner_sort < :c")
+                    .expression_attribute_values(":c", s(cursor.sort_key())),
+                None => query.key_condition_expression("owner_id = :o"),
+            };
+            let page = query.send().await.map_err(unavailable)?;
+            for item in page.items() {
+                let Some(code) = item
+                    .get("short_code")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|c| ShortCode::parse(c).ok())
+                else {
+                    continue;
+                };
+                if let Some(record) = self
+                    .find_by_short_code(&code)
+                    .await?
+                    .filter(|r| r.owner.as_deref() == Some(owner))
+                {
+                    records.push(record);
+                }
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .condition_expression(
+                "attribute_exists(short_code) AND attribute_not_exists(deleted_at)",
+            )
+            .expression_attribute_names("#t", "ttl")
+            .expression_attribute_values(":u", s(long_url.as_str()));
+        update = match expires_at {
+            Some(at) => {
+                let [(_, e), (_, t), (_, b)] = expiry_attributes(code, at);
+                update
+                    .update_expression(
+                        "SET long_url = :u, expires_at = :e, #t = :t, expiry_bucket = :b",
+                    )
+                    .expression_attribute_values(":e", e)
+                    .expression_attribute_values(":t", t)
+                    .expression_attribute_values(":b", b)
+            }
+            None => {
+                update.update_expression("SET long_url = :u REMOVE expires_at, #t, expiry_bucket")
+            }
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        // The item stays as the code's tombstone: without destination, expiry (neither the
+        // sweep nor native TTL takes it) or owner (out of the owner index).
+        let deleted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .update_expression(
+                "SET deleted_at = :at REMOVE long_url, expires_at, #t, expiry_bucket, owner_id, owner_sort",
+            )
+            .condition_expression("attribute_exists(short_code) AND attribute_not_exists(deleted_at)")
+            .expression_attribute_names("#t", "ttl")
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

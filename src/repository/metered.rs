@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository};
-use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::StorageLabels;
 
 /// Wraps a backend and counts its `Unavailable` and `Corrupt` answers (a `Conflict` is an
@@ -85,6 +85,34 @@ impl<R: Repository> Repository for Metered<R> {
 
     async fn ping(&self) -> Result<(), RepoError> {
         self.count("ping", self.inner.ping().await)
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        self.count(
+            "list_owned",
+            self.inner.list_owned(owner, after, limit).await,
+        )
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        self.count(
+            "update_link",
+            self.inner.update_link(code, long_url, expires_at).await,
+        )
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        self.count("delete_link", self.inner.delete_link(code, at).await)
     }
 }
 

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use crate::config::{StorageBackend, StorageSettings};
-use crate::domain::{ApiKeyHash, ApiKeyRecord, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::{Metrics, StorageLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -27,7 +27,8 @@ use prometheus_client::metrics::family::Family;
 pub use accounts::{InviteStore, SessionStore, UserStore};
 pub use deadline::Deadline;
 pub use dynamodb::{
-    DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, SWEEP_LOOKBACK_DAYS, expiry_bucket,
+    DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, OWNER_INDEX, SWEEP_LOOKBACK_DAYS,
+    expiry_bucket,
 };
 pub use memory::MemoryRepository;
 pub use metered::Metered;
@@ -166,6 +167,79 @@ pub trait Repository: Send + Sync + 'static {
     /// # Errors
     /// [`RepoError::Unavailable`] when the store does not answer.
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// Up to `limit` links of `owner`, newest first (by `created_at`, then code, both
+    /// descending), starting after `after` when given, expired ones included, deleted ones
+    /// never. Found through an index of the owner's links, never a scan of the store; a page
+    /// boundary is stable under concurrent inserts (a cursor names a position, not an offset).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError>;
+
+    /// Sets the destination and expiry of the link `code`, atomically; `false` when there is
+    /// no such link (or it was deleted). Counters, owner and creation time are kept; a store
+    /// with native expiry moves it.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError>;
+
+    /// Deletes the link `code` and retires its code for ever: from then on
+    /// [`Self::find_by_short_code`] and [`Self::list_owned`] do not see it, [`Self::save`] of
+    /// the code is a `Conflict`, increments change nothing and no sweep or native expiry
+    /// brings the code back. `false` when there was no live record to delete.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError>;
+}
+
+/// A position in an owner's listing: the last link of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkCursor {
+    /// Its creation time.
+    pub created_at: Timestamp,
+    /// Its code (ties on `created_at` are ordered by code).
+    pub code: ShortCode,
+}
+
+impl LinkCursor {
+    /// The cursor after `record`.
+    pub fn after(record: &UrlRecord) -> Self {
+        Self {
+            created_at: record.created_at,
+            code: record.short_code.clone(),
+        }
+    }
+
+    /// `{created_at as 16 digits}:{code}`: sorts like (created_at, code), byte by byte. The
+    /// sort key of the Redis and DynamoDB owner indexes.
+    pub fn sort_key(&self) -> String {
+        format!("{:016}:{}", self.created_at.as_unix_millis(), self.code)
+    }
+
+    /// Parses [`Self::sort_key`] text back (from a client's `cursor` parameter).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (millis, code) = text.split_once(':')?;
+        if millis.len() != 16 || !millis.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self {
+            created_at: Timestamp::from_unix_millis(millis.parse().ok()?)?,
+            code: ShortCode::parse(code).ok()?,
+        })
+    }
 }
 
 /// Persistence for API keys, in the same store as the links. Only hashes are stored.
@@ -241,6 +315,28 @@ impl<R: Repository + ?Sized> Repository for Arc<R> {
 
     async fn ping(&self) -> Result<(), RepoError> {
         (**self).ping().await
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        (**self).list_owned(owner, after, limit).await
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        (**self).update_link(code, long_url, expires_at).await
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        (**self).delete_link(code, at).await
     }
 }
 

@@ -1,11 +1,17 @@
 //! `RedisRepository`: links in Redis, for fleets of instances sharing one store.
 //!
 //! One hash per link at `{prefix}link:{code}` with short field names (`u` long URL, `c` created,
-//! `e` expires, `n` clicks, `a` last access; times in Unix milliseconds; `w:{instance}` the
-//! last click write of each instance). Every operation touches
-//! exactly one key, so the same code works on Redis Cluster. Expiry is native (`PEXPIREAT`):
-//! Redis deletes an expired link itself and never returns it, so `delete_expired` has nothing
-//! left to do.
+//! `e` expires, `n` clicks, `a` last access, `o` owner; times in Unix milliseconds;
+//! `w:{instance}` the last click write of each instance). Every script touches exactly one
+//! key, so the same code works on Redis Cluster. Expiry is native (`PEXPIREAT`): Redis deletes
+//! an expired link itself and never returns it, so `delete_expired` has nothing left to do.
+//!
+//! A deleted link keeps its hash as a tombstone (`x` the deletion time, no destination, no
+//! expiry), so the code stays taken for ever. Each owner's links are in a sorted set
+//! `{prefix}owner:{id}` whose members are [`LinkCursor::sort_key`]s (all scores 0, so the set
+//! is ordered by member and pages are `ZRANGE … BYLEX REV`). It lives in another slot than the
+//! link, so it is written first and read with a check: a member whose link is gone or not the
+//! owner's is skipped.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +20,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{ApiKeyStore, ClickDelta, RepoError, Repository, WRITE_MARK_TTL_MS};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
 
 mod accounts;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
@@ -24,6 +30,7 @@ const SAVE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 'n', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'o', ARGV[6]) end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'e', ARGV[3])
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
@@ -40,7 +47,7 @@ return 1
 /// gone for a day) are removed, so restarts do not grow a hot link's hash for ever. Seqs are
 /// milliseconds, exact in Lua's doubles.
 const INCREMENT_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
 local seen = redis.call('HGET', KEYS[1], ARGV[3])
 if seen and tonumber(seen) >= tonumber(ARGV[4]) then return 2 end
 redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
@@ -58,6 +65,32 @@ if redis.call('HLEN', KEYS[1]) > 16 then
   end
 end
 return 1
+";
+
+/// Changes the destination (ARGV[1]) and expiry (ARGV[2], '' = never) of a live link.
+const UPDATE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'e', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+else
+  redis.call('HDEL', KEYS[1], 'e')
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+";
+
+/// Turns a live link into its tombstone (ARGV[1] the time): returns {owner, created} of the
+/// link it was ('' for no owner), or false when there was none.
+const DELETE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return false end
+local owner = redis.call('HGET', KEYS[1], 'o') or ''
+local created = redis.call('HGET', KEYS[1], 'c') or '0'
+redis.call('HDEL', KEYS[1], 'u', 'e', 'o')
+redis.call('HSET', KEYS[1], 'x', ARGV[1])
+redis.call('PERSIST', KEYS[1])
+return {owner, created}
 ";
 
 /// Creates an API key hash only if absent (ARGV[4] the owner, '' for none).
@@ -86,6 +119,8 @@ pub struct RedisRepository {
     prefix: String,
     save: Script,
     increment: Script,
+    update: Script,
+    delete: Script,
     insert_key: Script,
     key_time: Script,
 }
@@ -146,6 +181,8 @@ impl RedisRepository {
             prefix: prefix.to_owned(),
             save: Script::new(SAVE_SCRIPT),
             increment: Script::new(INCREMENT_SCRIPT),
+            update: Script::new(UPDATE_SCRIPT),
+            delete: Script::new(DELETE_SCRIPT),
             insert_key: Script::new(INSERT_KEY_SCRIPT),
             key_time: Script::new(KEY_TIME_SCRIPT),
         })
@@ -153,6 +190,11 @@ impl RedisRepository {
 
     fn key(&self, code: &ShortCode) -> String {
         format!("{}link:{code}", self.prefix)
+    }
+
+    /// The sorted set of one owner's links.
+    fn owner_index(&self, owner: &str) -> String {
+        format!("{}owner:{owner}", self.prefix)
     }
 
     fn api_key(&self, hash: &str) -> String {
@@ -207,7 +249,21 @@ fn millis(t: Timestamp) -> i64 {
     t.as_unix_millis()
 }
 
-fn parse_record(code: &ShortCode, fields: HashMap<String, String>) -> Result<UrlRecord, RepoError> {
+/// The live link in a hash, or `None` for a tombstone.
+fn parse_record(
+    code: &ShortCode,
+    fields: HashMap<String, String>,
+) -> Result<Option<UrlRecord>, RepoError> {
+    if fields.contains_key("x") {
+        return Ok(None);
+    }
+    parse_live_record(code, fields).map(Some)
+}
+
+fn parse_live_record(
+    code: &ShortCode,
+    fields: HashMap<String, String>,
+) -> Result<UrlRecord, RepoError> {
     let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}' in Redis"));
     let time = |name: &str| millis_field(&fields, name, || corrupt(name));
     Ok(UrlRecord {
@@ -219,6 +275,7 @@ fn parse_record(code: &ShortCode, fields: HashMap<String, String>) -> Result<Url
             .get("n")
             .map_or(Ok(0), |v| v.parse::<u64>().map_err(|_| corrupt("n")))?,
         last_accessed_at: time("a")?,
+        owner: fields.get("o").cloned(),
     })
 }
 
@@ -226,6 +283,18 @@ fn parse_record(code: &ShortCode, fields: HashMap<String, String>) -> Result<Url
 impl Repository for RedisRepository {
     async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
         let mut connection = self.connection.clone();
+        let indexed = record.owner.as_ref().map(|owner| {
+            (
+                self.owner_index(owner),
+                LinkCursor::after(record).sort_key(),
+            )
+        });
+        if let Some((index, member)) = &indexed {
+            let _: i64 = connection
+                .zadd(index, member, 0)
+                .await
+                .map_err(unavailable)?;
+        }
         let created: i64 = self
             .save
             .key(self.key(&record.short_code))
@@ -242,14 +311,18 @@ impl Repository for RedisRepository {
                     .last_accessed_at
                     .map_or(String::new(), |t| millis(t).to_string()),
             )
+            .arg(record.owner.as_deref().unwrap_or_default())
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
         if created == 1 {
-            Ok(())
-        } else {
-            Err(RepoError::Conflict)
+            return Ok(());
         }
+        if let Some((index, member)) = indexed {
+            // The code was taken: this index entry names someone else's link (or a tombstone).
+            let _: i64 = connection.zrem(index, member).await.map_err(unavailable)?;
+        }
+        Err(RepoError::Conflict)
     }
 
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
@@ -261,7 +334,7 @@ impl Repository for RedisRepository {
         if fields.is_empty() {
             return Ok(None);
         }
-        parse_record(code, fields).map(Some)
+        parse_record(code, fields)
     }
 
     async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
@@ -298,6 +371,102 @@ impl Repository for RedisRepository {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let index = self.owner_index(owner);
+        let mut start = after.map_or_else(|| "+".to_owned(), |c| format!("({}", c.sort_key()));
+        let mut records = Vec::with_capacity(limit);
+        // Stale members (a link gone by expiry, a lost create race) are skipped and removed;
+        // each round asks for what is still missing.
+        while records.len() < limit {
+            let want = limit - records.len();
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&index)
+                .arg(&start)
+                .arg("-")
+                .arg("BYLEX")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(want)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let exhausted = members.len() < want;
+            for member in &members {
+                let found = match LinkCursor::parse(member) {
+                    Some(cursor) => self
+                        .find_by_short_code(&cursor.code)
+                        .await?
+                        .filter(|r| r.owner.as_deref() == Some(owner)),
+                    None => None,
+                };
+                match found {
+                    Some(record) => records.push(record),
+                    None => {
+                        let _: i64 = connection.zrem(&index, member).await.map_err(unavailable)?;
+                    }
+                }
+            }
+            match members.last() {
+                Some(last) if !exhausted => start = format!("({last}"),
+                _ => break,
+            }
+        }
+        Ok(records)
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let changed: i64 = self
+            .update
+            .key(self.key(code))
+            .arg(long_url.as_str())
+            .arg(expires_at.map_or(String::new(), |t| millis(t).to_string()))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let deleted: Option<(String, i64)> = self
+            .delete
+            .key(self.key(code))
+            .arg(millis(at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let Some((owner, created)) = deleted else {
+            return Ok(false);
+        };
+        if !owner.is_empty()
+            && let Some(created_at) = Timestamp::from_unix_millis(created)
+        {
+            let member = LinkCursor {
+                created_at,
+                code: code.clone(),
+            }
+            .sort_key();
+            let _: i64 = connection
+                .zrem(self.owner_index(&owner), member)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(true)
     }
 }
 

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ClickDelta, RepoError, Repository};
+use super::{ClickDelta, LinkCursor, RepoError, Repository};
 use crate::config::SqliteSync;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 
@@ -387,8 +387,8 @@ fn execute(
         Command::Save(record, _) => {
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO links (short_code, long_url, created_at, expires_at, click_count, last_accessed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (short_code) DO NOTHING",
+                    "INSERT INTO links (short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (short_code) DO NOTHING",
                 )?
                 .execute(params![
                     record.short_code.as_str(),
@@ -397,6 +397,7 @@ fn execute(
                     record.expires_at.map(Timestamp::as_unix_millis),
                     i64::try_from(record.click_count).unwrap_or(i64::MAX),
                     record.last_accessed_at.map(Timestamp::as_unix_millis),
+                    record.owner,
                 ])?;
             Ok(if inserted == 1 {
                 Ok(0)
@@ -436,7 +437,7 @@ fn increment(tx: &rusqlite::Transaction<'_>, delta: &ClickDelta) -> rusqlite::Re
     tx.prepare_cached(
         "UPDATE links SET click_count = click_count + ?2,
                 last_accessed_at = MAX(COALESCE(last_accessed_at, ?3), ?3)
-         WHERE short_code = ?1",
+         WHERE short_code = ?1 AND deleted_at IS NULL",
     )?
     .execute(params![
         delta.code.as_str(),
@@ -445,6 +446,17 @@ fn increment(tx: &rusqlite::Transaction<'_>, delta: &ClickDelta) -> rusqlite::Re
     ])
 }
 
+/// The columns [`record_from_row`] reads, in its order.
+const LINK_COLUMNS: &str =
+    "short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id";
+
+/// One page of an owner's links: answered from `links_owner` (see
+/// `an_owners_listing_reads_only_the_owner_index` below).
+const OWNED_LINKS_SQL: &str =
+    "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id
+     FROM links WHERE owner_id = ?1 AND (created_at, short_code) < (?2, ?3)
+     ORDER BY created_at DESC, short_code DESC LIMIT ?4";
+
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord, RepoError>> {
     let code: String = row.get(0)?;
     let long_url: String = row.get(1)?;
@@ -452,6 +464,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord
     let expires_at: Option<i64> = row.get(3)?;
     let click_count: i64 = row.get(4)?;
     let last_accessed_at: Option<i64> = row.get(5)?;
+    let owner: Option<String> = row.get(6)?;
     let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}'"));
     let time = |ms: i64, what: &str| Timestamp::from_unix_millis(ms).ok_or_else(|| corrupt(what));
     Ok((|| {
@@ -464,6 +477,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord
             last_accessed_at: last_accessed_at
                 .map(|ms| time(ms, "last_accessed_at"))
                 .transpose()?,
+            owner,
         })
     })())
 }
@@ -480,10 +494,9 @@ impl Repository for SqliteRepository {
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
         let code = code.clone();
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at
-                 FROM links WHERE short_code = ?1",
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {LINK_COLUMNS} FROM links WHERE short_code = ?1 AND deleted_at IS NULL"
+            ))
             .and_then(|mut stmt| stmt.query_row([code.as_str()], record_from_row).optional())
             .map_err(unavailable)?
             .transpose()
@@ -548,6 +561,74 @@ impl Repository for SqliteRepository {
         }
         Ok(())
     }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        let owner = owner.to_owned();
+        // No cursor: start above every real position.
+        let (created, code) = after.map_or((i64::MAX, String::new()), |c| {
+            (c.created_at.as_unix_millis(), c.code.to_string())
+        });
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(OWNED_LINKS_SQL).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![owner, created, code, limit], record_from_row)
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let (code, long_url) = (code.clone(), long_url.clone());
+        let changed = self
+            .exec(move |tx| {
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE links SET long_url = ?2, expires_at = ?3
+                         WHERE short_code = ?1 AND deleted_at IS NULL",
+                    )?
+                    .execute(params![
+                        code.as_str(),
+                        long_url.as_str(),
+                        expires_at.map(Timestamp::as_unix_millis),
+                    ])?;
+                Ok(Ok(changed as u64))
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        let code = code.clone();
+        // The row stays as the code's tombstone: no destination, no expiry (no sweep takes
+        // it), no owner (out of the owner index).
+        let changed = self
+            .exec(move |tx| {
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE links SET deleted_at = ?2, long_url = '', expires_at = NULL,
+                                owner_id = NULL
+                         WHERE short_code = ?1 AND deleted_at IS NULL",
+                    )?
+                    .execute(params![code.as_str(), at.as_unix_millis()])?;
+                Ok(Ok(changed as u64))
+            })
+            .await?;
+        Ok(changed == 1)
+    }
 }
 
 #[cfg(test)]
@@ -577,6 +658,24 @@ mod tests {
         assert_eq!(
             plan,
             vec!["SEARCH links USING COVERING INDEX links_expires_at (expires_at<?)"]
+        );
+    }
+
+    #[test]
+    fn an_owners_listing_reads_only_the_owner_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {OWNED_LINKS_SQL}"))
+            .unwrap()
+            .query_map(params!["u", 0, "", 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert!(
+            plan[0].starts_with("SEARCH links USING INDEX links_owner (owner_id=?"),
+            "{plan:?}"
         );
     }
 

@@ -105,6 +105,12 @@ impl LinkCache {
         self.missing.insert(code.clone(), ());
     }
 
+    /// Forgets `code` entirely: its link has just been edited or deleted here.
+    pub fn forget(&self, code: &ShortCode) {
+        self.links.invalidate(code);
+        self.missing.invalidate(code);
+    }
+
     /// Forgets that `code` was missing: it has just been created here.
     pub fn invalidate_missing(&self, code: &ShortCode) {
         self.missing.invalidate(code);

@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// No account has this name.
     #[error("no such user")]
     NoSuchUser,
+    /// A new expiry that is in the past, too far ahead, or "never" where links must expire.
+    #[error("{0}")]
+    InvalidExpiry(&'static str),
     /// The change would leave no active administrator.
     #[error("the last active administrator cannot be disabled or demoted")]
     LastAdmin,

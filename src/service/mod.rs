@@ -15,4 +15,4 @@ pub use cache::{LinkCache, Lookup};
 pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
-pub use url_service::{LinkPolicy, NewLink, UrlService};
+pub use url_service::{LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, UrlService};

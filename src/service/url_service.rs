@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::{Alias, Clock, LongUrl, ShortCode, ShortCodeGen, UrlPolicy, UrlRecord};
-use crate::repository::{RepoError, Repository};
+use crate::domain::{
+    Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
+};
+use crate::repository::{LinkCursor, RepoError, Repository};
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -32,6 +34,46 @@ pub struct NewLink {
     pub ttl_seconds: Option<u64>,
     /// Requested code; `None` = generate one.
     pub alias: Option<Alias>,
+    /// The user (id) the link will belong to; `None` = nobody.
+    pub owner: Option<String>,
+}
+
+/// A change to a link: each field present is set.
+#[derive(Debug, Clone, Default)]
+pub struct LinkChange {
+    /// A new destination, parsed with [`UrlService::url_policy`].
+    pub long_url: Option<LongUrl>,
+    /// A new expiry: `Some(None)` = never.
+    pub expires_at: Option<Option<Timestamp>>,
+}
+
+/// A request for a page of one owner's links.
+#[derive(Debug, Clone)]
+pub struct LinkQuery {
+    /// Case-insensitive text the code or the destination must contain; empty = all.
+    pub q: String,
+    /// At most this many links.
+    pub limit: usize,
+    /// Continue after this position (the previous page's `next`).
+    pub after: Option<LinkCursor>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct LinkPage {
+    /// The links, newest first, with this instance's unflushed clicks added.
+    pub links: Vec<UrlRecord>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<LinkCursor>,
+}
+
+/// How many links a listing with a search reads from the store per round trip.
+const LIST_BATCH: usize = 200;
+
+/// Whether `caller` may see and change `record`: its owner, or an administrator. Anyone else
+/// is told the link does not exist (no existence oracle).
+fn may_manage(caller: &User, record: &UrlRecord) -> bool {
+    caller.is_admin() || record.owner.as_deref() == Some(caller.id.as_str())
 }
 
 /// Link use cases over a [`Repository`], a [`Clock`] and a [`ShortCodeGen`], with an optional
@@ -42,10 +84,13 @@ pub struct UrlService {
     codes: Arc<dyn ShortCodeGen>,
     url_policy: UrlPolicy,
     link_policy: LinkPolicy,
-    cache: Option<LinkCache>,
+    cache: Option<Arc<LinkCache>>,
     clicks: Arc<ClickBuffer>,
     created: Counter,
 }
+
+/// Seconds after an edit or delete when the cache entry is dropped a second time.
+const FORGET_AGAIN_SECS: u64 = 5;
 
 impl UrlService {
     /// Wires a service. `cache` may be `None` for stores that are themselves in memory.
@@ -64,7 +109,7 @@ impl UrlService {
             codes,
             url_policy,
             link_policy,
-            cache,
+            cache: cache.map(Arc::new),
             clicks,
             created: Counter::default(),
         }
@@ -93,7 +138,7 @@ impl UrlService {
 
     /// The link cache, when enabled (for metrics and tests).
     pub fn cache(&self) -> Option<&LinkCache> {
-        self.cache.as_ref()
+        self.cache.as_deref()
     }
 
     /// The destination policy long URLs must be parsed with before they reach [`Self::create`].
@@ -127,7 +172,8 @@ impl UrlService {
             None => None,
         };
         if let Some(alias) = new.alias {
-            let record = UrlRecord::new(alias.into_code(), new.long_url, now, expires_at);
+            let record = UrlRecord::new(alias.into_code(), new.long_url, now, expires_at)
+                .owned_by(new.owner);
             return match self.repo.save(&record).await {
                 Ok(()) => {
                     self.on_created(&record.short_code);
@@ -139,7 +185,10 @@ impl UrlService {
                 Err(e) => Err(e.into()),
             };
         }
-        let mut record = UrlRecord::new(self.codes.generate(), new.long_url, now, expires_at);
+        // A code taken by a live, expired or deleted link collides like any other, so the
+        // generator never reissues a retired code.
+        let mut record = UrlRecord::new(self.codes.generate(), new.long_url, now, expires_at)
+            .owned_by(new.owner);
         for attempt in 1..=MAX_CODE_ATTEMPTS {
             if attempt > 1 {
                 record.short_code = self.codes.generate();
@@ -224,11 +273,15 @@ impl UrlService {
     /// As [`Self::resolve`].
     pub async fn stats(&self, code: &ShortCode) -> Result<UrlRecord, ServiceError> {
         let now = self.clock.now();
-        let mut record = match self.repo.find_by_short_code(code).await? {
-            Some(record) if record.is_live_at(now) => record,
-            _ => return Err(ServiceError::NotFound),
-        };
-        if let Some(pending) = self.clicks.pending(code) {
+        match self.repo.find_by_short_code(code).await? {
+            Some(record) if record.is_live_at(now) => Ok(self.with_pending(record)),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+
+    /// Adds this instance's clicks not yet flushed to `record`'s counters.
+    fn with_pending(&self, mut record: UrlRecord) -> UrlRecord {
+        if let Some(pending) = self.clicks.pending(&record.short_code) {
             record.click_count = record.click_count.saturating_add(pending.count);
             record.last_accessed_at = Some(
                 record
@@ -236,7 +289,143 @@ impl UrlService {
                     .map_or(pending.last_at, |t| t.max(pending.last_at)),
             );
         }
-        Ok(record)
+        record
+    }
+
+    /// A page of `owner`'s links (expired ones included), newest first, filtered by
+    /// `query.q`. Reads only the owner's links, through the store's owner index.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn links_of(&self, owner: &str, query: LinkQuery) -> Result<LinkPage, ServiceError> {
+        let needle = query.q.to_lowercase();
+        let matches = |r: &UrlRecord| {
+            needle.is_empty()
+                || r.short_code.as_str().to_lowercase().contains(&needle)
+                || r.long_url.as_str().to_lowercase().contains(&needle)
+        };
+        // One more than asked, to know whether a next page exists.
+        let want = query.limit + 1;
+        let batch = if needle.is_empty() {
+            want
+        } else {
+            LIST_BATCH.max(want)
+        };
+        let mut found = Vec::with_capacity(want);
+        let mut after = query.after;
+        loop {
+            let page = self.repo.list_owned(owner, after.as_ref(), batch).await?;
+            let exhausted = page.len() < batch;
+            after = page.last().map(LinkCursor::after);
+            found.extend(page.into_iter().filter(|r| matches(r)));
+            if found.len() >= want || exhausted {
+                break;
+            }
+        }
+        found.truncate(want);
+        let next = if found.len() > query.limit {
+            found.truncate(query.limit);
+            found.last().map(LinkCursor::after)
+        } else {
+            None
+        };
+        Ok(LinkPage {
+            links: found.into_iter().map(|r| self.with_pending(r)).collect(),
+            next,
+        })
+    }
+
+    /// The link `code` if `caller` may manage it (expired or not), with its counters.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] for a missing link and for someone else's alike;
+    /// [`ServiceError::Storage`].
+    pub async fn managed_link(
+        &self,
+        caller: &User,
+        code: &ShortCode,
+    ) -> Result<UrlRecord, ServiceError> {
+        match self.repo.find_by_short_code(code).await? {
+            Some(record) if may_manage(caller, &record) => Ok(self.with_pending(record)),
+            _ => Err(ServiceError::NotFound),
+        }
+    }
+
+    /// Applies `change` to the link `code` if `caller` may manage it. This instance serves
+    /// the change at once; other instances once their cache entry ends (`cache.ttl_seconds`).
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] as for [`Self::managed_link`]; [`ServiceError::InvalidExpiry`]
+    /// for an expiry in the past, beyond `links.max_ttl_seconds`, or "never" where links must
+    /// expire; [`ServiceError::Storage`].
+    pub async fn change_link(
+        &self,
+        caller: &User,
+        code: &ShortCode,
+        change: LinkChange,
+    ) -> Result<UrlRecord, ServiceError> {
+        let current = self.managed_link(caller, code).await?;
+        let now = self.clock.now();
+        let expires_at = match change.expires_at {
+            None => current.expires_at,
+            Some(None) if self.link_policy.default_ttl_seconds.is_some() => {
+                return Err(ServiceError::InvalidExpiry(
+                    "links on this service must expire: expires_at cannot be null",
+                ));
+            }
+            Some(None) => None,
+            Some(Some(at)) => {
+                let latest = now.checked_add_seconds(self.link_policy.max_ttl_seconds);
+                if at <= now {
+                    return Err(ServiceError::InvalidExpiry(
+                        "expires_at must be in the future",
+                    ));
+                }
+                if latest.is_some_and(|latest| at > latest) {
+                    return Err(ServiceError::InvalidExpiry(
+                        "expires_at is further ahead than links.max_ttl_seconds allows",
+                    ));
+                }
+                Some(at)
+            }
+        };
+        let long_url = change.long_url.unwrap_or(current.long_url.clone());
+        if !self.repo.update_link(code, &long_url, expires_at).await? {
+            return Err(ServiceError::NotFound);
+        }
+        self.forget_cached(code);
+        Ok(UrlRecord {
+            long_url,
+            expires_at,
+            ..current
+        })
+    }
+
+    /// Deletes the link `code` if `caller` may manage it; its code is retired for ever. This
+    /// instance answers 404 for it at once; other instances once their cache entry ends.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] as for [`Self::managed_link`]; [`ServiceError::Storage`].
+    pub async fn delete_link(&self, caller: &User, code: &ShortCode) -> Result<(), ServiceError> {
+        self.managed_link(caller, code).await?;
+        if !self.repo.delete_link(code, self.clock.now()).await? {
+            return Err(ServiceError::NotFound);
+        }
+        self.forget_cached(code);
+        Ok(())
+    }
+
+    /// Drops `code` from this instance's cache now, and once more a moment later: a lookup
+    /// that read the old record before the change and finishes after it would otherwise put
+    /// it back (storage reads are bounded by `storage.timeout_ms`).
+    fn forget_cached(&self, code: &ShortCode) {
+        let Some(cache) = &self.cache else { return };
+        cache.forget(code);
+        let (cache, code) = (cache.clone(), code.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(FORGET_AGAIN_SECS)).await;
+            cache.forget(&code);
+        });
     }
 
     /// One round trip to storage.

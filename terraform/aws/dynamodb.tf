@@ -1,5 +1,6 @@
 # The table exactly as the service expects it (README "Storage" / DynamoDB): links and API keys
-# keyed by short_code, the expiry index the sweeper queries, native TTL on `ttl`.
+# keyed by short_code, the expiry index the sweeper queries, the owner index of users' listings,
+# native TTL on `ttl`.
 resource "aws_dynamodb_table" "links" {
   name                        = var.table_name
   billing_mode                = "PAY_PER_REQUEST"
@@ -21,10 +22,28 @@ resource "aws_dynamodb_table" "links" {
     type = "N"
   }
 
+  attribute {
+    name = "owner_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "owner_sort"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "expiry-index"
     hash_key        = "expiry_bucket"
     range_key       = "expires_at"
+    projection_type = "KEYS_ONLY"
+  }
+
+  # A user's links, newest first (GET /api/links).
+  global_secondary_index {
+    name            = "owner-index"
+    hash_key        = "owner_id"
+    range_key       = "owner_sort"
     projection_type = "KEYS_ONLY"
   }
 

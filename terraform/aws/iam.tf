@@ -38,6 +38,7 @@ data "aws_iam_policy_document" "task" {
     resources = [
       aws_dynamodb_table.links.arn,
       "${aws_dynamodb_table.links.arn}/index/expiry-index",
+      "${aws_dynamodb_table.links.arn}/index/owner-index",
     ]
   }
 

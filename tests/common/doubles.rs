@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use url_shortener::domain::{ShortCode, ShortCodeGen, Timestamp, UrlRecord};
-use url_shortener::repository::{ClickDelta, RepoError, Repository};
+use url_shortener::domain::{LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlRecord};
+use url_shortener::repository::{ClickDelta, LinkCursor, RepoError, Repository};
 
 /// A store that is down: every call fails with `Unavailable`.
 pub struct DownRepository;
@@ -34,6 +34,25 @@ impl Repository for DownRepository {
         down()
     }
     async fn ping(&self) -> Result<(), RepoError> {
+        down()
+    }
+    async fn list_owned(
+        &self,
+        _: &str,
+        _: Option<&LinkCursor>,
+        _: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        down()
+    }
+    async fn update_link(
+        &self,
+        _: &ShortCode,
+        _: &LongUrl,
+        _: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        down()
+    }
+    async fn delete_link(&self, _: &ShortCode, _: Timestamp) -> Result<bool, RepoError> {
         down()
     }
 }
@@ -155,6 +174,28 @@ impl Repository for InstrumentedRepository {
     async fn ping(&self) -> Result<(), RepoError> {
         self.count();
         self.inner.ping().await
+    }
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        self.count();
+        self.inner.list_owned(owner, after, limit).await
+    }
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        self.count();
+        self.inner.update_link(code, long_url, expires_at).await
+    }
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        self.count();
+        self.inner.delete_link(code, at).await
     }
 }
 

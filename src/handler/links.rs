@@ -1,0 +1,286 @@
+//! The caller's links: `GET /api/links` (search, cursor pages), `GET`, `PATCH` and `DELETE
+//! /api/links/{code}`. A link someone else owns answers 404 exactly like a missing one;
+//! administrators reach every link.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, ApiJson, Caller, Problem};
+use crate::app::AppState;
+use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::repository::LinkCursor;
+use crate::service::{LinkChange, LinkQuery};
+
+/// Links per page unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 20;
+/// The most links one page may hold.
+const MAX_LIMIT: usize = 100;
+/// The longest search text.
+const MAX_QUERY_CHARS: usize = 200;
+
+/// A link as its owner sees it: the fields of `/stats` plus its short URL and whether it has
+/// expired.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkView {
+    /// The code.
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{3,64}$")]
+    pub short_code: ShortCode,
+    /// The full short URL.
+    pub short_url: String,
+    /// The destination.
+    #[schema(value_type = String)]
+    pub long_url: LongUrl,
+    /// Creation time.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Expiry time; null = never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// Redirects counted, including this instance's not yet flushed.
+    #[schema(minimum = 0)]
+    pub click_count: u64,
+    /// Time of the latest click; null until the first.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_accessed_at: Option<Timestamp>,
+    /// Whether it has expired (it no longer redirects; expired links are purged later).
+    pub expired: bool,
+}
+
+/// `GET /api/links`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkList {
+    /// Newest first.
+    pub links: Vec<LinkView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query parameters of `GET /api/links`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Text the code or the destination contains (case-insensitive), at most 200 characters.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Links per page, 1 to 100; default 20.
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Administrators only: list this user's links instead of their own.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// Reads a present field as `Some(value)` (so `null` is `Some(None)`) and leaves an absent one
+/// to `#[serde(default)]` (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/links/{code}`: each field present is changed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkPatch {
+    /// A new destination, validated as on create.
+    #[serde(default)]
+    pub long_url: Option<String>,
+    /// A new expiry (RFC 3339, in the future, within `links.max_ttl_seconds`), or null for
+    /// never (unless links on this service must expire).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Option<String>>,
+}
+
+fn view(state: &AppState, record: UrlRecord) -> LinkView {
+    let expired = !record.is_live_at(state.urls.clock().now());
+    LinkView {
+        short_url: state.web.short_url(&record.short_code),
+        short_code: record.short_code,
+        long_url: record.long_url,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        click_count: record.click_count,
+        last_accessed_at: record.last_accessed_at,
+        expired,
+    }
+}
+
+fn code_of(path: Result<Path<String>, PathRejection>) -> Result<ShortCode, ApiError> {
+    let Path(raw) = path.map_err(|_| ApiError::NotFound { html: false })?;
+    ShortCode::parse(&raw).map_err(|_| ApiError::NotFound { html: false })
+}
+
+/// The caller's links (or, for an administrator, `owner`'s), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/links",
+    tag = "links",
+    params(ListParams),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of links", body = LinkList),
+        (status = 400, description = "invalid_request: a bad limit, cursor or parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: `owner` is for administrators", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`owner` names no user", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_links(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<LinkList>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let q = params.q.unwrap_or_default();
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(ApiError::InvalidRequest(format!(
+            "q must be at most {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let after = params
+        .cursor
+        .map(|c| {
+            LinkCursor::parse(&c).ok_or_else(|| {
+                ApiError::InvalidRequest("cursor is not a next_cursor of this listing".into())
+            })
+        })
+        .transpose()?;
+    let owner = match params.owner {
+        Some(name) if name != caller.user.username.as_str() => {
+            caller.clone().admin()?;
+            state.accounts.user_named(&name).await?.id
+        }
+        _ => caller.user.id.clone(),
+    };
+    let page = state
+        .urls
+        .links_of(
+            &owner,
+            LinkQuery {
+                q: q.trim().to_owned(),
+                limit,
+                after,
+            },
+        )
+        .await?;
+    Ok(Json(LinkList {
+        next_cursor: page.next.map(|c| c.sort_key()),
+        links: page.links.into_iter().map(|r| view(&state, r)).collect(),
+    }))
+}
+
+/// One of the caller's links.
+#[utoipa::path(
+    get,
+    path = "/api/links/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The link", body = LinkView),
+        (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<LinkView>, ApiError> {
+    let code = code_of(path)?;
+    let record = state.urls.managed_link(&caller.user, &code).await?;
+    Ok(Json(view(&state, record)))
+}
+
+/// Change a link's destination or expiry.
+#[utoipa::path(
+    patch,
+    path = "/api/links/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    request_body = LinkPatch,
+    security(("session" = []), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The link as changed", body = LinkView),
+        (status = 400, description = "An invalid long_url (its own code), invalid_expiry, or invalid_request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "csrf_rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn patch_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(patch): ApiJson<LinkPatch>,
+) -> Result<Json<LinkView>, ApiError> {
+    let code = code_of(path)?;
+    let long_url = patch
+        .long_url
+        .as_deref()
+        .map(|raw| LongUrl::parse(raw, state.urls.url_policy()))
+        .transpose()?;
+    let expires_at = match patch.expires_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(text)) => Some(Some(Timestamp::parse_rfc3339(&text).ok_or(
+            ApiError::InvalidExpiry("expires_at must be an RFC 3339 date-time, or null"),
+        )?)),
+    };
+    let record = state
+        .urls
+        .change_link(
+            &caller.user,
+            &code,
+            LinkChange {
+                long_url,
+                expires_at,
+            },
+        )
+        .await?;
+    tracing::info!(code = %code, by = %caller.user.username, "link changed");
+    Ok(Json(view(&state, record)))
+}
+
+/// Delete a link; its code is retired for ever.
+#[utoipa::path(
+    delete,
+    path = "/api/links/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    security(("session" = []), ("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted: the short URL answers 404 from now on and the code is never issued again"),
+        (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "csrf_rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let code = code_of(path)?;
+    state.urls.delete_link(&caller.user, &code).await?;
+    tracing::info!(code = %code, by = %caller.user.username, "link deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
