@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let stores = build_stores(&settings.storage, &metrics).await?;
     let repo = stores.links.clone();
+    let sessions = stores.accounts.sessions.clone();
     let clock = Arc::new(SystemClock);
     let storage_timeout = Duration::from_millis(settings.storage.timeout_ms);
     let limiter = build_limiter(&settings.rate_limit, storage_timeout).await?;
@@ -59,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
         settings.expiration.batch_size,
     )
     .count_removed_in(state.metrics.links_expired_removed.clone())
+    .sweeping_sessions(sessions)
     .spawn(background);
 
     let addr = settings.listen_addr()?;
@@ -71,6 +73,15 @@ async fn main() -> anyhow::Result<()> {
         storage = ?settings.storage.backend,
         "url-shortener ready"
     );
+
+    match state.accounts.has_admin().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "no administrator yet: create one with `url-shortener user create NAME --admin` \
+             (same --config and environment as the server)"
+        ),
+        Err(error) => tracing::warn!(%error, "could not check for an administrator"),
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

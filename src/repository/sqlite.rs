@@ -804,4 +804,42 @@ mod tests {
         assert!(err.to_string().contains("newer"), "{err}");
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
     }
+
+    #[tokio::test]
+    async fn a_file_written_before_accounts_opens_migrates_and_keeps_its_data() {
+        use crate::repository::{ApiKeyStore, LinkCursor};
+        let path = scratch("before-accounts");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            // Exactly what the version with links and API keys only (schema 2) left on disk.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO links VALUES ('old-link', 'https://example.com/', 1000, NULL, 7, 2000);
+                 INSERT INTO api_keys VALUES ('abcdef012345', 'abcdef0123456789', 'ops', 1000, NULL);",
+            )
+            .unwrap();
+        }
+        let repo = SqliteRepository::open(&path, SqliteSync::Full)
+            .await
+            .unwrap();
+        let code = ShortCode::parse("old-link").unwrap();
+        let link = repo.find_by_short_code(&code).await.unwrap().unwrap();
+        assert_eq!((link.click_count, link.owner), (7, None));
+        let keys = repo.list_keys().await.unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!((keys[0].owner.as_ref(), keys[0].last_used_at), (None, None));
+        // And the new capabilities work on the old rows.
+        assert!(
+            repo.delete_link(&code, Timestamp::from_unix_millis(3_000).unwrap())
+                .await
+                .unwrap()
+        );
+        assert_eq!(repo.find_by_short_code(&code).await.unwrap(), None);
+        let none: Option<&LinkCursor> = None;
+        assert!(repo.list_owned("u", none, 10).await.unwrap().is_empty());
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
+    }
 }

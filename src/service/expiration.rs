@@ -1,4 +1,5 @@
-//! `ExpirationService`: the background sweep that deletes expired links.
+//! `ExpirationService`: the background sweep that deletes expired links, and expired login
+//! sessions with them.
 //!
 //! Expiry is judged on every read, so the sweep is housekeeping (disk space, index size), never
 //! what stops a link: a link is not served after `expires_at` even if no sweep has run.
@@ -11,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::domain::Clock;
-use crate::repository::{RepoError, Repository};
+use crate::repository::{RepoError, Repository, SessionStore};
 
 /// A sweep stops after this many full batches and leaves the rest to the next one, so one
 /// sweep never monopolises the store.
@@ -24,6 +25,7 @@ pub struct ExpirationService {
     interval: Duration,
     batch_size: usize,
     removed: Counter,
+    sessions: Option<Arc<dyn SessionStore>>,
 }
 
 impl ExpirationService {
@@ -40,7 +42,39 @@ impl ExpirationService {
             interval,
             batch_size: batch_size.max(1),
             removed: Counter::default(),
+            sessions: None,
         }
+    }
+
+    /// Sweeps the sessions of `store` too, after the links (a store with native expiry, such
+    /// as Redis, has none to sweep).
+    pub fn sweeping_sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
+        self
+    }
+
+    /// Deletes sessions whose storage expiry passed, in the same bounded batches as links;
+    /// how many.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn sweep_sessions(&self) -> Result<u64, RepoError> {
+        let Some(sessions) = &self.sessions else {
+            return Ok(0);
+        };
+        let now = self.clock.now();
+        let mut removed = 0;
+        for _ in 0..MAX_BATCHES_PER_SWEEP {
+            let n = sessions
+                .delete_expired_sessions(now, self.batch_size)
+                .await?;
+            removed += n;
+            if n < self.batch_size as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(removed)
     }
 
     /// Counts every removed link in `counter` (for `/metrics`).
@@ -85,6 +119,11 @@ impl ExpirationService {
                         tracing::info!(removed, "expiration sweep removed expired links")
                     }
                     Err(error) => tracing::warn!(%error, "expiration sweep failed; will retry"),
+                }
+                match self.sweep_sessions().await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "removed expired sessions"),
+                    Err(error) => tracing::warn!(%error, "session sweep failed; will retry"),
                 }
             }
             tracing::debug!("expiration sweeper stopped");
@@ -171,6 +210,28 @@ mod tests {
         assert_eq!(sweeper.sweep().await.unwrap(), MAX_BATCHES_PER_SWEEP as u64);
         assert_eq!(sweeper.sweep().await.unwrap(), 5);
         assert!(repo.is_empty());
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_swept_with_the_links() {
+        use crate::domain::{Session, Token};
+        let store = Arc::new(MemoryRepository::new());
+        let session = |created: i64| Session {
+            key: Token::generate().key(),
+            user_id: "u-1".into(),
+            created_at: at(created),
+            last_seen_at: at(created),
+        };
+        let (old, live) = (session(0), session(1));
+        store.insert_session(&old, at(1_000)).await.unwrap();
+        store.insert_session(&live, at(90_000)).await.unwrap();
+        let clock = Arc::new(ManualClock::new(at(5_000)));
+        let sweeper = ExpirationService::new(store.clone(), clock, Duration::from_secs(60), 10)
+            .sweeping_sessions(store.clone());
+
+        assert_eq!(sweeper.sweep_sessions().await.unwrap(), 1);
+        assert_eq!(store.find_session(&old.key).await.unwrap(), None);
+        assert!(store.find_session(&live.key).await.unwrap().is_some());
     }
 
     #[tokio::test(start_paused = true)]
