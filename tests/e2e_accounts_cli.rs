@@ -123,19 +123,38 @@ fn an_operator_manages_accounts_from_the_command_line() {
 }
 
 #[test]
-fn a_store_that_keeps_no_accounts_yet_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(common::process::binary())
-        .current_dir(dir.path())
-        .env("URL_SHORTENER__STORAGE__BACKEND", "redis")
-        .env(
-            "URL_SHORTENER__STORAGE__REDIS__URL",
-            common::backends::redis_url(),
-        )
-        .args(["user", "list"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "{output:?}");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("does not keep accounts yet"), "{stderr}");
+fn the_user_commands_work_on_redis_too() {
+    let prefix = format!("{}:", common::backends::unique("cli"));
+    let run_on_redis = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(common::process::binary())
+            .env("URL_SHORTENER__STORAGE__BACKEND", "redis")
+            .env(
+                "URL_SHORTENER__STORAGE__REDIS__URL",
+                common::backends::redis_url(),
+            )
+            .env("URL_SHORTENER__STORAGE__REDIS__KEY_PREFIX", &prefix)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let created = run_on_redis(
+        &["user", "create", "ada", "--admin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(created.status.success(), "{created:?}");
+    let list = run_on_redis(&["user", "list"], "");
+    assert!(list.status.success(), "{list:?}");
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(row_of(&list, "ada").contains("admin"), "{list}");
+    drop(common::backends::RedisScope { prefix });
 }

@@ -67,12 +67,28 @@ impl Store {
     /// Runs `url-shortener ARGS` (a one-shot command such as `api-key list`) on this store in
     /// `dir`; returns stdout, asserting success.
     pub fn command(&self, dir: &Path, args: &[&str]) -> String {
-        let output = std::process::Command::new(process::binary())
+        self.command_with_input(dir, args, "")
+    }
+
+    /// As [`Self::command`], with `stdin` as standard input (`--password-stdin`).
+    pub fn command_with_input(&self, dir: &Path, args: &[&str], stdin: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new(process::binary())
             .current_dir(dir)
             .envs(self.env(5_000))
             .args(args)
-            .output()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
         assert!(
             output.status.success(),
             "url-shortener {args:?}: {output:?}"

@@ -1,0 +1,334 @@
+//! The accounts issue's "done when", through the release binary on each durable store:
+//! an operator creates the first administrator with the CLI; the administrator logs in over
+//! HTTP, creates a user and an invite; links are made with a session and with keys (one from
+//! the HTTP API, one from the CLI), listed, edited and deleted; another user's link answers
+//! 404. Then the logs and the store itself are searched for every password, session token and
+//! API key used: none may appear.
+
+mod common;
+
+use std::path::Path;
+
+use common::backends::{RedisScope, dynamodb_endpoint, dynamodb_table, redis_url};
+use common::shared::Store;
+use reqwest::{Client, Method, RequestBuilder};
+use serde_json::{Value, json};
+
+const ORIGIN: &str = "https://sho.rt";
+const ROOT_PASSWORD: &str = "root's long passphrase";
+const ADA_PASSWORD: &str = "ada's long passphrase";
+const BOB_PASSWORD: &str = "bob's long passphrase";
+
+struct Api {
+    http: Client,
+    root: String,
+}
+
+impl Api {
+    fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            http: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            root: format!("http://{addr}"),
+        }
+    }
+
+    fn with_cookie(&self, method: Method, path: &str, cookie: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.root))
+            .header("cookie", cookie)
+            .header("origin", ORIGIN)
+    }
+
+    fn with_key(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.root))
+            .bearer_auth(key)
+    }
+
+    /// Logs in; the session cookie (`name=value`) and its token.
+    async fn login(&self, username: &str, password: &str) -> (String, String) {
+        let response = self
+            .http
+            .post(format!("{}/api/session", self.root))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login as {username}");
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(cookie.starts_with("__Host-session="), "{cookie}");
+        let token = cookie.trim_start_matches("__Host-session=").to_owned();
+        (cookie, token)
+    }
+}
+
+async fn status(request: RequestBuilder) -> u16 {
+    request.send().await.unwrap().status().as_u16()
+}
+
+async fn body(request: RequestBuilder, want: u16) -> Value {
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), want);
+    response.json().await.unwrap()
+}
+
+/// Runs the scenario on `store` and returns every secret it used, for the caller to look for
+/// in the store; the logs are searched here.
+async fn accounts_work_end_to_end(store: &Store, dir: &Path) -> Vec<String> {
+    let created = store.command_with_input(
+        dir,
+        &["user", "create", "root", "--admin", "--password-stdin"],
+        &format!("{ROOT_PASSWORD}\n"),
+    );
+    assert!(created.contains("root"), "{created}");
+    let mut server = store.start(dir, 5_000).await;
+    let api = Api::new(server.addr);
+
+    let (root, root_token) = api.login("root", ROOT_PASSWORD).await;
+    let made = body(
+        api.with_cookie(Method::POST, "/api/users", &root)
+            .json(&json!({ "username": "ada", "password": ADA_PASSWORD })),
+        201,
+    )
+    .await;
+    assert_eq!(made["user"]["username"], "ada");
+    let invite = body(
+        api.with_cookie(Method::POST, "/api/invites", &root)
+            .json(&json!({})),
+        201,
+    )
+    .await;
+    let invite_token = invite["token"].as_str().unwrap().to_owned();
+    let signup = api
+        .http
+        .post(format!("{}/api/signup", api.root))
+        .json(&json!({ "username": "bob", "password": BOB_PASSWORD, "invite": invite_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+
+    let (ada, ada_token) = api.login("ada", ADA_PASSWORD).await;
+    let (bob, bob_token) = api.login("bob", BOB_PASSWORD).await;
+    // A link with the session, one with a key from the API, one with a key from the CLI.
+    body(
+        api.with_cookie(Method::POST, "/shorten", &ada)
+            .json(&json!({ "long_url": "https://example.com/one", "alias": "ada-one" })),
+        201,
+    )
+    .await;
+    let key = body(
+        api.with_cookie(Method::POST, "/api/keys", &ada)
+            .json(&json!({ "name": "script" })),
+        201,
+    )
+    .await;
+    let http_key = key["secret"].as_str().unwrap().to_owned();
+    body(
+        api.with_key(Method::POST, "/shorten", &http_key)
+            .json(&json!({ "long_url": "https://example.com/two", "alias": "ada-two" })),
+        201,
+    )
+    .await;
+    let cli_key = store
+        .command(
+            dir,
+            &["api-key", "create", "--name", "cron", "--user", "ada"],
+        )
+        .trim()
+        .to_owned();
+    body(
+        api.with_key(Method::POST, "/shorten", &cli_key)
+            .json(&json!({ "long_url": "https://example.com/three", "alias": "ada-three" })),
+        201,
+    )
+    .await;
+
+    let mine = body(api.with_key(Method::GET, "/api/links", &http_key), 200).await;
+    let codes: Vec<&str> = mine["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["short_code"].as_str().unwrap())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["ada-one", "ada-three", "ada-two"], "{mine}");
+
+    // Another user: 404 for every operation, nothing changed.
+    for method in [Method::GET, Method::DELETE] {
+        assert_eq!(
+            status(api.with_cookie(method, "/api/links/ada-one", &bob)).await,
+            404
+        );
+    }
+    assert_eq!(
+        status(
+            api.with_cookie(Method::PATCH, "/api/links/ada-one", &bob)
+                .json(&json!({ "long_url": "https://evil.example/" }))
+        )
+        .await,
+        404
+    );
+
+    let edited = body(
+        api.with_cookie(Method::PATCH, "/api/links/ada-one", &ada)
+            .json(&json!({ "long_url": "https://example.com/edited" })),
+        200,
+    )
+    .await;
+    assert_eq!(edited["long_url"], "https://example.com/edited");
+    let followed = api
+        .http
+        .get(format!("{}/s/ada-one", api.root))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(followed.headers()["location"], "https://example.com/edited");
+
+    assert_eq!(
+        status(api.with_cookie(Method::DELETE, "/api/links/ada-two", &ada)).await,
+        204
+    );
+    assert_eq!(
+        status(api.http.get(format!("{}/s/ada-two", api.root))).await,
+        404
+    );
+    assert_eq!(
+        status(
+            api.with_key(Method::POST, "/shorten", &cli_key)
+                .json(&json!({ "long_url": "https://example.com/again", "alias": "ada-two" }))
+        )
+        .await,
+        409,
+        "a deleted code is retired"
+    );
+
+    assert_eq!(
+        status(api.with_cookie(Method::DELETE, "/api/session", &ada)).await,
+        204
+    );
+    assert_eq!(
+        status(api.with_cookie(Method::GET, "/api/me", &ada)).await,
+        401
+    );
+
+    common::process::signal(&server.child, nix::sys::signal::Signal::SIGTERM);
+    server.child.wait().await.unwrap();
+    let logs = server.logs_after_exit().await;
+    let secrets = vec![
+        ROOT_PASSWORD.to_owned(),
+        ADA_PASSWORD.to_owned(),
+        BOB_PASSWORD.to_owned(),
+        root_token,
+        ada_token,
+        bob_token,
+        invite_token,
+        http_key,
+        cli_key,
+    ];
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret reached the log");
+    }
+    assert!(
+        logs.contains("logged in"),
+        "the log records logins, without secrets"
+    );
+    secrets
+}
+
+fn assert_absent(haystack: &[u8], secrets: &[String], what: &str) {
+    for secret in secrets {
+        assert!(
+            !haystack
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "a secret was written to {what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn accounts_work_end_to_end_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = accounts_work_end_to_end(&Store::Sqlite, dir.path()).await;
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_absent(
+            &std::fs::read(&path).unwrap(),
+            &secrets,
+            &path.display().to_string(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn accounts_work_end_to_end_on_redis() {
+    let (_repo, scope) = RedisScope::open().await;
+    let store = Store::Redis {
+        url: redis_url(),
+        prefix: scope.prefix.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = accounts_work_end_to_end(&store, dir.path()).await;
+    // Every key and value under the prefix.
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", scope.prefix))
+        .query(&mut conn)
+        .unwrap();
+    assert!(!keys.is_empty());
+    let mut dump = Vec::new();
+    for key in keys {
+        dump.extend_from_slice(key.as_bytes());
+        let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).unwrap();
+        let values: Vec<String> = match kind.as_str() {
+            "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap(),
+            "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn).unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query(&mut conn)
+                .unwrap(),
+            "string" => vec![redis::cmd("GET").arg(&key).query(&mut conn).unwrap()],
+            other => panic!("unexpected key type {other} at {key}"),
+        };
+        for value in values {
+            dump.extend_from_slice(value.as_bytes());
+        }
+    }
+    assert_absent(&dump, &secrets, "Redis");
+}
+
+#[tokio::test]
+async fn accounts_work_end_to_end_on_dynamodb() {
+    let (repo, table) = dynamodb_table().await;
+    drop(repo);
+    let store = Store::Dynamodb {
+        endpoint: dynamodb_endpoint(),
+        table: table.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = accounts_work_end_to_end(&store, dir.path()).await;
+    let client = url_shortener::repository::DynamoDbRepository::client(
+        "us-east-1",
+        Some(&dynamodb_endpoint()),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let items = client.scan().table_name(&table).send().await.unwrap();
+    let dump = format!("{:?}", items.items());
+    assert!(dump.contains("#user#"), "the scan sees the accounts");
+    assert_absent(dump.as_bytes(), &secrets, "DynamoDB");
+}
