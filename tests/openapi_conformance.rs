@@ -273,3 +273,369 @@ async fn the_request_schema_refuses_what_the_server_refuses() {
         );
     }
 }
+
+/// Like [`send`], as a logged-in browser (the cookie, our origin) or with an API key.
+async fn send_as(
+    app: &TestApp,
+    auth: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app.client.request(method, app.url(path));
+    request = if let Some(key) = auth.strip_prefix("key:") {
+        request.bearer_auth(key)
+    } else {
+        request
+            .header("cookie", auth)
+            .header("origin", common::BASE_URL)
+    };
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_route_the_router_serves_is_documented() {
+    let app = TestApp::spawn().await;
+    let api = Conformance::load(&app).await;
+    for route in url_shortener::app::ROUTES {
+        assert!(
+            api.doc["paths"][route].is_object(),
+            "{route} is served but not in the OpenAPI document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_account_link_and_key_answers_are_documented() {
+    let app = TestApp::spawn().await;
+    let api = Conformance::load(&app).await;
+    let password = "correct horse battery";
+    app.state
+        .accounts
+        .create_user("root", password, None, url_shortener::domain::Role::Admin)
+        .await
+        .unwrap();
+    let login = |name: &'static str, password: &'static str| {
+        send(
+            &app,
+            Method::POST,
+            "/api/session",
+            Some(json!({ "username": name, "password": password })),
+        )
+    };
+    api.check(
+        Method::POST,
+        "/api/session",
+        login("root", "wrong password!!").await,
+    )
+    .await; // 401
+    let response = login("root", "correct horse battery").await;
+    let root = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    api.check(Method::POST, "/api/session", response).await; // 200
+    api.check(Method::GET, "/api/me", app.get("/api/me").await)
+        .await; // 401
+    api.check(
+        Method::GET,
+        "/api/me",
+        send_as(&app, &root, Method::GET, "/api/me", None).await,
+    )
+    .await;
+
+    let user = json!({ "username": "ada", "password": password });
+    for _ in 0..2 {
+        // 201, then 409
+        let response = send_as(&app, &root, Method::POST, "/api/users", Some(user.clone())).await;
+        api.check(Method::POST, "/api/users", response).await;
+    }
+    let bad = json!({ "username": "a", "password": password });
+    api.check(
+        Method::POST,
+        "/api/users",
+        send_as(&app, &root, Method::POST, "/api/users", Some(bad)).await,
+    )
+    .await; // 400
+    api.check(
+        Method::GET,
+        "/api/users",
+        send_as(&app, &root, Method::GET, "/api/users", None).await,
+    )
+    .await;
+    for (who, change) in [
+        ("ada", json!({ "role": "user" })),
+        ("nobody", json!({})),
+        ("root", json!({ "disabled": true })),
+    ] {
+        // 200, 404, 409
+        let path = format!("/api/users/{who}");
+        api.check(
+            Method::PATCH,
+            "/api/users/{username}",
+            send_as(&app, &root, Method::PATCH, &path, Some(change)).await,
+        )
+        .await;
+    }
+    let response = send_as(
+        &app,
+        &root,
+        Method::POST,
+        "/api/invites",
+        Some(json!({ "role": "user" })),
+    )
+    .await;
+    let invite: Value = {
+        let bytes = response.bytes().await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let again = send_as(&app, &root, Method::POST, "/api/invites", Some(json!({}))).await;
+    api.check(Method::POST, "/api/invites", again).await;
+    api.check(
+        Method::GET,
+        "/api/invites",
+        send_as(&app, &root, Method::GET, "/api/invites", None).await,
+    )
+    .await;
+    let signup = |invite: Option<&str>| {
+        send(
+            &app,
+            Method::POST,
+            "/api/signup",
+            Some(json!({ "username": "bob", "password": password, "invite": invite })),
+        )
+    };
+    api.check(Method::POST, "/api/signup", signup(None).await)
+        .await; // 403
+    api.check(Method::POST, "/api/signup", signup(Some("bogus")).await)
+        .await; // 400
+    let response = signup(invite["token"].as_str()).await;
+    let bob = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    api.check(Method::POST, "/api/signup", response).await; // 201
+    let ada = login("ada", "correct horse battery").await.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    api.check(
+        Method::GET,
+        "/api/users",
+        send_as(&app, &ada, Method::GET, "/api/users", None).await,
+    )
+    .await; // 403
+
+    // Keys.
+    let response = send_as(
+        &app,
+        &ada,
+        Method::POST,
+        "/api/keys",
+        Some(json!({ "name": "ci" })),
+    )
+    .await;
+    let created: Value = response.json().await.unwrap();
+    let key = format!("key:{}", created["secret"].as_str().unwrap());
+    let id = created["id"].as_str().unwrap().to_owned();
+    api.check(
+        Method::POST,
+        "/api/keys",
+        send_as(
+            &app,
+            &ada,
+            Method::POST,
+            "/api/keys",
+            Some(json!({ "name": "second" })),
+        )
+        .await,
+    )
+    .await; // 201
+    api.check(
+        Method::POST,
+        "/api/keys",
+        send_as(
+            &app,
+            &ada,
+            Method::POST,
+            "/api/keys",
+            Some(json!({ "name": "" })),
+        )
+        .await,
+    )
+    .await; // 400
+    api.check(
+        Method::GET,
+        "/api/keys",
+        send_as(&app, &key, Method::GET, "/api/keys", None).await,
+    )
+    .await;
+
+    // Links.
+    let made = send_as(
+        &app,
+        &key,
+        Method::POST,
+        "/shorten",
+        Some(json!({ "long_url": "https://example.com/", "alias": "ada-doc" })),
+    )
+    .await;
+    assert_eq!(made.status(), 201);
+    for query in ["", "?limit=1&q=doc", "?limit=0"] {
+        // 200, 200, 400
+        api.check(
+            Method::GET,
+            "/api/links",
+            send_as(&app, &ada, Method::GET, &format!("/api/links{query}"), None).await,
+        )
+        .await;
+    }
+    api.check(
+        Method::GET,
+        "/api/links",
+        send_as(&app, &ada, Method::GET, "/api/links?owner=root", None).await,
+    )
+    .await; // 403
+    api.check(
+        Method::GET,
+        "/api/links",
+        send_as(&app, &root, Method::GET, "/api/links?owner=nobody", None).await,
+    )
+    .await; // 404
+    for path in ["/api/links/ada-doc", "/api/links/nothing"] {
+        api.check(
+            Method::GET,
+            "/api/links/{code}",
+            send_as(&app, &ada, Method::GET, path, None).await,
+        )
+        .await;
+    }
+    for change in [
+        json!({ "long_url": "https://example.com/edited", "expires_at": "2026-06-01T00:00:00Z" }),
+        json!({ "expires_at": "2020-01-01T00:00:00Z" }),
+    ] {
+        // 200, 400
+        api.check(
+            Method::PATCH,
+            "/api/links/{code}",
+            send_as(
+                &app,
+                &ada,
+                Method::PATCH,
+                "/api/links/ada-doc",
+                Some(change),
+            )
+            .await,
+        )
+        .await;
+    }
+    api.check(
+        Method::PATCH,
+        "/api/links/{code}",
+        send_as(
+            &app,
+            &bob,
+            Method::PATCH,
+            "/api/links/ada-doc",
+            Some(json!({})),
+        )
+        .await,
+    )
+    .await; // 404
+    let cross = app
+        .client
+        .delete(app.url("/api/links/ada-doc"))
+        .header("cookie", &ada)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    api.check(Method::DELETE, "/api/links/{code}", cross).await; // 403
+    for _ in 0..2 {
+        // 204, 404
+        api.check(
+            Method::DELETE,
+            "/api/links/{code}",
+            send_as(&app, &ada, Method::DELETE, "/api/links/ada-doc", None).await,
+        )
+        .await;
+    }
+    let path = format!("/api/keys/{id}");
+    api.check(
+        Method::DELETE,
+        "/api/keys/{id}",
+        send_as(&app, &ada, Method::DELETE, &path, None).await,
+    )
+    .await; // 204
+    api.check(
+        Method::DELETE,
+        "/api/keys/{id}",
+        send_as(&app, &bob, Method::DELETE, &path, None).await,
+    )
+    .await; // 404
+
+    // The caller's own account.
+    api.check(
+        Method::POST,
+        "/api/me/password",
+        send_as(
+            &app,
+            &ada,
+            Method::POST,
+            "/api/me/password",
+            Some(json!({ "current": "wrong password!!", "new": "a new long passphrase" })),
+        )
+        .await,
+    )
+    .await; // 401
+    api.check(
+        Method::POST,
+        "/api/me/password",
+        send_as(
+            &app,
+            &ada,
+            Method::POST,
+            "/api/me/password",
+            Some(json!({ "current": password, "new": "short" })),
+        )
+        .await,
+    )
+    .await; // 400
+    api.check(
+        Method::POST,
+        "/api/me/password",
+        send_as(
+            &app,
+            &ada,
+            Method::POST,
+            "/api/me/password",
+            Some(json!({ "current": password, "new": "a new long passphrase" })),
+        )
+        .await,
+    )
+    .await; // 204
+    api.check(
+        Method::DELETE,
+        "/api/me/sessions",
+        send_as(&app, &bob, Method::DELETE, "/api/me/sessions", None).await,
+    )
+    .await; // 204
+    api.check(
+        Method::DELETE,
+        "/api/session",
+        send_as(&app, &root, Method::DELETE, "/api/session", None).await,
+    )
+    .await; // 204
+}
