@@ -10,11 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck, run_user};
-use url_shortener::config::Settings;
+use url_shortener::config::{Settings, StorageBackend};
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
 use url_shortener::metrics::Metrics;
-use url_shortener::repository::build_stores;
+use url_shortener::repository::{RedisChangeFeed, build_stores};
 use url_shortener::service::ExpirationService;
 use url_shortener::{AppState, app, serve_with, shutdown, telemetry};
 
@@ -74,6 +74,26 @@ async fn main() -> anyhow::Result<()> {
         "url-shortener ready"
     );
 
+    // With the links in Redis, edits and deletes reach every instance's cache at once.
+    let change_listener = match (&settings.storage.backend, state.urls.shared_cache()) {
+        (StorageBackend::Redis, Some(cache)) => {
+            let redis = &settings.storage.redis;
+            let feed = RedisChangeFeed::connect(&redis.url, &redis.key_prefix, storage_timeout)
+                .await
+                .context("storage.redis.url: cannot connect for link changes")?;
+            let listener = feed.listen(
+                move |code| match code {
+                    Some(code) => cache.forget(&code),
+                    None => cache.clear(),
+                },
+                background_stop.subscribe(),
+            );
+            state.urls.announce_changes_to(Arc::new(feed));
+            Some(listener)
+        }
+        _ => None,
+    };
+
     match state.accounts.has_admin().await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
@@ -104,6 +124,9 @@ async fn main() -> anyhow::Result<()> {
     background_stop.send_replace(true);
     flusher.await.context("click flusher")?;
     sweeper.await.context("expiration sweeper")?;
+    if let Some(listener) = change_listener {
+        listener.await.context("link-change listener")?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

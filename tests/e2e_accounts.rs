@@ -332,3 +332,77 @@ async fn accounts_work_end_to_end_on_dynamodb() {
     assert!(dump.contains("#user#"), "the scan sees the accounts");
     assert_absent(dump.as_bytes(), &secrets, "DynamoDB");
 }
+
+/// Polls `GET /s/{code}` on `api` until its answer satisfies `done`, for at most 5 s (without
+/// the change feed the old answer would stay for `cache.ttl_seconds`, 300 s).
+async fn eventually(api: &Api, code: &str, done: impl Fn(&reqwest::Response) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let response = api
+            .http
+            .get(format!("{}/s/{code}", api.root))
+            .send()
+            .await
+            .unwrap();
+        if done(&response) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still answers {} for {code}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_edit_or_delete_reaches_every_instances_cache_at_once_on_redis() {
+    let (_repo, scope) = RedisScope::open().await;
+    let store = Store::Redis {
+        url: redis_url(),
+        prefix: scope.prefix.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    store.command_with_input(
+        dir.path(),
+        &["user", "create", "root", "--admin", "--password-stdin"],
+        &format!("{ROOT_PASSWORD}\n"),
+    );
+    let first = store.start(dir.path(), 5_000).await;
+    let second = store.start(dir.path(), 5_000).await;
+    let (a, b) = (Api::new(first.addr), Api::new(second.addr));
+    let (root, _) = a.login("root", ROOT_PASSWORD).await;
+    body(
+        a.with_cookie(Method::POST, "/shorten", &root)
+            .json(&json!({ "long_url": "https://example.com/v1", "alias": "shared" })),
+        201,
+    )
+    .await;
+    // The second instance caches the link.
+    for _ in 0..3 {
+        eventually(&b, "shared", |r| {
+            r.headers()["location"] == "https://example.com/v1"
+        })
+        .await;
+    }
+
+    body(
+        a.with_cookie(Method::PATCH, "/api/links/shared", &root)
+            .json(&json!({ "long_url": "https://example.com/v2" })),
+        200,
+    )
+    .await;
+    eventually(&b, "shared", |r| {
+        r.headers()
+            .get("location")
+            .is_some_and(|l| l == "https://example.com/v2")
+    })
+    .await;
+
+    assert_eq!(
+        status(a.with_cookie(Method::DELETE, "/api/links/shared", &root)).await,
+        204
+    );
+    eventually(&b, "shared", |r| r.status() == 404).await;
+}

@@ -5,6 +5,7 @@
 //! layer sees a driver's error type.
 
 mod accounts;
+mod changes;
 mod deadline;
 mod dynamodb;
 mod memory;
@@ -25,6 +26,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 pub use accounts::{InviteStore, SessionStore, UserStore};
+pub use changes::LinkChangeFeed;
 pub use deadline::Deadline;
 pub use dynamodb::{
     DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, OWNER_INDEX, SWEEP_LOOKBACK_DAYS,
@@ -32,7 +34,7 @@ pub use dynamodb::{
 };
 pub use memory::MemoryRepository;
 pub use metered::Metered;
-pub use redis::{RedisRepository, connection_manager as redis_connection_manager};
+pub use redis::{RedisChangeFeed, RedisRepository, connection_manager as redis_connection_manager};
 pub use sqlite::SqliteRepository;
 
 /// A storage failure as the layers above need to see it.

@@ -23,7 +23,10 @@ use redis::{AsyncCommands, Script};
 use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
 
 mod accounts;
+mod changes;
+
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+pub use changes::RedisChangeFeed;
 
 /// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.
 const SAVE_SCRIPT: &str = r"

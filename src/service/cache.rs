@@ -111,6 +111,12 @@ impl LinkCache {
         self.missing.invalidate(code);
     }
 
+    /// Forgets everything (announcements of changes may have been missed).
+    pub fn clear(&self) {
+        self.links.invalidate_all();
+        self.missing.invalidate_all();
+    }
+
     /// Forgets that `code` was missing: it has just been created here.
     pub fn invalidate_missing(&self, code: &ShortCode) {
         self.missing.invalidate(code);

@@ -1,12 +1,12 @@
 //! `UrlService`: creating links, resolving them, and reading their statistics.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::domain::{
     Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
 };
-use crate::repository::{LinkCursor, RepoError, Repository};
+use crate::repository::{LinkChangeFeed, LinkCursor, RepoError, Repository};
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -87,6 +87,7 @@ pub struct UrlService {
     cache: Option<Arc<LinkCache>>,
     clicks: Arc<ClickBuffer>,
     created: Counter,
+    changes: OnceLock<Arc<dyn LinkChangeFeed>>,
 }
 
 /// Seconds after an edit or delete when the cache entry is dropped a second time.
@@ -112,7 +113,19 @@ impl UrlService {
             cache: cache.map(Arc::new),
             clicks,
             created: Counter::default(),
+            changes: OnceLock::new(),
         }
+    }
+
+    /// Announces this instance's edits and deletes to the other instances through `feed`
+    /// (once; later calls are ignored).
+    pub fn announce_changes_to(&self, feed: Arc<dyn LinkChangeFeed>) {
+        let _ = self.changes.set(feed);
+    }
+
+    /// The link cache, shared, for a listener of other instances' changes.
+    pub fn shared_cache(&self) -> Option<Arc<LinkCache>> {
+        self.cache.clone()
     }
 
     /// Counts every created link in `counter` (for `/metrics`).
@@ -352,7 +365,8 @@ impl UrlService {
     }
 
     /// Applies `change` to the link `code` if `caller` may manage it. This instance serves
-    /// the change at once; other instances once their cache entry ends (`cache.ttl_seconds`).
+    /// the change at once; other instances as soon as they hear the announcement (a change
+    /// feed is set), else once their cache entry ends (`cache.ttl_seconds`).
     ///
     /// # Errors
     /// [`ServiceError::NotFound`] as for [`Self::managed_link`]; [`ServiceError::InvalidExpiry`]
@@ -402,7 +416,7 @@ impl UrlService {
     }
 
     /// Deletes the link `code` if `caller` may manage it; its code is retired for ever. This
-    /// instance answers 404 for it at once; other instances once their cache entry ends.
+    /// instance answers 404 for it at once; other instances as for [`Self::change_link`].
     ///
     /// # Errors
     /// [`ServiceError::NotFound`] as for [`Self::managed_link`]; [`ServiceError::Storage`].
@@ -419,6 +433,9 @@ impl UrlService {
     /// that read the old record before the change and finishes after it would otherwise put
     /// it back (storage reads are bounded by `storage.timeout_ms`).
     fn forget_cached(&self, code: &ShortCode) {
+        if let Some(feed) = self.changes.get() {
+            feed.announce(code);
+        }
         let Some(cache) = &self.cache else { return };
         cache.forget(code);
         let (cache, code) = (cache.clone(), code.clone());
