@@ -16,7 +16,8 @@ pub use user::{UserCommand, run_user};
 
 /// A fast, self-hosted URL shortener.
 ///
-/// Serves POST /shorten, GET /s/{code}, GET /stats/{code} and GET /health. Settings come from
+/// Serves POST /shorten, GET /s/{code}, GET /stats/{code}, GET /health and, for people with
+/// accounts, /api/ (sessions, their links and keys; see /openapi.json). Settings come from
 /// built-in defaults, then the TOML file given by --config, then environment variables named
 /// URL_SHORTENER__SECTION__KEY (for example URL_SHORTENER__SERVER__LISTEN=0.0.0.0:8080). Every
 /// key is listed with its default in the README.
