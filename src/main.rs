@@ -94,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
 
+    state.accounts.prepare().await?;
     match state.accounts.has_admin().await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(

@@ -12,9 +12,15 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// Runs `url-shortener ARGS` in `dir` on its SQLite file, with `stdin` as standard input.
 fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    run_with(dir, &[], args, stdin)
+}
+
+/// As [`run`], with more settings in the environment.
+fn run_with(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(common::process::binary())
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -125,28 +131,14 @@ fn an_operator_manages_accounts_from_the_command_line() {
 #[test]
 fn the_user_commands_work_on_redis_too() {
     let prefix = format!("{}:", common::backends::unique("cli"));
-    let run_on_redis = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(common::process::binary())
-            .env("URL_SHORTENER__STORAGE__BACKEND", "redis")
-            .env(
-                "URL_SHORTENER__STORAGE__REDIS__URL",
-                common::backends::redis_url(),
-            )
-            .env("URL_SHORTENER__STORAGE__REDIS__KEY_PREFIX", &prefix)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::backends::redis_url();
+    let env = [
+        ("URL_SHORTENER__STORAGE__BACKEND", "redis"),
+        ("URL_SHORTENER__STORAGE__REDIS__URL", url.as_str()),
+        ("URL_SHORTENER__STORAGE__REDIS__KEY_PREFIX", prefix.as_str()),
+    ];
+    let run_on_redis = |args: &[&str], stdin: &str| run_with(dir.path(), &env, args, stdin);
     let created = run_on_redis(
         &["user", "create", "ada", "--admin", "--password-stdin"],
         &format!("{PASSWORD}\n"),

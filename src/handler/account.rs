@@ -147,6 +147,20 @@ fn with_session(
     response
 }
 
+/// The checks before a login or a signup, which no session authenticates yet: refused when
+/// another site sent it (login CSRF), and one unit of the client's login budget spent.
+async fn first_party_attempt(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &ClientId,
+) -> Result<(), ApiError> {
+    if from_other_site(headers, &state.web) {
+        return Err(ApiError::CsrfRejected);
+    }
+    spend(&state.guards, Budget::Login, client).await?;
+    Ok(())
+}
+
 /// A 204 that removes the session cookie.
 fn signed_out(state: &AppState) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -177,10 +191,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if from_other_site(&headers, &state.web) {
-        return Err(ApiError::CsrfRejected);
-    }
-    spend(&state.guards, Budget::Login, &client).await?;
+    first_party_attempt(&state, &headers, &client).await?;
     // Failed logins per account, from every client together; a success gives its unit back.
     let account = Username::parse(&body.username)
         .ok()
@@ -327,10 +338,7 @@ pub(crate) async fn signup(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    if from_other_site(&headers, &state.web) {
-        return Err(ApiError::CsrfRejected);
-    }
-    spend(&state.guards, Budget::Login, &client).await?;
+    first_party_attempt(&state, &headers, &client).await?;
     let display_name = body.display_name.as_deref();
     let user = match (body.invite.as_deref(), state.signup) {
         (_, Signup::Closed) => {

@@ -112,6 +112,29 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+fn key_element(name: &str, kind: KeyType) -> Result<KeySchemaElement, RepoError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(unavailable)
+}
+
+/// A global secondary index named `name` on (`hash`, `range`) that projects only the keys.
+fn keys_only_index(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, RepoError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key_element(hash, KeyType::Hash)?)
+        .key_schema(key_element(range, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(unavailable)
+}
+
 /// `{day}#{shard}` for a link expiring at `expires_at`; the shard is a stable hash of the code.
 pub fn expiry_bucket(code: &ShortCode, expires_at: Timestamp) -> String {
     bucket("", code.as_str(), expires_at)
@@ -222,35 +245,9 @@ impl DynamoDbRepository {
                 .build()
                 .map_err(unavailable)
         };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(unavailable)
-        };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(EXPIRY_INDEX)
-            .key_schema(key("expiry_bucket", KeyType::Hash)?)
-            .key_schema(key("expires_at", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
-                    .build(),
-            )
-            .build()
-            .map_err(unavailable)?;
-        let owners = GlobalSecondaryIndex::builder()
-            .index_name(OWNER_INDEX)
-            .key_schema(key("owner_id", KeyType::Hash)?)
-            .key_schema(key("owner_sort", KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
-                    .build(),
-            )
-            .build()
-            .map_err(unavailable)?;
+
+        let index = keys_only_index(EXPIRY_INDEX, "expiry_bucket", "expires_at")?;
+        let owners = keys_only_index(OWNER_INDEX, "owner_id", "owner_sort")?;
         let created = self
             .client
             .create_table()
@@ -260,7 +257,7 @@ impl DynamoDbRepository {
             .attribute_definitions(attribute("expires_at", ScalarAttributeType::N)?)
             .attribute_definitions(attribute("owner_id", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("owner_sort", ScalarAttributeType::S)?)
-            .key_schema(key("short_code", KeyType::Hash)?)
+            .key_schema(key_element("short_code", KeyType::Hash)?)
             .global_secondary_indexes(index)
             .global_secondary_indexes(owners.clone())
             .billing_mode(BillingMode::PayPerRequest)
@@ -835,27 +832,12 @@ impl ApiKeyStore for DynamoDbRepository {
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
         // A scan: API keys share the links' table, and listing them all is a rare operator
         // command (a user's own keys come from their index item instead).
-        let mut keys = Vec::new();
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(short_code, :p)")
-                .expression_attribute_values(":p", s(API_KEY_PREFIX))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                keys.push(parse_key_item(item)?);
-            }
-            start_key = page.last_evaluated_key;
-            if start_key.is_none() {
-                break;
-            }
-        }
+        let mut keys = self
+            .scan_prefix(API_KEY_PREFIX)
+            .await?
+            .iter()
+            .map(parse_key_item)
+            .collect::<Result<Vec<_>, _>>()?;
         keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(keys)
     }

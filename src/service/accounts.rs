@@ -3,7 +3,7 @@
 //! a password against some hash, so an unknown user, a wrong password and a disabled account
 //! cost the same time and get the same answer.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::domain::{
@@ -17,6 +17,10 @@ use super::ServiceError;
 /// A session's `last_seen_at` is written at most this often, so browsing does not turn every
 /// page into a store write; the idle timeout is thus exact to within a minute.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// How long "there is no administrator" is believed before users are listed again: the delay
+/// before an operator's key made before accounts starts acting for a new first administrator.
+const FIRST_ADMIN_RECHECK: Duration = Duration::from_secs(60);
 
 /// Characters of a user's public id (base62, ~95 bits).
 const USER_ID_CHARS: usize = 16;
@@ -52,6 +56,8 @@ pub struct AccountService {
     /// Verified against when no account matches a login, so that the miss costs as long as a
     /// wrong password. Made on first use (it costs one hash).
     dummy: OnceLock<PasswordHash>,
+    /// What [`Self::first_admin`] last found, and when.
+    first_admin: Mutex<Option<(Timestamp, Option<String>)>>,
 }
 
 impl AccountService {
@@ -72,12 +78,22 @@ impl AccountService {
             lifetime,
             invite_ttl,
             dummy: OnceLock::new(),
+            first_admin: Mutex::new(None),
         }
     }
 
     /// How long sessions live.
     pub fn session_lifetime(&self) -> SessionLifetime {
         self.lifetime
+    }
+
+    /// Makes the dummy hash now, so that not even the first failed login after a start costs
+    /// more than the others (it would otherwise pay for making it).
+    ///
+    /// # Errors
+    /// [`ServiceError::Internal`] when hashing fails.
+    pub async fn prepare(&self) -> Result<(), ServiceError> {
+        self.dummy_hash().await.map(|_| ())
     }
 
     async fn dummy_hash(&self) -> Result<PasswordHash, ServiceError> {
@@ -285,16 +301,47 @@ impl AccountService {
     /// # Errors
     /// [`ServiceError::Storage`].
     pub async fn key_owner(&self, key: &ApiKeyRecord) -> Result<Option<User>, ServiceError> {
-        let user = match &key.owner {
-            Some(id) => self.users.find_user(id).await?,
-            None => self
-                .users
-                .list_users()
-                .await?
-                .into_iter()
-                .find(|u| u.is_admin() && u.is_active()),
-        };
-        Ok(user.filter(User::is_active))
+        match &key.owner {
+            Some(id) => Ok(self.users.find_user(id).await?.filter(User::is_active)),
+            None => self.first_admin().await,
+        }
+    }
+
+    /// The first active administrator. Finding it lists every user (a scan on DynamoDB), so
+    /// the answer is remembered: its id, checked with one read on each use (so a disabled
+    /// administrator stops counting at once), and "none" for [`FIRST_ADMIN_RECHECK`].
+    async fn first_admin(&self) -> Result<Option<User>, ServiceError> {
+        let now = self.clock.now();
+        let remembered = self
+            .first_admin
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match remembered {
+            Some((_, Some(id))) => {
+                if let Some(user) = self.users.find_user(&id).await?
+                    && user.is_admin()
+                    && user.is_active()
+                {
+                    return Ok(Some(user));
+                }
+            }
+            Some((checked, None))
+                if now.millis_since(checked) < FIRST_ADMIN_RECHECK.as_millis() as u64 =>
+            {
+                return Ok(None);
+            }
+            _ => {}
+        }
+        let admin = self
+            .users
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.is_admin() && u.is_active());
+        *self.first_admin.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((now, admin.as_ref().map(|u| u.id.clone())));
+        Ok(admin)
     }
 
     /// Every account, oldest first.

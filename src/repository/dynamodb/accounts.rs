@@ -122,8 +122,8 @@ impl DynamoDbRepository {
     }
 
     /// Every item whose partition key starts with `prefix`: a scan, for the admin listings of
-    /// users and invites (few, and rare next to redirects).
-    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<Item>, RepoError> {
+    /// users, invites and API keys (few, and rare next to redirects).
+    pub(super) async fn scan_prefix(&self, prefix: &str) -> Result<Vec<Item>, RepoError> {
         let mut items = Vec::new();
         let mut start_key = None;
         loop {
