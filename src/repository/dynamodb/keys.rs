@@ -1,0 +1,155 @@
+//! API keys in the DynamoDB table (`#apikey#{hash}` items and each user's `#ukeys#{id}`
+//! index item): the [`ApiKeyStore`] implementation.
+
+use super::*;
+
+fn parse_key_item(item: &HashMap<String, AttributeValue>) -> Result<ApiKeyRecord, RepoError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let hash = text("short_code")
+        .and_then(|k| k.strip_prefix(API_KEY_PREFIX))
+        .unwrap_or_default()
+        .to_owned();
+    let corrupt = || RepoError::Corrupt(format!("API key item {hash} in DynamoDB"));
+    Ok(ApiKeyRecord {
+        id: text("key_id").ok_or_else(corrupt)?.clone(),
+        name: text("name").cloned().unwrap_or_default(),
+        hash: ApiKeyHash::from_hex(hash.clone()),
+        created_at: number("created_at")
+            .and_then(Timestamp::from_unix_millis)
+            .ok_or_else(corrupt)?,
+        revoked_at: number("revoked_at").and_then(Timestamp::from_unix_millis),
+        owner: text("owner_id").cloned(),
+        last_used_at: number("last_used_at").and_then(Timestamp::from_unix_millis),
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoDbRepository {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+        if let Some(owner) = &key.owner {
+            // The owner's index first, so no key exists outside it.
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+                .update_expression("ADD #k :k")
+                .expression_attribute_names("#k", "keys")
+                .expression_attribute_values(
+                    ":k",
+                    AttributeValue::Ss(vec![key.hash.as_str().into()]),
+                )
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("short_code", s(Self::api_key_item(&key.hash)))
+            .item("key_id", s(&key.id))
+            .item("name", s(&key.name))
+            .item("created_at", n(key.created_at.as_unix_millis()))
+            .condition_expression("attribute_not_exists(short_code)");
+        if let Some(owner) = &key.owner {
+            put = put.item("owner_id", s(owner));
+        }
+        put_outcome(put.send().await)
+    }
+
+    async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&Self::api_key_item(hash))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.item().map(parse_key_item).transpose()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        // A scan: API keys share the links' table, and listing them all is a rare operator
+        // command (a user's own keys come from their index item instead).
+        let mut keys = self
+            .scan_prefix(API_KEY_PREFIX)
+            .await?
+            .iter()
+            .map(parse_key_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
+        let index = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let hashes = index
+            .item()
+            .and_then(|item| item.get("keys"))
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        let mut keys = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(key) = self.find_key(&ApiKeyHash::from_hex(hash)).await? {
+                keys.push(key);
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn revoke_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<bool, RepoError> {
+        let revoked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&Self::api_key_item(hash))))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
+            .condition_expression("attribute_exists(short_code)")
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match revoked {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn touch_key(&self, hash: &ApiKeyHash, at: Timestamp) -> Result<(), RepoError> {
+        let touched = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&Self::api_key_item(hash))))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression(
+                "attribute_exists(short_code) AND \
+                 (attribute_not_exists(last_used_at) OR last_used_at < :at)",
+            )
+            .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .send()
+            .await;
+        match touched {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Links in Redis: the [`Repository`] implementation (layout in the parent module).
+
+use super::*;
+
+/// The live link in a hash, or `None` for a tombstone.
+fn parse_record(
+    code: &ShortCode,
+    fields: HashMap<String, String>,
+) -> Result<Option<UrlRecord>, RepoError> {
+    if fields.contains_key("x") {
+        return Ok(None);
+    }
+    parse_live_record(code, fields).map(Some)
+}
+
+fn parse_live_record(
+    code: &ShortCode,
+    fields: HashMap<String, String>,
+) -> Result<UrlRecord, RepoError> {
+    let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}' in Redis"));
+    let time = |name: &str| millis_field(&fields, name, || corrupt(name));
+    Ok(UrlRecord {
+        short_code: code.clone(),
+        long_url: LongUrl::from_trusted(fields.get("u").ok_or_else(|| corrupt("u"))?.clone()),
+        created_at: time("c")?.ok_or_else(|| corrupt("c"))?,
+        expires_at: time("e")?,
+        click_count: fields
+            .get("n")
+            .map_or(Ok(0), |v| v.parse::<u64>().map_err(|_| corrupt("n")))?,
+        last_accessed_at: time("a")?,
+        owner: fields.get("o").cloned(),
+    })
+}
+
+#[async_trait]
+impl Repository for RedisRepository {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let indexed = record.owner.as_ref().map(|owner| {
+            (
+                self.owner_index(owner),
+                LinkCursor::after(record).sort_key(),
+            )
+        });
+        if let Some((index, member)) = &indexed {
+            let _: i64 = connection
+                .zadd(index, member, 0)
+                .await
+                .map_err(unavailable)?;
+        }
+        let created: i64 = self
+            .save
+            .key(self.key(&record.short_code))
+            .arg(record.long_url.as_str())
+            .arg(millis(record.created_at))
+            .arg(
+                record
+                    .expires_at
+                    .map_or(String::new(), |t| millis(t).to_string()),
+            )
+            .arg(record.click_count)
+            .arg(
+                record
+                    .last_accessed_at
+                    .map_or(String::new(), |t| millis(t).to_string()),
+            )
+            .arg(record.owner.as_deref().unwrap_or_default())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if created == 1 {
+            return Ok(());
+        }
+        if let Some((index, member)) = indexed {
+            // The code was taken: this index entry names someone else's link (or a tombstone).
+            let _: i64 = connection.zrem(index, member).await.map_err(unavailable)?;
+        }
+        Err(RepoError::Conflict)
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let fields: HashMap<String, String> = connection
+            .hgetall(self.key(code))
+            .await
+            .map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_record(code, fields)
+    }
+
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        let write = delta.write;
+        let _: i64 = self
+            .increment
+            .key(self.key(&delta.code))
+            .arg(i64::try_from(delta.count).unwrap_or(i64::MAX))
+            .arg(millis(delta.last_at))
+            .arg(format!("w:{:016x}", write.instance))
+            .arg(write.seq)
+            .arg(write.seq.saturating_sub(WRITE_MARK_TTL_MS))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_expired(&self, _before: Timestamp, _limit: usize) -> Result<u64, RepoError> {
+        // Native expiry (PEXPIREAT) already removed every link whose time has passed.
+        Ok(0)
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        connection.exists(self.key(code)).await.map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        let mut connection = self.connection.clone();
+        let index = self.owner_index(owner);
+        let mut start = after.map_or_else(|| "+".to_owned(), |c| format!("({}", c.sort_key()));
+        let mut records = Vec::with_capacity(limit);
+        // Stale members (a link gone by expiry, a lost create race) are skipped and removed;
+        // each round asks for what is still missing.
+        while records.len() < limit {
+            let want = limit - records.len();
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&index)
+                .arg(&start)
+                .arg("-")
+                .arg("BYLEX")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(want)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let exhausted = members.len() < want;
+            for member in &members {
+                let found = match LinkCursor::parse(member) {
+                    Some(cursor) => self
+                        .find_by_short_code(&cursor.code)
+                        .await?
+                        .filter(|r| r.owner.as_deref() == Some(owner)),
+                    None => None,
+                };
+                match found {
+                    Some(record) => records.push(record),
+                    None => {
+                        let _: i64 = connection.zrem(&index, member).await.map_err(unavailable)?;
+                    }
+                }
+            }
+            match members.last() {
+                Some(last) if !exhausted => start = format!("({last}"),
+                _ => break,
+            }
+        }
+        Ok(records)
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let changed: i64 = self
+            .update
+            .key(self.key(code))
+            .arg(long_url.as_str())
+            .arg(expires_at.map_or(String::new(), |t| millis(t).to_string()))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let deleted: Option<(String, i64)> = self
+            .delete
+            .key(self.key(code))
+            .arg(millis(at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let Some((owner, created)) = deleted else {
+            return Ok(false);
+        };
+        if !owner.is_empty()
+            && let Some(created_at) = Timestamp::from_unix_millis(created)
+        {
+            let member = LinkCursor {
+                created_at,
+                code: code.clone(),
+            }
+            .sort_key();
+            let _: i64 = connection
+                .zrem(self.owner_index(&owner), member)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(true)
+    }
+}
