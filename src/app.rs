@@ -35,6 +35,7 @@ pub const ROUTES: &[&str] = &[
     "/openapi.json",
     "/api/session",
     "/api/signup",
+    "/api/setup",
     "/api/me",
     "/api/me/password",
     "/api/me/sessions",
@@ -279,6 +280,7 @@ pub fn app(state: AppState) -> Router {
         // Accounts (see handler::caller for how callers authenticate and the CSRF rule).
         .route("/api/session", post(handler::login).delete(handler::logout))
         .route("/api/signup", post(handler::signup))
+        .route("/api/setup", post(handler::setup))
         .route("/api/me", get(handler::me))
         .route("/api/me/password", post(handler::change_password))
         .route("/api/me/sessions", delete(handler::end_sessions))

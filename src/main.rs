@@ -63,17 +63,6 @@ async fn main() -> anyhow::Result<()> {
     .sweeping_sessions(sessions)
     .spawn(background);
 
-    let addr = settings.listen_addr()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("server.listen: cannot bind {addr}"))?;
-    tracing::info!(
-        listen = %listener.local_addr()?,
-        base_url = %settings.server.base_url,
-        storage = ?settings.storage.backend,
-        "url-shortener ready"
-    );
-
     // With the links in Redis, edits and deletes reach every instance's cache at once.
     let change_listener = match (&settings.storage.backend, state.urls.shared_cache()) {
         (StorageBackend::Redis, Some(cache)) => {
@@ -95,14 +84,27 @@ async fn main() -> anyhow::Result<()> {
     };
 
     state.accounts.prepare().await?;
-    match state.accounts.has_admin().await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            "no administrator yet: create one with `url-shortener user create NAME --admin` \
-             (same --config and environment as the server)"
+    // First run: the one secret this service ever logs, on purpose, for the operator.
+    match state.accounts.open_setup().await {
+        Ok(None) => {}
+        Ok(Some(token)) => tracing::warn!(
+            setup_token = token.expose(),
+            "no administrator yet: POST /api/setup with this one-time token, or run \
+             `url-shortener user create NAME --admin` (same --config and environment)"
         ),
         Err(error) => tracing::warn!(%error, "could not check for an administrator"),
     }
+
+    let addr = settings.listen_addr()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("server.listen: cannot bind {addr}"))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        base_url = %settings.server.base_url,
+        storage = ?settings.storage.backend,
+        "url-shortener ready"
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

@@ -591,3 +591,71 @@ async fn failed_logins_are_throttled_per_account_and_a_success_gives_back() {
     // Another account is untouched.
     assert_eq!(login_as(&app, "bob", PASSWORD).await.status(), 200);
 }
+
+async fn setup(app: &TestApp, token: &str, name: &str) -> Response {
+    app.client
+        .post(app.url("/api/setup"))
+        .json(&json!({ "token": token, "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_first_run_token_creates_the_first_administrator_once() {
+    let app = TestApp::spawn().await;
+    let token = app
+        .state
+        .accounts
+        .open_setup()
+        .await
+        .unwrap()
+        .expect("no admin yet");
+    let token = token.expose().to_owned();
+
+    assert_problem(
+        setup(&app, "wrong", "root").await,
+        403,
+        "invalid_setup_token",
+    )
+    .await;
+    let other = url_shortener::domain::Token::generate();
+    assert_problem(
+        setup(&app, other.expose(), "root").await,
+        403,
+        "invalid_setup_token",
+    )
+    .await;
+    assert_problem(setup(&app, &token, "x").await, 400, "invalid_username").await;
+
+    let response = setup(&app, &token, "root").await;
+    assert_eq!(response.status(), 201);
+    let session = Session {
+        cookie: session_cookie(&response).expect("logged in"),
+    };
+    let body: Value = me(&app, &session).await.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "admin");
+
+    // Used up, and never opened again once an administrator exists.
+    assert_problem(
+        setup(&app, &token, "root2").await,
+        403,
+        "invalid_setup_token",
+    )
+    .await;
+    assert!(app.state.accounts.open_setup().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn setup_is_done_once_an_administrator_exists_by_other_means() {
+    let app = TestApp::spawn().await;
+    let token = app.state.accounts.open_setup().await.unwrap().unwrap();
+    add_user(&app, "root", Role::Admin).await;
+    assert_problem(setup(&app, token.expose(), "late").await, 409, "setup_done").await;
+    assert_problem(
+        setup(&app, token.expose(), "late").await,
+        403,
+        "invalid_setup_token",
+    )
+    .await;
+}

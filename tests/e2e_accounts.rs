@@ -406,3 +406,26 @@ async fn an_edit_or_delete_reaches_every_instances_cache_at_once_on_redis() {
     );
     eventually(&b, "shared", |r| r.status() == 404).await;
 }
+
+#[tokio::test]
+async fn a_fresh_install_logs_a_setup_token_that_creates_the_first_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Store::Sqlite.start(dir.path(), 5_000).await;
+    let token = {
+        let logs = server.logs.lock().unwrap();
+        logs.iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find_map(|event| event["setup_token"].as_str().map(str::to_owned))
+            .expect("the log names the setup token")
+    };
+    let api = Api::new(server.addr);
+    let response = api
+        .http
+        .post(format!("{}/api/setup", api.root))
+        .json(&json!({ "token": token, "username": "root", "password": ROOT_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    api.login("root", ROOT_PASSWORD).await;
+}

@@ -613,3 +613,47 @@ async fn the_account_link_and_key_answers_are_documented() {
     )
     .await; // 204
 }
+
+#[tokio::test]
+async fn the_setup_answers_are_documented() {
+    let app = TestApp::spawn().await;
+    let api = Conformance::load(&app).await;
+    let token = app.state.accounts.open_setup().await.unwrap().unwrap();
+    let token = token.expose().to_owned();
+    let attempt = |token: &str, name: &str| {
+        send(
+            &app,
+            Method::POST,
+            "/api/setup",
+            Some(json!({ "token": token, "username": name, "password": "correct horse battery" })),
+        )
+    };
+    api.check(Method::POST, "/api/setup", attempt("wrong", "root").await)
+        .await; // 403
+    api.check(Method::POST, "/api/setup", attempt(&token, "x").await)
+        .await; // 400
+    api.check(Method::POST, "/api/setup", attempt(&token, "root").await)
+        .await; // 201
+    let again = app.state.accounts.open_setup().await.unwrap();
+    assert!(again.is_none());
+    let late = TestApp::spawn().await;
+    let token = late.state.accounts.open_setup().await.unwrap().unwrap();
+    late.state
+        .accounts
+        .create_user(
+            "root",
+            "correct horse battery",
+            None,
+            url_shortener::domain::Role::Admin,
+        )
+        .await
+        .unwrap();
+    let response = send(
+        &late,
+        Method::POST,
+        "/api/setup",
+        Some(json!({ "token": token.expose(), "username": "other", "password": "correct horse battery" })),
+    )
+    .await;
+    api.check(Method::POST, "/api/setup", response).await; // 409
+}

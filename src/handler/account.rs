@@ -111,6 +111,23 @@ pub struct SignupRequest {
     pub invite: Option<String>,
 }
 
+/// `POST /api/setup`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The one-time token the service printed in its log at start.
+    pub token: String,
+    /// The first administrator's user name.
+    #[schema(pattern = "^[A-Za-z0-9._-]{3,64}$")]
+    pub username: String,
+    /// 12 to 256 characters.
+    #[schema(format = Password, min_length = 12, max_length = 256)]
+    pub password: String,
+    /// Optional name to show.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
 /// The client a request counts against, for the login budgets.
 pub(crate) struct Client(ClientId);
 
@@ -366,6 +383,49 @@ pub(crate) async fn signup(
         }
     };
     tracing::info!(user = %user.username, "signed up");
+    let token = state.accounts.open_session(&user).await?;
+    Ok(with_session(
+        &state,
+        &token,
+        StatusCode::CREATED,
+        UserBody {
+            user: (&user).into(),
+        },
+    ))
+}
+
+/// First run: create the first administrator with the one-time token from the log. Open only
+/// while no administrator exists; logs the new administrator in.
+#[utoipa::path(
+    post,
+    path = "/api/setup",
+    tag = "accounts",
+    request_body = SetupRequest,
+    responses(
+        (status = 201, description = "The first administrator, logged in (session cookie set)", body = UserBody),
+        (status = 400, description = "invalid_username, weak_password, invalid_display_name or invalid_request", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "invalid_setup_token, or csrf_rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "setup_done: an administrator exists", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this client", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn setup(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SetupRequest>,
+) -> Result<Response, ApiError> {
+    first_party_attempt(&state, &headers, &client).await?;
+    let user = state
+        .accounts
+        .complete_setup(
+            &body.token,
+            &body.username,
+            &body.password,
+            body.display_name.as_deref(),
+        )
+        .await?;
+    tracing::info!(user = %user.username, "first administrator created");
     let token = state.accounts.open_session(&user).await?;
     Ok(with_session(
         &state,

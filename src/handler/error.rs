@@ -71,6 +71,12 @@ pub enum ApiError {
     /// 409 `username_taken`.
     #[error("this user name is taken")]
     UsernameTaken,
+    /// 403 `invalid_setup_token`: a wrong first-run setup token, or setup not open.
+    #[error("this setup token is not valid (wrong, used, or setup is not open)")]
+    InvalidSetupToken,
+    /// 409 `setup_done`: first-run setup after an administrator exists.
+    #[error("setup is done: an administrator exists; log in instead")]
+    SetupDone,
     /// 409 `last_admin`: the change would leave no active administrator.
     #[error("the last active administrator cannot be disabled or demoted")]
     LastAdmin,
@@ -122,6 +128,8 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_invite",
     "username_taken",
     "last_admin",
+    "invalid_setup_token",
+    "setup_done",
     "not_found",
     "method_not_allowed",
     "alias_taken",
@@ -149,7 +157,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
     )]
     pub code: String,
 }
@@ -167,8 +175,11 @@ impl ApiError {
             | Self::InvalidInvite => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::CsrfRejected | Self::Forbidden | Self::SignupClosed(_) => StatusCode::FORBIDDEN,
-            Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::CsrfRejected
+            | Self::Forbidden
+            | Self::SignupClosed(_)
+            | Self::InvalidSetupToken => StatusCode::FORBIDDEN,
+            Self::UsernameTaken | Self::LastAdmin | Self::SetupDone => StatusCode::CONFLICT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AliasTaken(_) => StatusCode::CONFLICT,
@@ -210,6 +221,8 @@ impl ApiError {
             Self::InvalidInvite => "invalid_invite",
             Self::UsernameTaken => "username_taken",
             Self::LastAdmin => "last_admin",
+            Self::InvalidSetupToken => "invalid_setup_token",
+            Self::SetupDone => "setup_done",
             Self::RateLimited(_) => "rate_limited",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::AliasTaken(_) => "alias_taken",
@@ -238,6 +251,8 @@ impl ApiError {
             Self::InvalidInvite => "Invalid invite",
             Self::UsernameTaken => "User name taken",
             Self::LastAdmin => "Last administrator",
+            Self::InvalidSetupToken => "Invalid setup token",
+            Self::SetupDone => "Setup done",
             Self::RateLimited(_) => "Too many requests",
             Self::MethodNotAllowed => "Method not allowed",
             Self::AliasTaken(_) => "Alias taken",
@@ -273,6 +288,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoSuchUser => Self::NotFound { html: false },
             ServiceError::InvalidInvite => Self::InvalidInvite,
             ServiceError::LastAdmin => Self::LastAdmin,
+            ServiceError::InvalidSetupToken => Self::InvalidSetupToken,
+            ServiceError::SetupDone => Self::SetupDone,
             ServiceError::InvalidExpiry(why) => Self::InvalidExpiry(why),
             ServiceError::Internal(what) => {
                 tracing::error!(what, "internal error");

@@ -27,7 +27,9 @@ pub use openapi::{ApiDoc, openapi_json};
 pub use shorten::{LinkResponse, ShortenRequest};
 pub use stats::StatsResponse;
 
-pub use account::{LoginRequest, MeBody, PasswordChange, SignupRequest, UserBody, UserView};
+pub use account::{
+    LoginRequest, MeBody, PasswordChange, SetupRequest, SignupRequest, UserBody, UserView,
+};
 pub use users::{
     CreatedInvite, InviteView, InvitesBody, NewInviteRequest, NewUserRequest, RoleName, UserUpdate,
     UsersBody,
@@ -36,7 +38,7 @@ pub use users::{
 pub use keys::{CreatedKey, KeyList, KeyView, NewKeyRequest};
 pub use links::{LinkList, LinkPatch, LinkView, ListParams};
 
-pub(crate) use account::{change_password, end_sessions, login, logout, me, signup};
+pub(crate) use account::{change_password, end_sessions, login, logout, me, setup, signup};
 pub(crate) use health::{health, live, ready};
 pub(crate) use keys::{create_key, list_keys, revoke_key};
 pub(crate) use links::{delete_link, get_link, list_links, patch_link};

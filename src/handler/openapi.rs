@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use super::{
     Checks, CreatedInvite, CreatedKey, HealthBody, InviteView, InvitesBody, KeyList, KeyView,
     LinkList, LinkPatch, LinkResponse, LinkView, LoginRequest, MeBody, NewInviteRequest,
-    NewKeyRequest, NewUserRequest, PasswordChange, Problem, RoleName, ShortenRequest,
+    NewKeyRequest, NewUserRequest, PasswordChange, Problem, RoleName, SetupRequest, ShortenRequest,
     SignupRequest, StatsResponse, UserBody, UserUpdate, UserView, UsersBody,
 };
 
@@ -36,6 +36,7 @@ use super::{
         super::account::login,
         super::account::logout,
         super::account::signup,
+        super::account::setup,
         super::account::me,
         super::account::change_password,
         super::account::end_sessions,
@@ -54,7 +55,7 @@ use super::{
     ),
     components(schemas(
         ShortenRequest, LinkResponse, StatsResponse, Problem, HealthBody, Checks,
-        LoginRequest, SignupRequest, PasswordChange, UserBody, UserView, MeBody,
+        LoginRequest, SignupRequest, SetupRequest, PasswordChange, UserBody, UserView, MeBody,
         UsersBody, NewUserRequest, UserUpdate, RoleName, NewInviteRequest, CreatedInvite,
         InviteView, InvitesBody, LinkView, LinkList, LinkPatch, KeyView, KeyList, NewKeyRequest,
         CreatedKey,

@@ -58,6 +58,9 @@ pub struct AccountService {
     dummy: OnceLock<PasswordHash>,
     /// What [`Self::first_admin`] last found, and when.
     first_admin: Mutex<Option<(Timestamp, Option<String>)>>,
+    /// The key of the first-run setup token while one is open (see [`Self::open_setup`]); the
+    /// async lock also keeps two setups from both creating "the first" administrator.
+    setup: tokio::sync::Mutex<Option<TokenKey>>,
 }
 
 impl AccountService {
@@ -79,6 +82,7 @@ impl AccountService {
             invite_ttl,
             dummy: OnceLock::new(),
             first_admin: Mutex::new(None),
+            setup: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -342,6 +346,52 @@ impl AccountService {
         *self.first_admin.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((now, admin.as_ref().map(|u| u.id.clone())));
         Ok(admin)
+    }
+
+    /// Opens first-run setup when no active administrator exists: a one-time token (for the
+    /// operator, printed in the log) with which [`Self::complete_setup`] creates the first
+    /// administrator. `None` when an administrator exists. A new call replaces the token.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn open_setup(&self) -> Result<Option<Token>, ServiceError> {
+        let mut setup = self.setup.lock().await;
+        if self.has_admin().await? {
+            *setup = None;
+            return Ok(None);
+        }
+        let token = Token::generate();
+        *setup = Some(token.key());
+        Ok(Some(token))
+    }
+
+    /// Creates the first administrator with the setup token, and closes setup.
+    ///
+    /// # Errors
+    /// [`ServiceError::InvalidSetupToken`] for a wrong token or when setup is not open;
+    /// [`ServiceError::SetupDone`] when an administrator exists by now; the errors of
+    /// [`Self::create_user`].
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<User, ServiceError> {
+        let mut setup = self.setup.lock().await;
+        let presented = Token::parse(token).map(|t| t.key());
+        if setup.is_none() || presented != *setup {
+            return Err(ServiceError::InvalidSetupToken);
+        }
+        if self.has_admin().await? {
+            *setup = None;
+            return Err(ServiceError::SetupDone);
+        }
+        let user = self
+            .create_user(username, password, display_name, Role::Admin)
+            .await?;
+        *setup = None;
+        Ok(user)
     }
 
     /// Every account, oldest first.

@@ -40,6 +40,12 @@ pub enum ServiceError {
     /// A new expiry that is in the past, too far ahead, or "never" where links must expire.
     #[error("{0}")]
     InvalidExpiry(&'static str),
+    /// A first-run setup token that is wrong, or setup that is not open.
+    #[error("this setup token is not valid (wrong, used, or setup is not open)")]
+    InvalidSetupToken,
+    /// First-run setup after an administrator exists.
+    #[error("setup is done: an administrator exists")]
+    SetupDone,
     /// The change would leave no active administrator.
     #[error("the last active administrator cannot be disabled or demoted")]
     LastAdmin,
