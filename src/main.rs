@@ -10,11 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck, run_user};
-use url_shortener::config::{Settings, StorageBackend};
+use url_shortener::config::{Settings, StorageBackend, redact_password};
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
 use url_shortener::metrics::Metrics;
-use url_shortener::repository::{RedisChangeFeed, build_stores};
+use url_shortener::repository::{RedisChangeFeed, RedisLinkTier, build_stores};
 use url_shortener::service::ExpirationService;
 use url_shortener::{AppState, app, serve_with, shutdown, telemetry};
 
@@ -63,13 +63,46 @@ async fn main() -> anyhow::Result<()> {
     .sweeping_sessions(sessions)
     .spawn(background);
 
-    // With the links in Redis, edits and deletes reach every instance's cache at once.
-    let change_listener = match (&settings.storage.backend, state.urls.shared_cache()) {
-        (StorageBackend::Redis, Some(cache)) => {
-            let redis = &settings.storage.redis;
-            let feed = RedisChangeFeed::connect(&redis.url, &redis.key_prefix, storage_timeout)
+    let cache = &settings.cache;
+    if let Some(url) = &cache.redis_url {
+        let tier = RedisLinkTier::connect(
+            url,
+            &cache.redis_key_prefix,
+            Duration::from_millis(cache.redis_timeout_ms),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cache.redis_url: cannot connect to {}",
+                redact_password(url)
+            )
+        })?;
+        state.urls.use_shared_tier(
+            Arc::new(tier),
+            Duration::from_secs(cache.ttl_seconds),
+            Duration::from_millis(cache.negative_ttl_ms),
+        );
+    }
+    // With a Redis (the store's or the cache tier's), edits and deletes reach every
+    // instance's cache at once.
+    let feed_on = match (&cache.redis_url, &settings.storage.backend) {
+        (Some(url), _) => Some((
+            url.clone(),
+            cache.redis_key_prefix.clone(),
+            "cache.redis_url",
+        )),
+        (None, StorageBackend::Redis) => Some((
+            settings.storage.redis.url.clone(),
+            settings.storage.redis.key_prefix.clone(),
+            "storage.redis.url",
+        )),
+        (None, _) => None,
+    };
+    let change_listener = match (feed_on, state.urls.shared_cache()) {
+        (Some((url, prefix, setting)), Some(cache)) => {
+            let feed = RedisChangeFeed::connect(&url, &prefix, storage_timeout)
                 .await
-                .context("storage.redis.url: cannot connect for link changes")?;
+                .with_context(|| format!("{setting}: cannot connect for link changes"))?;
             let listener = feed.listen(
                 move |code| match code {
                     Some(code) => cache.forget(&code),

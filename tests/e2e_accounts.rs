@@ -363,14 +363,45 @@ async fn an_edit_or_delete_reaches_every_instances_cache_at_once_on_redis() {
         url: redis_url(),
         prefix: scope.prefix.clone(),
     };
+    edits_reach_every_instance(&store, &[]).await;
+}
+
+#[tokio::test]
+async fn an_edit_or_delete_reaches_every_instances_cache_at_once_on_dynamodb_with_the_redis_tier() {
+    let (repo, table) = dynamodb_table().await;
+    drop(repo);
+    let store = Store::Dynamodb {
+        endpoint: dynamodb_endpoint(),
+        table,
+    };
+    let scope = RedisScope {
+        prefix: format!("{}:", common::backends::unique("tier")),
+    };
+    let url = redis_url();
+    edits_reach_every_instance(
+        &store,
+        &[
+            ("URL_SHORTENER__CACHE__REDIS_URL", url.as_str()),
+            (
+                "URL_SHORTENER__CACHE__REDIS_KEY_PREFIX",
+                scope.prefix.as_str(),
+            ),
+        ],
+    )
+    .await;
+}
+
+/// Two instances on `store` (with `extra` settings): an edit and a delete on the first are
+/// served by the second at once, though it had the link cached.
+async fn edits_reach_every_instance(store: &Store, extra: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     store.command_with_input(
         dir.path(),
         &["user", "create", "root", "--admin", "--password-stdin"],
         &format!("{ROOT_PASSWORD}\n"),
     );
-    let first = store.start(dir.path(), 5_000).await;
-    let second = store.start(dir.path(), 5_000).await;
+    let first = store.start_with(dir.path(), 5_000, extra).await;
+    let second = store.start_with(dir.path(), 5_000, extra).await;
     let (a, b) = (Api::new(first.addr), Api::new(second.addr));
     let (root, _) = a.login("root", ROOT_PASSWORD).await;
     body(

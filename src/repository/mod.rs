@@ -12,6 +12,7 @@ mod memory;
 mod metered;
 mod redis;
 mod sqlite;
+mod tier;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +35,11 @@ pub use dynamodb::{
 };
 pub use memory::MemoryRepository;
 pub use metered::Metered;
-pub use redis::{RedisChangeFeed, RedisRepository, connection_manager as redis_connection_manager};
+pub use redis::{
+    RedisChangeFeed, RedisLinkTier, RedisRepository, connection_manager as redis_connection_manager,
+};
 pub use sqlite::SqliteRepository;
+pub use tier::{LinkTier, Tiered};
 
 /// A storage failure as the layers above need to see it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -26,9 +26,11 @@ mod accounts;
 mod changes;
 mod keys;
 mod links;
+mod tier;
 
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 pub use changes::RedisChangeFeed;
+pub use tier::RedisLinkTier;
 
 /// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.
 const SAVE_SCRIPT: &str = r"

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::domain::{
     Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
 };
-use crate::repository::{LinkChangeFeed, LinkCursor, RepoError, Repository};
+use crate::repository::{LinkChangeFeed, LinkCursor, LinkTier, RepoError, Repository, Tiered};
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -88,6 +88,14 @@ pub struct UrlService {
     clicks: Arc<ClickBuffer>,
     created: Counter,
     changes: OnceLock<Arc<dyn LinkChangeFeed>>,
+    tier: OnceLock<SharedTier>,
+}
+
+/// The fleet's shared cache tier and how long its entries live.
+struct SharedTier {
+    tier: Arc<dyn LinkTier>,
+    ttl: Duration,
+    negative_ttl: Duration,
 }
 
 /// Seconds after an edit or delete when the cache entry is dropped a second time.
@@ -114,7 +122,19 @@ impl UrlService {
             clicks,
             created: Counter::default(),
             changes: OnceLock::new(),
+            tier: OnceLock::new(),
         }
+    }
+
+    /// Puts `tier` between this instance's cache and the store (once; later calls are
+    /// ignored): links are kept there for `ttl` (never past their expiry), unknown codes for
+    /// `negative_ttl`. A tier that fails is skipped, never a failed request.
+    pub fn use_shared_tier(&self, tier: Arc<dyn LinkTier>, ttl: Duration, negative_ttl: Duration) {
+        let _ = self.tier.set(SharedTier {
+            tier,
+            ttl,
+            negative_ttl,
+        });
     }
 
     /// Announces this instance's edits and deletes to the other instances through `feed`
@@ -189,7 +209,7 @@ impl UrlService {
                 .owned_by(new.owner);
             return match self.repo.save(&record).await {
                 Ok(()) => {
-                    self.on_created(&record.short_code);
+                    self.on_created(&record.short_code).await;
                     Ok(record)
                 }
                 Err(RepoError::Conflict) => {
@@ -208,7 +228,7 @@ impl UrlService {
             }
             match self.repo.save(&record).await {
                 Ok(()) => {
-                    self.on_created(&record.short_code);
+                    self.on_created(&record.short_code).await;
                     return Ok(record);
                 }
                 Err(RepoError::Conflict) => {
@@ -229,12 +249,15 @@ impl UrlService {
         }
     }
 
-    /// Bookkeeping after a save succeeded: count it, and drop the code's negative cache entry
-    /// so this instance resolves it at once.
-    fn on_created(&self, code: &ShortCode) {
+    /// Bookkeeping after a save succeeded: count it, and drop the code's negative cache
+    /// entries (here, and in the shared tier, so every instance that asks it resolves the code).
+    async fn on_created(&self, code: &ShortCode) {
         self.created.inc();
         if let Some(cache) = &self.cache {
             cache.invalidate_missing(code);
+        }
+        if let Some(shared) = self.tier.get() {
+            let _ = shared.tier.forget(code).await;
         }
     }
 
@@ -252,17 +275,51 @@ impl UrlService {
                 Lookup::Unknown => {}
             }
         }
+        let shared = self.tier.get();
+        if let Some(shared) = shared {
+            match shared.tier.get(code).await {
+                Ok(Some(Tiered::Link(record))) if record.is_live_at(now) => {
+                    let record = Arc::new(record);
+                    if let Some(cache) = &self.cache {
+                        cache.insert(record.clone());
+                    }
+                    return Ok(record);
+                }
+                Ok(Some(_)) => {
+                    if let Some(cache) = &self.cache {
+                        cache.insert_missing(code);
+                    }
+                    return Err(ServiceError::NotFound);
+                }
+                // Not there, or the tier is down: the store answers.
+                Ok(None) | Err(_) => {}
+            }
+        }
         match self.repo.find_by_short_code(code).await? {
             Some(record) if record.is_live_at(now) => {
                 let record = Arc::new(record);
                 if let Some(cache) = &self.cache {
                     cache.insert(record.clone());
                 }
+                if let Some(shared) = shared {
+                    let ttl = match record.expires_at {
+                        Some(at) => shared.ttl.min(Duration::from_millis(at.millis_since(now))),
+                        None => shared.ttl,
+                    };
+                    let (tier, kept) = (shared.tier.clone(), record.clone());
+                    // Off the request: the visitor does not wait for the tier.
+                    tokio::spawn(async move { tier.put(&kept, ttl).await });
+                }
                 Ok(record)
             }
             _ => {
                 if let Some(cache) = &self.cache {
                     cache.insert_missing(code);
+                }
+                if let Some(shared) = shared {
+                    let (tier, code, ttl) =
+                        (shared.tier.clone(), code.clone(), shared.negative_ttl);
+                    tokio::spawn(async move { tier.put_missing(&code, ttl).await });
                 }
                 Err(ServiceError::NotFound)
             }
@@ -407,7 +464,7 @@ impl UrlService {
         if !self.repo.update_link(code, &long_url, expires_at).await? {
             return Err(ServiceError::NotFound);
         }
-        self.forget_cached(code);
+        self.forget_cached(code).await;
         Ok(UrlRecord {
             long_url,
             expires_at,
@@ -425,23 +482,35 @@ impl UrlService {
         if !self.repo.delete_link(code, self.clock.now()).await? {
             return Err(ServiceError::NotFound);
         }
-        self.forget_cached(code);
+        self.forget_cached(code).await;
         Ok(())
     }
 
-    /// Drops `code` from this instance's cache now, and once more a moment later: a lookup
-    /// that read the old record before the change and finishes after it would otherwise put
-    /// it back (storage reads are bounded by `storage.timeout_ms`).
-    fn forget_cached(&self, code: &ShortCode) {
+    /// Drops `code` from the shared tier and this instance's cache now, tells the other
+    /// instances, and drops it once more a moment later: a lookup that read the old record
+    /// before the change and finishes after it would otherwise put it back (storage reads are
+    /// bounded by `storage.timeout_ms`).
+    async fn forget_cached(&self, code: &ShortCode) {
+        let tier = self.tier.get().map(|shared| shared.tier.clone());
+        if let Some(tier) = &tier {
+            let _ = tier.forget(code).await;
+        }
         if let Some(feed) = self.changes.get() {
             feed.announce(code);
         }
-        let Some(cache) = &self.cache else { return };
-        cache.forget(code);
-        let (cache, code) = (cache.clone(), code.clone());
+        let cache = self.cache.clone();
+        if let Some(cache) = &cache {
+            cache.forget(code);
+        }
+        let code = code.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(FORGET_AGAIN_SECS)).await;
-            cache.forget(&code);
+            if let Some(tier) = tier {
+                let _ = tier.forget(&code).await;
+            }
+            if let Some(cache) = cache {
+                cache.forget(&code);
+            }
         });
     }
 
