@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiJson, Caller, Problem};
+use super::redirect::possible_code;
+use super::{ApiError, ApiJson, Browser, Caller, Problem};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::repository::LinkCursor;
@@ -113,11 +114,6 @@ fn view(state: &AppState, record: UrlRecord) -> LinkView {
     }
 }
 
-fn code_of(path: Result<Path<String>, PathRejection>) -> Result<ShortCode, ApiError> {
-    let Path(raw) = path.map_err(|_| ApiError::NotFound { html: false })?;
-    ShortCode::parse(&raw).map_err(|_| ApiError::NotFound { html: false })
-}
-
 /// The caller's links (or, for an administrator, `owner`'s), newest first.
 #[utoipa::path(
     get,
@@ -203,7 +199,7 @@ pub(crate) async fn get_link(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LinkView>, ApiError> {
-    let code = code_of(path)?;
+    let code = possible_code(path, Browser(false))?;
     let record = state.urls.managed_link(&caller.user, &code).await?;
     Ok(Json(view(&state, record)))
 }
@@ -231,7 +227,7 @@ pub(crate) async fn patch_link(
     path: Result<Path<String>, PathRejection>,
     ApiJson(patch): ApiJson<LinkPatch>,
 ) -> Result<Json<LinkView>, ApiError> {
-    let code = code_of(path)?;
+    let code = possible_code(path, Browser(false))?;
     let long_url = patch
         .long_url
         .as_deref()
@@ -279,7 +275,7 @@ pub(crate) async fn delete_link(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let code = code_of(path)?;
+    let code = possible_code(path, Browser(false))?;
     state.urls.delete_link(&caller.user, &code).await?;
     tracing::info!(code = %code, by = %caller.user.username, "link deleted");
     Ok(StatusCode::NO_CONTENT)

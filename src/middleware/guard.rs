@@ -158,21 +158,16 @@ pub async fn guard_create(
         Ok(Authenticated::Anonymous) => {}
         Err(error) => return error.into_response(),
     }
-    let Some(limiter) = &guards.limiter else {
-        return next.run(request).await;
-    };
     let client = client_of(&request, guards);
-    match limiter.hit(Budget::Create, &client).await {
-        Ok(decision) if decision.allowed => {
+    match spend(guards, Budget::Create, &client).await {
+        Ok(headers) => {
             let mut response = next.run(request).await;
-            limited(decision).apply(response.headers_mut());
+            if let Some(headers) = headers {
+                headers.apply(response.headers_mut());
+            }
             response
         }
-        Ok(decision) => ApiError::RateLimited(limited(decision)).into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "rate limiter unavailable; refusing creates");
-            ApiError::StorageUnavailable.into_response()
-        }
+        Err(refused) => refused.into_response(),
     }
 }
 

@@ -297,14 +297,11 @@ impl Repository for MemoryRepository {
             let Some(links) = owners.get(owner) else {
                 return Ok(Vec::new());
             };
-            let newest_first = links.iter().rev();
-            match after {
-                Some(cursor) => {
-                    let bound = (cursor.created_at, cursor.code.clone());
-                    links.range(..bound).rev().take(limit).cloned().collect()
-                }
-                None => newest_first.take(limit).cloned().collect(),
-            }
+            let older = match after {
+                Some(cursor) => links.range(..(cursor.created_at, cursor.code.clone())),
+                None => links.range(..),
+            };
+            older.rev().take(limit).cloned().collect()
         };
         let mut records = Vec::with_capacity(keys.len());
         for (_, code) in keys {

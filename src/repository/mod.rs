@@ -410,11 +410,19 @@ impl Stores {
     /// The link and key views of one backend, with accounts in a fresh memory store: for test
     /// doubles and wrappers of links and keys only.
     pub fn with_memory_accounts<B: Repository + ApiKeyStore>(backend: B) -> Self {
+        Self::split(
+            backend,
+            AccountStores::of(Arc::new(MemoryRepository::new())),
+        )
+    }
+
+    /// The link and key views of `backend` (a wrapper, say), with `accounts` beside them.
+    fn split<B: Repository + ApiKeyStore>(backend: B, accounts: AccountStores) -> Self {
         let backend = Arc::new(backend);
         Self {
             links: backend.clone(),
             keys: backend,
-            accounts: AccountStores::of(Arc::new(MemoryRepository::new())),
+            accounts,
         }
     }
 
@@ -445,14 +453,10 @@ impl Stores {
         B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore,
     {
         let backend = Arc::new(backend);
-        Self {
-            accounts: AccountStores::of(backend.clone()),
-            ..Self::with_memory_accounts(Metered::new(
-                Deadline::new(backend, timeout),
-                name,
-                errors,
-            ))
-        }
+        Self::split(
+            Metered::new(Deadline::new(backend.clone(), timeout), name, errors),
+            AccountStores::of(backend),
+        )
     }
 }
 
@@ -478,10 +482,10 @@ pub async fn build_stores(
             // Accounts are rare next to redirects: they skip the metering wrapper.
             let repo = Arc::new(repo);
             let accounts = AccountStores::of(repo.clone());
-            Ok(Stores {
+            Ok(Stores::split(
+                Metered::new(repo, "sqlite", errors),
                 accounts,
-                ..Stores::with_memory_accounts(Metered::new(repo, "sqlite", errors))
-            })
+            ))
         }
         StorageBackend::Redis => {
             let redis = &settings.redis;
