@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{BASE_URL, TestApp, assert_problem};
+use common::{BASE_URL, TestApp, assert_problem, session_cookie};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use url_shortener::domain::Role;
@@ -15,18 +15,6 @@ const PASSWORD: &str = "correct horse battery";
 #[derive(Clone)]
 struct Session {
     cookie: String,
-}
-
-/// The `name=value` of the session cookie a response sets.
-fn session_cookie(response: &Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-session=") && !v.contains("Max-Age=0"))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
 }
 
 async fn add_user(app: &TestApp, name: &str, role: Role) {

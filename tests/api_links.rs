@@ -33,13 +33,7 @@ async fn user(app: &TestApp, name: &str, role: Role) -> Auth {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = common::session_cookie(&response).expect("a session cookie");
     Auth::Cookie(cookie)
 }
 

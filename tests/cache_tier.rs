@@ -137,13 +137,7 @@ async fn an_edit_or_a_delete_leaves_the_tier_at_once() {
         .send()
         .await
         .unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = common::session_cookie(&login).expect("a session cookie");
     let send = |method: reqwest::Method, path: &str| {
         first
             .client

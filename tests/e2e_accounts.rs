@@ -58,13 +58,7 @@ impl Api {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "login as {username}");
-        let cookie = response.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let cookie = common::session_cookie(&response).expect("a session cookie");
         assert!(cookie.starts_with("__Host-session="), "{cookie}");
         let token = cookie.trim_start_matches("__Host-session=").to_owned();
         (cookie, token)

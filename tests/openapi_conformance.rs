@@ -333,13 +333,7 @@ async fn the_account_link_and_key_answers_are_documented() {
     )
     .await; // 401
     let response = login("root", "correct horse battery").await;
-    let root = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let root = common::session_cookie(&response).expect("a session cookie");
     api.check(Method::POST, "/api/session", response).await; // 200
     api.check(Method::GET, "/api/me", app.get("/api/me").await)
         .await; // 401
@@ -416,21 +410,10 @@ async fn the_account_link_and_key_answers_are_documented() {
     api.check(Method::POST, "/api/signup", signup(Some("bogus")).await)
         .await; // 400
     let response = signup(invite["token"].as_str()).await;
-    let bob = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bob = common::session_cookie(&response).expect("a session cookie");
     api.check(Method::POST, "/api/signup", response).await; // 201
-    let ada = login("ada", "correct horse battery").await.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let ada = common::session_cookie(&login("ada", "correct horse battery").await)
+        .expect("a session cookie");
     api.check(
         Method::GET,
         "/api/users",

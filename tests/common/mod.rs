@@ -266,3 +266,16 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     );
     body
 }
+
+/// The `name=value` of the session cookie a response sets (test apps are on https, so it is
+/// `__Host-session`); `None` when it sets none, or only clears it.
+pub fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-session=") && !v.contains("Max-Age=0"))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
