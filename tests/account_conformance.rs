@@ -60,6 +60,11 @@ async fn redis() -> Backend {
     }
 }
 
+async fn postgres() -> Backend {
+    let (repo, scope) = common::backends::postgres_schema().await;
+    of(repo, Box::new(scope))
+}
+
 async fn dynamodb() -> Backend {
     let (repo, table) = common::backends::dynamodb_table().await;
     of(repo, Box::new(table))
@@ -364,3 +369,4 @@ conformance!(memory);
 conformance!(sqlite);
 conformance!(redis);
 conformance!(dynamodb);
+conformance!(postgres);

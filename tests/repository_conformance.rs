@@ -11,7 +11,7 @@ mod common;
 use std::any::Any;
 use std::sync::Arc;
 
-use common::backends::{RedisScope, dynamodb_table};
+use common::backends::{RedisScope, dynamodb_table, postgres_schema};
 use url_shortener::config::SqliteSync;
 use url_shortener::domain::{
     ApiKeyRecord, ApiKeySecret, Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord,
@@ -69,6 +69,17 @@ async fn redis() -> Backend {
         repo: stores.links,
         keys: stores.keys,
         native_expiry: true,
+        _guard: Box::new(scope),
+    }
+}
+
+async fn postgres() -> Backend {
+    let (repo, scope) = postgres_schema().await;
+    let stores = Stores::with_memory_accounts(repo);
+    Backend {
+        repo: stores.links,
+        keys: stores.keys,
+        native_expiry: false,
         _guard: Box::new(scope),
     }
 }
@@ -813,6 +824,7 @@ conformance!(memory);
 conformance!(sqlite);
 conformance!(redis);
 conformance!(dynamodb);
+conformance!(postgres);
 
 /// Checks for the stores whose writes can time out with their outcome unknown, which keep one
 /// write mark per instance and link (memory and SQLite answer every write for certain and keep
@@ -857,6 +869,46 @@ mod shared_stores {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn dynamodb_applies_a_write_sent_twice_once() {
         super::a_write_applied_twice_counts_once(super::dynamodb().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_prunes_the_marks_of_instances_gone_for_a_day() {
+        let (repo, scope) = super::postgres_schema().await;
+        let repo: std::sync::Arc<dyn super::Repository> = std::sync::Arc::new(repo);
+        repo.save(&super::record("marked", None)).await.unwrap();
+        for instance in 1..=20 {
+            let old = super::written("marked", 1, 1_000, instance, 1_000 + instance);
+            repo.increment_click_count(&old).await.unwrap();
+        }
+        let now = super::now();
+        let fresh = super::written("marked", 1, 2_000, 99, now.cast_unsigned());
+        repo.increment_click_count(&fresh).await.unwrap();
+        assert_eq!(scope.psql("SELECT count(*) FROM click_writes"), "21");
+
+        repo.delete_expired(super::at(now), 1_000).await.unwrap();
+
+        assert_eq!(
+            scope.psql("SELECT instance FROM click_writes WHERE short_code = 'marked'"),
+            "99"
+        );
+        let found = repo
+            .find_by_short_code(&super::code("marked"))
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().click_count, 21);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_applies_a_write_sent_twice_once() {
+        super::a_write_applied_twice_counts_once(super::postgres().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_keeps_a_retry_exact_across_instances() {
+        super::another_instance_writing_between_a_write_and_its_retry_changes_nothing(
+            super::postgres().await,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

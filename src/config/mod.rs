@@ -19,8 +19,8 @@ mod storage;
 
 pub use accounts::{AccountSettings, Signup};
 pub use storage::{
-    DynamoDbSettings, RedisSettings, SqliteSettings, SqliteSync, StorageBackend, StorageSettings,
-    redact_password,
+    DynamoDbSettings, PgSslMode, PostgresSettings, RedisSettings, SqliteSettings, SqliteSync,
+    StorageBackend, StorageSettings, redact_password,
 };
 
 /// Environment variables that override settings start with this and use `__` between parts:
@@ -612,6 +612,21 @@ impl Settings {
                 "storage.dynamodb.table",
                 "must not be empty",
             ));
+        }
+        if self.storage.backend == StorageBackend::Postgres {
+            let pg = &self.storage.postgres;
+            if !Url::parse(&pg.url).is_ok_and(|u| matches!(u.scheme(), "postgres" | "postgresql")) {
+                return Err(ConfigError::key(
+                    "storage.postgres.url",
+                    format!("'{}' is not a postgres:// URL", redact_password(&pg.url)),
+                ));
+            }
+            if pg.pool_size == 0 {
+                return Err(ConfigError::key(
+                    "storage.postgres.pool_size",
+                    "must be at least 1",
+                ));
+            }
         }
         if self.clicks.flush_interval_ms == 0 {
             return Err(ConfigError::key(

@@ -18,6 +18,8 @@ pub enum StorageBackend {
     Redis,
     /// A DynamoDB table shared by every instance.
     Dynamodb,
+    /// A PostgreSQL database shared by every instance.
+    Postgres,
 }
 
 /// `[storage]` settings.
@@ -26,8 +28,8 @@ pub enum StorageBackend {
 pub struct StorageSettings {
     /// `storage.backend`: which store to use. Default `sqlite`.
     pub backend: StorageBackend,
-    /// `storage.timeout_ms`: deadline of each call to a networked store (Redis, DynamoDB);
-    /// past it the request answers 503 `storage_unavailable`. Default 2000.
+    /// `storage.timeout_ms`: deadline of each call to a networked store (Redis, DynamoDB,
+    /// PostgreSQL); past it the request answers 503 `storage_unavailable`. Default 2000.
     pub timeout_ms: u64,
     /// `[storage.sqlite]`.
     pub sqlite: SqliteSettings,
@@ -35,6 +37,8 @@ pub struct StorageSettings {
     pub redis: RedisSettings,
     /// `[storage.dynamodb]`.
     pub dynamodb: DynamoDbSettings,
+    /// `[storage.postgres]`.
+    pub postgres: PostgresSettings,
 }
 
 impl Default for StorageSettings {
@@ -45,6 +49,7 @@ impl Default for StorageSettings {
             sqlite: SqliteSettings::default(),
             redis: RedisSettings::default(),
             dynamodb: DynamoDbSettings::default(),
+            postgres: PostgresSettings::default(),
         }
     }
 }
@@ -147,5 +152,65 @@ impl Default for SqliteSettings {
             path: PathBuf::from("data/url-shortener.db"),
             synchronous: SqliteSync::Full,
         }
+    }
+}
+
+/// `storage.postgres.sslmode`: libpq's TLS modes, with libpq's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgSslMode {
+    /// Never TLS.
+    Disable,
+    /// Plain TCP first; TLS only if the server insists.
+    Allow,
+    /// TLS if the server offers it, plain otherwise (libpq's default).
+    Prefer,
+    /// TLS or no connection, without checking the server's certificate.
+    Require,
+    /// TLS with a certificate signed by a trusted CA (`sslrootcert`), any host name.
+    VerifyCa,
+    /// TLS with a trusted certificate for the host connected to: the only mode that stops a
+    /// man in the middle.
+    VerifyFull,
+}
+
+/// `[storage.postgres]` settings. `Debug` hides the password in the URL.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `storage.postgres.url`: `postgres://user:password@host:port/database` (libpq URL
+    /// parameters such as `sslmode` work too). Default
+    /// `postgres://postgres@127.0.0.1:5432/url_shortener`.
+    pub url: String,
+    /// `storage.postgres.pool_size`: connections each instance keeps open at most. Default 8.
+    pub pool_size: u32,
+    /// `storage.postgres.sslmode`: overrides the URL's `sslmode`; unset = the URL's, or
+    /// `prefer` as in libpq.
+    pub sslmode: Option<PgSslMode>,
+    /// `storage.postgres.sslrootcert`: PEM file of the CA that signed the server's
+    /// certificate, for `verify-ca` and `verify-full`; unset = the URL's, or the public web
+    /// roots.
+    pub sslrootcert: Option<PathBuf>,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/url_shortener".to_owned(),
+            pool_size: 8,
+            sslmode: None,
+            sslrootcert: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &redact_password(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("sslmode", &self.sslmode)
+            .field("sslrootcert", &self.sslrootcert)
+            .finish()
     }
 }

@@ -10,6 +10,7 @@ mod deadline;
 mod dynamodb;
 mod memory;
 mod metered;
+mod postgres;
 mod redis;
 mod sqlite;
 mod tier;
@@ -35,6 +36,7 @@ pub use dynamodb::{
 };
 pub use memory::MemoryRepository;
 pub use metered::Metered;
+pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresRepository};
 pub use redis::{
     RedisChangeFeed, RedisLinkTier, RedisRepository, connection_manager as redis_connection_manager,
 };
@@ -511,6 +513,20 @@ pub async fn build_stores(
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
             Ok(Stores::metered_with_accounts(
                 repo, timeout, "dynamodb", errors,
+            ))
+        }
+        StorageBackend::Postgres => {
+            let pg = &settings.postgres;
+            let repo = PostgresRepository::connect(pg, timeout)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "storage.postgres.url: cannot use {}: {e}",
+                        crate::config::redact_password(&pg.url)
+                    )
+                })?;
+            Ok(Stores::metered_with_accounts(
+                repo, timeout, "postgres", errors,
             ))
         }
     }

@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use url_shortener::config::PostgresSettings;
 use url_shortener::domain::{RandomCodeGen, ShortCodeGen};
-use url_shortener::repository::{DynamoDbRepository, RedisRepository};
+use url_shortener::repository::{DynamoDbRepository, PostgresRepository, RedisRepository};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -103,4 +104,107 @@ pub async fn dynamodb_table() -> (DynamoDbRepository, String) {
             )
         });
     (repo, table)
+}
+
+/// The PostgreSQL database the tests use: `scripts/test` creates a fresh one per run (and
+/// drops it after) and exports its URL.
+pub fn postgres_url() -> String {
+    std::env::var("URL_SHORTENER_TEST_POSTGRES_URL").expect(
+        "URL_SHORTENER_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which \
+         starts PostgreSQL if needed and creates a scratch database, or point the variable at one",
+    )
+}
+
+/// Runs `sql` on the test database with psql (for set-up and clean-up outside any runtime).
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql is not installed; scripts/test installs the PostgreSQL client");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A fresh schema in the test database: every connection of a store opened on it sees only
+/// that schema (its `search_path`), so each test has its own tables, migrated from scratch.
+/// The schema and everything in it is dropped on drop.
+pub struct PostgresScope {
+    pub schema: String,
+}
+
+impl PostgresScope {
+    pub fn new() -> Self {
+        let schema = unique("t").replace('-', "_").to_lowercase();
+        psql(&postgres_url(), &format!("CREATE SCHEMA {schema}"));
+        Self { schema }
+    }
+
+    /// The URL of the test database with this schema as the search path.
+    pub fn url(&self) -> String {
+        let base = postgres_url();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options[search_path]={}", self.schema)
+    }
+
+    /// Settings for a store in this schema.
+    pub fn settings(&self) -> PostgresSettings {
+        PostgresSettings {
+            url: self.url(),
+            ..PostgresSettings::default()
+        }
+    }
+
+    /// A store in this schema (migrated on the way).
+    pub async fn open(&self) -> PostgresRepository {
+        PostgresRepository::connect(&self.settings(), Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {} is not usable ({e}); scripts/test starts one",
+                    postgres_url()
+                )
+            })
+    }
+
+    /// Runs `sql` in this schema.
+    pub fn psql(&self, sql: &str) -> String {
+        psql(
+            &postgres_url(),
+            &format!("SET search_path TO {}; {sql}", self.schema),
+        )
+    }
+}
+
+impl Drop for PostgresScope {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                &postgres_url(),
+                "-X",
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+            ])
+            .output();
+    }
+}
+
+/// A PostgreSQL store in a fresh schema, with the guard that drops it.
+pub async fn postgres_schema() -> (PostgresRepository, PostgresScope) {
+    let scope = PostgresScope::new();
+    (scope.open().await, scope)
 }

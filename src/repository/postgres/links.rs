@@ -1,0 +1,395 @@
+//! Links in PostgreSQL (`links` and `click_writes`, migration 1): the [`Repository`]
+//! implementation, with creates grouped by the writer tasks and click deltas applied in
+//! batches, each exactly once.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::{
+    MAX_CLICK_BATCH, PendingSave, PostgresRepository, from_pg, from_pg_opt, repo_error, to_bigint,
+    to_pg, unavailable,
+};
+use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::repository::{ClickDelta, LinkCursor, RepoError, Repository};
+
+/// Click statements in flight at once during one flush.
+const CLICK_CONCURRENCY: usize = 2;
+
+/// A `links` row as the queries select it.
+struct LinkRow {
+    short_code: String,
+    long_url: String,
+    created_at: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+    click_count: i64,
+    last_accessed_at: Option<OffsetDateTime>,
+    owner_id: Option<String>,
+}
+
+impl LinkRow {
+    fn into_record(self) -> Result<UrlRecord, RepoError> {
+        let corrupt = || RepoError::Corrupt(format!("short_code '{}'", self.short_code));
+        Ok(UrlRecord {
+            short_code: ShortCode::parse(&self.short_code).map_err(|_| corrupt())?,
+            long_url: LongUrl::from_trusted(self.long_url),
+            created_at: from_pg(self.created_at, "a link's created_at")?,
+            expires_at: from_pg_opt(self.expires_at, "a link's expires_at")?,
+            click_count: u64::try_from(self.click_count).unwrap_or(0),
+            last_accessed_at: from_pg_opt(self.last_accessed_at, "a link's last_accessed_at")?,
+            owner: self.owner_id,
+        })
+    }
+}
+
+/// Inserts a writer task's batch in one statement and answers each create: inserted, or
+/// `Conflict` when the code was taken (by a row already there or earlier in the same batch).
+pub(super) async fn insert_batch(pool: &PgPool, batch: Vec<PendingSave>) {
+    // Two creates of one code in a batch: the first goes in, the second is a conflict (the
+    // statement would report the code once and both would think they won).
+    let mut seen = HashSet::with_capacity(batch.len());
+    let (batch, duplicates): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|(record, _)| seen.insert(record.short_code.clone()));
+    for (_, reply) in duplicates {
+        let _ = reply.send(Err(RepoError::Conflict));
+    }
+    let mut codes = Vec::with_capacity(batch.len());
+    let mut urls = Vec::with_capacity(batch.len());
+    let mut created = Vec::with_capacity(batch.len());
+    let mut expires = Vec::with_capacity(batch.len());
+    let mut clicks = Vec::with_capacity(batch.len());
+    let mut accessed = Vec::with_capacity(batch.len());
+    let mut owners = Vec::with_capacity(batch.len());
+    for (record, _) in &batch {
+        codes.push(record.short_code.to_string());
+        urls.push(record.long_url.as_str().to_owned());
+        created.push(to_pg(record.created_at));
+        expires.push(record.expires_at.map(to_pg));
+        clicks.push(i64::try_from(record.click_count).unwrap_or(i64::MAX));
+        accessed.push(record.last_accessed_at.map(to_pg));
+        owners.push(record.owner.clone());
+    }
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO links (short_code, long_url, created_at, expires_at, click_count,
+                              last_accessed_at, owner_id)
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                                $5::bigint[], $6::timestamptz[], $7::text[])
+           ON CONFLICT (short_code) DO NOTHING
+           RETURNING short_code AS "short_code!""#,
+        &codes,
+        &urls,
+        &created,
+        &expires as &[Option<OffsetDateTime>],
+        &clicks,
+        &accessed as &[Option<OffsetDateTime>],
+        &owners as &[Option<String>],
+    )
+    .fetch_all(pool)
+    .await;
+    match inserted {
+        Ok(inserted) => {
+            let inserted: HashSet<String> = inserted.into_iter().collect();
+            for (record, reply) in batch {
+                let answer = if inserted.contains(record.short_code.as_str()) {
+                    Ok(())
+                } else {
+                    Err(RepoError::Conflict)
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) => {
+            let error = repo_error(e);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+impl PostgresRepository {
+    /// Applies `deltas` (distinct codes) in one statement, each at most once per write id:
+    /// the link rows are locked in code order (two instances flushing the same codes cannot
+    /// deadlock), a delta's mark is set only if its `seq` is above the stored one, and only
+    /// the links whose mark moved are incremented, all atomically.
+    async fn apply_clicks(&self, deltas: &[ClickDelta]) -> Result<(), RepoError> {
+        let codes: Vec<String> = deltas.iter().map(|d| d.code.to_string()).collect();
+        let counts: Vec<i64> = deltas
+            .iter()
+            .map(|d| i64::try_from(d.count).unwrap_or(i64::MAX))
+            .collect();
+        let last: Vec<OffsetDateTime> = deltas.iter().map(|d| to_pg(d.last_at)).collect();
+        let instances: Vec<i64> = deltas.iter().map(|d| to_bigint(d.write.instance)).collect();
+        let seqs: Vec<i64> = deltas.iter().map(|d| to_bigint(d.write.seq)).collect();
+        self.within(
+            sqlx::query!(
+                r#"WITH d AS (
+                       SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[],
+                                            $4::bigint[], $5::bigint[])
+                           AS d (code, n, at, instance, seq)
+                   ),
+                   live AS (
+                       SELECT l.short_code FROM links l JOIN d ON l.short_code = d.code
+                       WHERE l.deleted_at IS NULL
+                       ORDER BY l.short_code
+                       FOR UPDATE OF l
+                   ),
+                   marked AS (
+                       INSERT INTO click_writes (short_code, instance, seq)
+                       SELECT d.code, d.instance, d.seq FROM d JOIN live ON live.short_code = d.code
+                       ON CONFLICT (short_code, instance) DO UPDATE SET seq = EXCLUDED.seq
+                           WHERE click_writes.seq < EXCLUDED.seq
+                       RETURNING short_code
+                   )
+                   UPDATE links l
+                   SET click_count = l.click_count + d.n,
+                       last_accessed_at = GREATEST(l.last_accessed_at, d.at)
+                   FROM d JOIN marked ON marked.short_code = d.code
+                   WHERE l.short_code = d.code"#,
+                &codes,
+                &counts,
+                &last,
+                &instances,
+                &seqs,
+            )
+            .execute(&self.pool),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Splits `batch` into statements of at most [`MAX_CLICK_BATCH`] deltas with distinct codes,
+/// sorted by code (the flusher sends one delta per code, so a repeat is rare: it goes to a
+/// later statement).
+fn click_statements(mut batch: Vec<ClickDelta>) -> Vec<Vec<ClickDelta>> {
+    batch.sort_by(|a, b| a.code.cmp(&b.code));
+    let mut statements: Vec<Vec<ClickDelta>> = Vec::new();
+    let mut current: Vec<ClickDelta> = Vec::new();
+    let mut repeats: Vec<ClickDelta> = Vec::new();
+    for delta in batch {
+        if current.last().is_some_and(|last| last.code == delta.code) {
+            repeats.push(delta);
+            continue;
+        }
+        current.push(delta);
+        if current.len() == MAX_CLICK_BATCH {
+            statements.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        statements.push(current);
+    }
+    if !repeats.is_empty() {
+        statements.extend(click_statements(repeats));
+    }
+    statements
+}
+
+#[async_trait]
+impl Repository for PostgresRepository {
+    async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let wait = async {
+            self.saves
+                .send((record.clone(), reply))
+                .await
+                .map_err(|_| unavailable("the PostgreSQL writers have stopped"))?;
+            answer
+                .await
+                .map_err(|_| unavailable("a PostgreSQL writer dropped a create"))?
+        };
+        tokio::time::timeout(self.timeout, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(unavailable(format!(
+                    "PostgreSQL did not answer within {} ms",
+                    self.timeout.as_millis()
+                )))
+            })
+    }
+
+    async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
+        self.within(
+            sqlx::query_as!(
+                LinkRow,
+                "SELECT short_code, long_url, created_at, expires_at, click_count,
+                        last_accessed_at, owner_id
+                 FROM links WHERE short_code = $1 AND deleted_at IS NULL",
+                code.as_str()
+            )
+            .fetch_optional(&self.pool),
+        )
+        .await?
+        .map(LinkRow::into_record)
+        .transpose()
+    }
+
+    async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
+        self.apply_clicks(std::slice::from_ref(delta)).await
+    }
+
+    /// In statements of up to [`MAX_CLICK_BATCH`] deltas, [`CLICK_CONCURRENCY`] at a time; a
+    /// failed statement's deltas come back whole (the statement is atomic).
+    async fn increment_click_counts(&self, batch: Vec<ClickDelta>) -> Vec<ClickDelta> {
+        futures_util::stream::iter(click_statements(batch))
+            .map(|deltas| async move {
+                match self.apply_clicks(&deltas).await {
+                    Ok(()) => Vec::new(),
+                    Err(_) => deltas,
+                }
+            })
+            .buffer_unordered(CLICK_CONCURRENCY)
+            .flat_map(futures_util::stream::iter)
+            .collect()
+            .await
+    }
+
+    async fn delete_expired(&self, before: Timestamp, limit: usize) -> Result<u64, RepoError> {
+        // Concurrent sweeps of several instances skip each other's rows instead of waiting.
+        let removed = self
+            .within(
+                sqlx::query!(
+                    "DELETE FROM links WHERE short_code IN (
+                         SELECT short_code FROM links WHERE expires_at < $1
+                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                    to_pg(before),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                )
+                .execute(&self.pool),
+            )
+            .await?
+            .rows_affected();
+        if let Err(e) = self.sweep_marks(before, limit).await {
+            tracing::warn!(error = %e, "could not drop old click marks; the next sweep retries");
+        }
+        Ok(removed)
+    }
+
+    async fn exists(&self, code: &ShortCode) -> Result<bool, RepoError> {
+        self.within(
+            sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM links WHERE short_code = $1) AS "exists!""#,
+                code.as_str()
+            )
+            .fetch_one(&self.pool),
+        )
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.within(sqlx::query!("SELECT 1 AS one").fetch_one(&self.pool))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_owned(
+        &self,
+        owner: &str,
+        after: Option<&LinkCursor>,
+        limit: usize,
+    ) -> Result<Vec<UrlRecord>, RepoError> {
+        // No cursor: start above every real position (no link is created at the end of time).
+        let (created, code) = after.map_or((Timestamp::MAX, String::new()), |c| {
+            (c.created_at, c.code.to_string())
+        });
+        self.within(
+            sqlx::query_as!(
+                LinkRow,
+                "SELECT short_code, long_url, created_at, expires_at, click_count,
+                        last_accessed_at, owner_id
+                 FROM links WHERE owner_id = $1 AND (created_at, short_code) < ($2, $3)
+                 ORDER BY created_at DESC, short_code DESC LIMIT $4",
+                owner,
+                to_pg(created),
+                code,
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            )
+            .fetch_all(&self.pool),
+        )
+        .await?
+        .into_iter()
+        .map(LinkRow::into_record)
+        .collect()
+    }
+
+    async fn update_link(
+        &self,
+        code: &ShortCode,
+        long_url: &LongUrl,
+        expires_at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let changed = self
+            .within(
+                sqlx::query!(
+                    "UPDATE links SET long_url = $2, expires_at = $3
+                     WHERE short_code = $1 AND deleted_at IS NULL",
+                    code.as_str(),
+                    long_url.as_str(),
+                    expires_at.map(to_pg)
+                )
+                .execute(&self.pool),
+            )
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
+        // The row stays as the code's tombstone: no destination, no expiry (no sweep takes
+        // it), no owner (out of the owner index).
+        let changed = self
+            .within(
+                sqlx::query!(
+                    "UPDATE links SET deleted_at = $2, long_url = '', expires_at = NULL,
+                            owner_id = NULL
+                     WHERE short_code = $1 AND deleted_at IS NULL",
+                    code.as_str(),
+                    to_pg(at)
+                )
+                .execute(&self.pool),
+            )
+            .await?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository::WriteId;
+
+    fn delta(code: &str) -> ClickDelta {
+        ClickDelta {
+            code: ShortCode::parse(code).unwrap(),
+            count: 1,
+            last_at: Timestamp::UNIX_EPOCH,
+            write: WriteId {
+                instance: 1,
+                seq: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_flush_becomes_sorted_statements_of_distinct_codes() {
+        let batch = vec![delta("ccc"), delta("aaa"), delta("bbb"), delta("aaa")];
+        let codes: Vec<Vec<String>> = click_statements(batch)
+            .iter()
+            .map(|s| s.iter().map(|d| d.code.to_string()).collect())
+            .collect();
+        assert_eq!(codes, vec![vec!["aaa", "bbb", "ccc"], vec!["aaa"]]);
+    }
+
+    #[test]
+    fn a_large_flush_is_split_at_the_statement_limit() {
+        let batch: Vec<_> = (0..2_500).map(|i| delta(&format!("c{i:05}"))).collect();
+        let sizes: Vec<usize> = click_statements(batch).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![1_000, 1_000, 500]);
+    }
+}
