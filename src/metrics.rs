@@ -37,7 +37,7 @@ pub struct RouteLabels {
 /// Labels of a storage error counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StorageLabels {
-    /// `memory`, `sqlite`, `redis` or `dynamodb`.
+    /// `memory`, `sqlite`, `redis`, `dynamodb` or `postgres`.
     pub backend: &'static str,
     /// The repository operation.
     pub operation: &'static str,

@@ -327,6 +327,19 @@ async fn accounts_work_end_to_end_on_dynamodb() {
     assert_absent(dump.as_bytes(), &secrets, "DynamoDB");
 }
 
+#[tokio::test]
+async fn accounts_work_end_to_end_on_postgres() {
+    let scope = common::backends::PostgresScope::new();
+    let store = Store::Postgres { url: scope.url() };
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = accounts_work_end_to_end(&store, dir.path()).await;
+    // Every row of every table, as a backup would hold it.
+    let dump = scope.dump();
+    assert!(dump.contains("COPY"), "the dump sees the tables");
+    assert!(dump.contains("root"), "the dump sees the accounts");
+    assert_absent(dump.as_bytes(), &secrets, "PostgreSQL");
+}
+
 /// Polls `GET /s/{code}` on `api` until its answer satisfies `done`, for at most 5 s (without
 /// the change feed the old answer would stay for `cache.ttl_seconds`, 300 s).
 async fn eventually(api: &Api, code: &str, done: impl Fn(&reqwest::Response) -> bool) {
@@ -379,6 +392,27 @@ async fn an_edit_or_delete_reaches_every_instances_cache_at_once_on_dynamodb_wit
             (
                 "URL_SHORTENER__CACHE__REDIS_KEY_PREFIX",
                 scope.prefix.as_str(),
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_edit_or_delete_reaches_every_instances_cache_at_once_on_postgres_with_the_redis_tier() {
+    let scope = common::backends::PostgresScope::new();
+    let store = Store::Postgres { url: scope.url() };
+    let tier = RedisScope {
+        prefix: format!("{}:", common::backends::unique("tier")),
+    };
+    let url = redis_url();
+    edits_reach_every_instance(
+        &store,
+        &[
+            ("URL_SHORTENER__CACHE__REDIS_URL", url.as_str()),
+            (
+                "URL_SHORTENER__CACHE__REDIS_KEY_PREFIX",
+                tier.prefix.as_str(),
             ),
         ],
     )

@@ -1,12 +1,12 @@
-//! Several release binaries sharing one Redis or DynamoDB store, and the service riding out a
-//! store outage. The stores are the real servers `scripts/test` provides.
+//! Several release binaries sharing one Redis, DynamoDB or PostgreSQL store, and the service
+//! riding out a store outage. The stores are the real servers `scripts/test` provides.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::backends::{RedisScope, dynamodb_endpoint, dynamodb_table, redis_url};
+use common::backends::{PostgresScope, RedisScope, dynamodb_endpoint, dynamodb_table, redis_url};
 use common::process;
 use common::proxy::{Mode, Proxy};
 use common::shared::Store;
@@ -29,33 +29,45 @@ async fn shorten(addr: SocketAddr, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn two_instances_share_links_clicks_and_aliases(store: Store) {
+/// `n` instances on `store`: a link created on one redirects on every other at once, clicks
+/// spread over all of them add up exactly, and of `n` concurrent creates of one alias (one per
+/// instance) exactly one wins.
+async fn instances_share_links_clicks_and_aliases(store: Store, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     // A generous deadline: moto answers 60 concurrent requests slowly, and this test is about
     // sharing, not about outages.
-    let a = store.start(dir.path(), 10_000).await;
-    let b = store.start(dir.path(), 10_000).await;
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        servers.push(store.start(dir.path(), 10_000).await);
+    }
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
     let client = client();
 
-    // A link created on A redirects on B at once.
-    let created: Value = shorten(a.addr, json!({ "long_url": "https://example.com/shared" }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    // A link created on the first redirects on every other at once.
+    let created: Value = shorten(
+        addrs[0],
+        json!({ "long_url": "https://example.com/shared" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let code = created["short_code"].as_str().unwrap().to_owned();
-    let on_b = client
-        .get(format!("http://{}/s/{code}", b.addr))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(on_b.status(), 302);
-    assert_eq!(on_b.headers()["location"], "https://example.com/shared");
+    for addr in &addrs[1..] {
+        let there = client
+            .get(format!("http://{addr}/s/{code}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(there.status(), 302);
+        assert_eq!(there.headers()["location"], "https://example.com/shared");
+    }
+    let followed = u64::try_from(n - 1).unwrap();
 
-    // Clicks sent to both add up exactly.
+    // Clicks sent to all of them add up exactly.
     let mut sends = Vec::new();
     for i in 0..60 {
-        let addr = if i % 2 == 0 { a.addr } else { b.addr };
+        let addr = addrs[i % n];
         let (client, code) = (client.clone(), code.clone());
         sends.push(tokio::spawn(async move {
             client
@@ -69,17 +81,18 @@ async fn two_instances_share_links_clicks_and_aliases(store: Store) {
     for send in sends {
         assert_eq!(send.await.unwrap(), 302);
     }
+    let want = 60 + followed;
     // Each instance flushes on its own interval; poll rather than sleep a fixed time, so a
     // slow store (moto serves one request at a time) or a loaded machine cannot fail it.
-    for addr in [a.addr, b.addr] {
+    for addr in &addrs {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let stats = process::get_json(&client, &format!("http://{addr}/stats/{code}")).await;
-            if stats["click_count"] == 61 {
+            if stats["click_count"] == want {
                 break;
             }
             assert!(
-                stats["click_count"].as_u64().unwrap() < 61,
+                stats["click_count"].as_u64().unwrap() < want,
                 "more clicks than redirects: {stats}"
             );
             assert!(Instant::now() < deadline, "clicks never added up: {stats}");
@@ -87,12 +100,18 @@ async fn two_instances_share_links_clicks_and_aliases(store: Store) {
         }
     }
 
-    // Two concurrent creates of one alias on different instances: one 201, one 409.
+    // Concurrent creates of one alias, one on each instance: one 201, the rest 409.
     let alias = json!({ "long_url": "https://example.com/alias", "alias": "contested-alias" });
-    let (first, second) = tokio::join!(shorten(a.addr, alias.clone()), shorten(b.addr, alias));
-    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    let races = addrs.iter().map(|addr| shorten(*addr, alias.clone()));
+    let mut statuses: Vec<u16> = futures_util::future::join_all(races)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
     statuses.sort_unstable();
-    assert_eq!(statuses, [201, 409]);
+    let mut expected = vec![409; n];
+    expected[0] = 201;
+    assert_eq!(statuses, expected);
 }
 
 #[tokio::test]
@@ -102,7 +121,21 @@ async fn two_instances_on_redis_act_as_one() {
         url: redis_url(),
         prefix: scope.prefix.clone(),
     };
-    two_instances_share_links_clicks_and_aliases(store).await;
+    instances_share_links_clicks_and_aliases(store, 2).await;
+}
+
+#[tokio::test]
+async fn three_instances_on_postgres_act_as_one() {
+    let scope = PostgresScope::new();
+    let store = Store::Postgres { url: scope.url() };
+    instances_share_links_clicks_and_aliases(store, 3).await;
+}
+
+#[tokio::test]
+async fn two_instances_on_postgres_act_as_one() {
+    let scope = PostgresScope::new();
+    let store = Store::Postgres { url: scope.url() };
+    instances_share_links_clicks_and_aliases(store, 2).await;
 }
 
 #[tokio::test]
@@ -112,7 +145,7 @@ async fn two_instances_on_dynamodb_act_as_one() {
         endpoint: dynamodb_endpoint(),
         table,
     };
-    two_instances_share_links_clicks_and_aliases(store).await;
+    instances_share_links_clicks_and_aliases(store, 2).await;
 }
 
 /// Polls `/health/ready` until it answers `want`, for at most 30 s.
@@ -211,10 +244,7 @@ async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
         .text()
         .await
         .unwrap();
-    let backend = match store {
-        Store::Redis { .. } => "redis",
-        _ => "dynamodb",
-    };
+    let backend = store.backend();
     assert!(
         metrics.contains(&format!(
             r#"storage_errors_total{{backend="{backend}",operation="save"}}"#
@@ -265,29 +295,48 @@ async fn a_dynamodb_outage_is_503_and_heals_without_a_restart() {
 }
 
 #[tokio::test]
+async fn a_postgres_outage_is_503_and_heals_without_a_restart() {
+    let scope = PostgresScope::new();
+    let proxy = Proxy::start(PostgresScope::server_addr()).await;
+    let store = Store::Postgres {
+        url: scope.url_via(proxy.addr),
+    };
+    the_service_rides_out_a_store_outage(store, &proxy).await;
+}
+
+#[tokio::test]
 async fn an_unreachable_store_at_start_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let output = tokio::process::Command::new(process::binary())
-        .current_dir(dir.path())
-        .env("URL_SHORTENER__STORAGE__BACKEND", "redis")
-        .env(
-            "URL_SHORTENER__STORAGE__REDIS__URL",
-            format!("redis://:s3cret@{closed}"),
-        )
-        .env("URL_SHORTENER__STORAGE__TIMEOUT_MS", "300")
-        .env("URL_SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
-        .env("URL_SHORTENER__LOG__FORMAT", "json")
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("storage.redis.url"), "{stderr}");
-    assert!(!stderr.contains("s3cret"), "{stderr}");
+    for (backend, key, url) in [
+        ("redis", "redis", format!("redis://:s3cret@{closed}")),
+        (
+            "postgres",
+            "postgres",
+            format!("postgres://ops:s3cret@{closed}/links"),
+        ),
+    ] {
+        let output = tokio::process::Command::new(process::binary())
+            .current_dir(dir.path())
+            .env("URL_SHORTENER__STORAGE__BACKEND", backend)
+            .env(
+                format!("URL_SHORTENER__STORAGE__{}__URL", key.to_uppercase()),
+                url,
+            )
+            .env("URL_SHORTENER__STORAGE__TIMEOUT_MS", "300")
+            .env("URL_SHORTENER__SERVER__LISTEN", "127.0.0.1:0")
+            .env("URL_SHORTENER__LOG__FORMAT", "json")
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("storage.{key}.url")), "{stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Clicks are counted exactly once whatever a networked store does with a write whose answer
 //! never came: a Redis stopped mid-flush (SIGSTOP), and a network that delivers a write and
-//! loses its answer, on Redis and on DynamoDB. Release binary, real servers.
+//! loses its answer, on Redis, DynamoDB and PostgreSQL. Release binary, real servers.
 
 mod common;
 
@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::backends::{RedisScope, dynamodb_endpoint, dynamodb_table, redis_url, unique};
+use common::backends::{
+    PostgresScope, RedisScope, dynamodb_endpoint, dynamodb_table, redis_url, unique,
+};
 use common::process::{self, ServerProcess};
 use common::proxy::Proxy;
 use common::shared::Store;
@@ -198,6 +200,16 @@ async fn clicks_whose_dynamodb_answers_are_lost_are_counted_once() {
     let store = Store::Dynamodb {
         endpoint: format!("http://{}", proxy.addr),
         table,
+    };
+    clicks_whose_answers_are_lost_are_counted_once(&proxy, store).await;
+}
+
+#[tokio::test]
+async fn clicks_whose_postgres_answers_are_lost_are_counted_once() {
+    let scope = PostgresScope::new();
+    let proxy = Proxy::start(PostgresScope::server_addr()).await;
+    let store = Store::Postgres {
+        url: scope.url_via(proxy.addr),
     };
     clicks_whose_answers_are_lost_are_counted_once(&proxy, store).await;
 }

@@ -187,10 +187,11 @@ pub struct PostgresSettings {
     /// `storage.postgres.sslmode`: overrides the URL's `sslmode`; unset = the URL's, or
     /// `prefer` as in libpq.
     pub sslmode: Option<PgSslMode>,
-    /// `storage.postgres.sslrootcert`: PEM file of the CA that signed the server's
-    /// certificate, for `verify-ca` and `verify-full`; unset = the URL's, or the public web
-    /// roots.
-    pub sslrootcert: Option<PathBuf>,
+    /// `storage.postgres.sslrootcert`: the CA that signed the server's certificate, for
+    /// `verify-ca` and `verify-full`: a PEM file's path, or the PEM text itself (starting with
+    /// `-----BEGIN`, for containers that get it through the environment); unset = the URL's,
+    /// or the public web roots.
+    pub sslrootcert: Option<String>,
 }
 
 impl Default for PostgresSettings {

@@ -124,8 +124,12 @@ fn connect_options(
             PgSslMode::VerifyFull => Mode::VerifyFull,
         });
     }
-    if let Some(root) = &settings.sslrootcert {
-        options = options.ssl_root_cert(root);
+    match settings.sslrootcert.as_deref().map(str::trim_start) {
+        Some(pem) if pem.starts_with("-----BEGIN") => {
+            options = options.ssl_root_cert_from_pem(pem.as_bytes().to_vec());
+        }
+        Some(path) => options = options.ssl_root_cert(path),
+        None => {}
     }
     if let Some(limit) = statement_timeout {
         options = options.options([("statement_timeout", format!("{}ms", limit.as_millis()))]);
@@ -205,21 +209,26 @@ impl PostgresRepository {
 async fn migrate(conn: &mut PgConnection) -> Result<(), RepoError> {
     use sqlx::migrate::MigrateError;
     let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    MIGRATOR.run(conn).await.map_err(|e| match e {
-        MigrateError::VersionMissing(version) => RepoError::Corrupt(format!(
-            "the database has schema version {version}, newer than this build knows ({known}); \
+    // `run_direct` on the connection itself: `run` goes through `Acquire`, whose future is not
+    // `Send` for every lifetime, so a start could not be spawned on the runtime.
+    MIGRATOR
+        .run_direct(None, conn, false)
+        .await
+        .map_err(|e| match e {
+            MigrateError::VersionMissing(version) => RepoError::Corrupt(format!(
+                "the database has schema version {version}, newer than this build knows ({known}); \
              run a newer url-shortener"
-        )),
-        MigrateError::VersionMismatch(version) => RepoError::Corrupt(format!(
-            "migration {version} in the database differs from this build's; the database was \
+            )),
+            MigrateError::VersionMismatch(version) => RepoError::Corrupt(format!(
+                "migration {version} in the database differs from this build's; the database was \
              migrated by another build of url-shortener"
-        )),
-        MigrateError::Dirty(version) => RepoError::Corrupt(format!(
-            "migration {version} failed part-way earlier; repair the database, then restart"
-        )),
-        MigrateError::Execute(e) => repo_error(e),
-        other => unavailable(format!("migration failed: {other}")),
-    })
+            )),
+            MigrateError::Dirty(version) => RepoError::Corrupt(format!(
+                "migration {version} failed part-way earlier; repair the database, then restart"
+            )),
+            MigrateError::Execute(e) => repo_error(e),
+            other => unavailable(format!("migration failed: {other}")),
+        })
 }
 
 /// A writer task: takes every create waiting (up to [`MAX_SAVE_BATCH`]) and inserts them in one

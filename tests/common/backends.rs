@@ -160,6 +160,42 @@ impl PostgresScope {
         format!("{base}{sep}options[search_path]={}", self.schema)
     }
 
+    /// [`Self::url`] with the server's address replaced by `addr` (a proxy in front of it).
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let mut url = url::Url::parse(&self.url()).unwrap();
+        url.set_ip_host(addr.ip()).unwrap();
+        url.set_port(Some(addr.port())).unwrap();
+        url.to_string()
+    }
+
+    /// The server's address.
+    pub fn server_addr() -> std::net::SocketAddr {
+        let url = url::Url::parse(&postgres_url()).unwrap();
+        let host = url.host_str().unwrap_or("127.0.0.1");
+        let host = if host == "localhost" {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        format!("{host}:{}", url.port().unwrap_or(5432))
+            .parse()
+            .expect("the test database URL names its server by IP address")
+    }
+
+    /// A text dump (`pg_dump --data-only`) of everything stored in this schema.
+    pub fn dump(&self) -> String {
+        let out = std::process::Command::new("pg_dump")
+            .args([&postgres_url(), "--data-only", "--schema", &self.schema])
+            .output()
+            .expect("pg_dump is installed with the PostgreSQL client");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Settings for a store in this schema.
     pub fn settings(&self) -> PostgresSettings {
         PostgresSettings {

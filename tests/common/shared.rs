@@ -1,4 +1,4 @@
-//! Settings that put a release binary on a shared store (Redis or DynamoDB).
+//! Settings that put a release binary on a shared store (Redis, DynamoDB or PostgreSQL).
 
 use std::path::Path;
 
@@ -16,9 +16,23 @@ pub enum Store {
         endpoint: String,
         table: String,
     },
+    /// A database URL (a test schema's, see `backends::PostgresScope::url`).
+    Postgres {
+        url: String,
+    },
 }
 
 impl Store {
+    /// The `storage_errors_total` label of this store.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite => "sqlite",
+            Store::Redis { .. } => "redis",
+            Store::Dynamodb { .. } => "dynamodb",
+            Store::Postgres { .. } => "postgres",
+        }
+    }
+
     pub fn env(&self, timeout_ms: u64) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("URL_SHORTENER__STORAGE__TIMEOUT_MS", timeout_ms.to_string()),
@@ -41,6 +55,10 @@ impl Store {
                     endpoint.clone(),
                 ),
                 ("URL_SHORTENER__STORAGE__DYNAMODB__TABLE", table.clone()),
+            ]),
+            Store::Postgres { url } => env.extend([
+                ("URL_SHORTENER__STORAGE__BACKEND", "postgres".to_owned()),
+                ("URL_SHORTENER__STORAGE__POSTGRES__URL", url.clone()),
             ]),
         }
         env
