@@ -1,17 +1,24 @@
 # shellcheck shell=bash
-# Test services for scripts/test and scripts/bench: Redis and a DynamoDB-compatible server
-# (moto), reused when already running, otherwise installed and started on free loopback ports.
-# A service that cannot be provided is an error, never a skip.
+# Test services for scripts/test and scripts/bench: Redis, a DynamoDB-compatible server (moto)
+# and PostgreSQL, reused when already running, otherwise installed and started. A service that
+# cannot be provided is an error, never a skip.
 #
-# Exports URL_SHORTENER_TEST_REDIS_URL and URL_SHORTENER_TEST_DYNAMODB_ENDPOINT, plus dummy AWS
+# Exports URL_SHORTENER_TEST_REDIS_URL, URL_SHORTENER_TEST_DYNAMODB_ENDPOINT and
+# URL_SHORTENER_TEST_POSTGRES_URL (a scratch database, dropped at exit), plus dummy AWS
 # credentials so the SDK never looks for real ones (or asks an instance-metadata endpoint).
 
 MOTO_VERSION="5.2.5"
 SERVICES_STATE="$(mktemp -d "${TMPDIR:-/tmp}/url-shortener-services.XXXXXX")"
 SERVICES_PIDS=()
+# Scratch PostgreSQL databases to drop at exit, as "admin-url database" lines.
+SERVICES_PG_DATABASES=()
 
 services_cleanup() {
-  local pid
+  local pid entry
+  for entry in "${SERVICES_PG_DATABASES[@]}"; do
+    psql "${entry% *}" -X -q -c "DROP DATABASE IF EXISTS ${entry##* } WITH (FORCE)" \
+      >/dev/null 2>&1 || true
+  done
   for pid in "${SERVICES_PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -114,4 +121,65 @@ ensure_dynamodb() {
   http_answers "http://127.0.0.1:$port/" || die "moto_server did not start; see $SERVICES_STATE/moto.log"
   export URL_SHORTENER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
   echo "DynamoDB: started moto_server $MOTO_VERSION on 127.0.0.1:$port"
+}
+
+# postgres_admin_url: the server the scratch databases are made on. Override with
+# URL_SHORTENER_TEST_POSTGRES_ADMIN_URL (a URL of a role that may create databases).
+postgres_admin_url() {
+  echo "${URL_SHORTENER_TEST_POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+}
+
+# start_postgres_cluster: starts the machine's first PostgreSQL cluster (Debian's
+# pg_ctlcluster), installing the server first when there is none.
+start_postgres_cluster() {
+  if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
+    apt_install postgresql
+  fi
+  local version cluster
+  read -r version cluster _ < <(pg_lsclusters -h | head -n 1)
+  [ -n "$cluster" ] || die "no PostgreSQL cluster to start (pg_lsclusters lists none)"
+  echo "PostgreSQL: starting cluster $version/$cluster"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start ||
+    die "could not start PostgreSQL $version/$cluster; see /var/log/postgresql/"
+}
+
+# ensure_postgres: a running server and a fresh scratch database on it for this run.
+ensure_postgres() {
+  command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+  local admin
+  admin="$(postgres_admin_url)"
+  if ! psql "$admin" -X -q -A -t -c 'SELECT 1' >/dev/null 2>&1; then
+    [ -z "${URL_SHORTENER_TEST_POSTGRES_ADMIN_URL:-}" ] ||
+      die "PostgreSQL at URL_SHORTENER_TEST_POSTGRES_ADMIN_URL does not answer"
+    start_postgres_cluster
+    for _ in $(seq 1 100); do
+      psql "$admin" -X -q -A -t -c 'SELECT 1' >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+  fi
+  local problem
+  problem="$(psql "$admin" -X -q -A -t -c 'SELECT 1' 2>&1 >/dev/null)" ||
+    die "PostgreSQL does not accept $admin ($problem); the tests need a role that may create \
+databases without a password on 127.0.0.1, or URL_SHORTENER_TEST_POSTGRES_ADMIN_URL"
+  local db="url_shortener_test_$$_${RANDOM}"
+  psql "$admin" -X -q -c "CREATE DATABASE $db" >/dev/null || die "cannot create database $db"
+  SERVICES_PG_DATABASES+=("$admin $db")
+  export URL_SHORTENER_TEST_POSTGRES_URL="${admin%/*}/$db"
+  echo "PostgreSQL: scratch database $db on ${admin%/*}"
+}
+
+# postgres_scratch_migrated: prints the URL of a new scratch database with migrations/ applied
+# in version order, each in one transaction (as the service applies them). Needs
+# ensure_postgres's server.
+postgres_scratch_migrated() {
+  local admin db file
+  admin="$(postgres_admin_url)"
+  db="url_shortener_schema_$$_${RANDOM}"
+  psql "$admin" -X -q -c "CREATE DATABASE $db" >/dev/null || die "cannot create database $db"
+  SERVICES_PG_DATABASES+=("$admin $db")
+  for file in migrations/*.sql; do
+    psql "${admin%/*}/$db" -X -q -1 -v ON_ERROR_STOP=1 -f "$file" >/dev/null ||
+      die "migration $file failed on a fresh database"
+  done
+  echo "${admin%/*}/$db"
 }
