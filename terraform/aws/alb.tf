@@ -84,7 +84,9 @@ resource "aws_lb_listener_rule" "hide_metrics" {
   action {
     type = "fixed-response"
     fixed_response {
-      content_type = "application/problem+json"
+      # The service's own 404 is application/problem+json; ALB fixed responses accept only
+      # text/plain, text/css, text/html, application/javascript and application/json.
+      content_type = "application/json"
       status_code  = "404"
       message_body = jsonencode({ type = "urn:url-shortener:problem:not_found", title = "Not found", status = 404, code = "not_found" })
     }

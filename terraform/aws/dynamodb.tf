@@ -1,7 +1,9 @@
 # The table exactly as the service expects it (README "Storage" / DynamoDB): links and API keys
 # keyed by short_code, the expiry index the sweeper queries, the owner index of users' listings,
-# native TTL on `ttl`.
+# native TTL on `ttl`. Only with store = "dynamodb".
 resource "aws_dynamodb_table" "links" {
+  count = local.store_dynamodb ? 1 : 0
+
   name                        = var.table_name
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "short_code"
@@ -60,4 +62,10 @@ resource "aws_dynamodb_table" "links" {
     enabled     = true
     kms_key_arn = aws_kms_key.this.arn
   }
+}
+
+# The table had no count before store = "postgres" existed: keep existing deployments' table.
+moved {
+  from = aws_dynamodb_table.links
+  to   = aws_dynamodb_table.links[0]
 }

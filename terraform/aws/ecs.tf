@@ -68,6 +68,13 @@ resource "aws_ecs_task_definition" "this" {
       }
     }
   ])
+
+  lifecycle {
+    precondition {
+      condition     = var.enable_redis || !var.enable_cache_tier
+      error_message = "enable_cache_tier = true needs enable_redis = true: the cache tier is the ElastiCache replication group that enable_redis creates."
+    }
+  }
 }
 
 resource "aws_ecs_service" "this" {
@@ -104,5 +111,13 @@ resource "aws_ecs_service" "this" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.https]
+  # Tasks start only once what they connect to at start exists: the secrets' values and, for
+  # Aurora, the instances behind the cluster endpoint (RDS and ElastiCache are created ready).
+  depends_on = [
+    aws_lb_listener.https,
+    aws_secretsmanager_secret_version.redis_url,
+    aws_secretsmanager_secret_version.rate_limit_secret,
+    aws_secretsmanager_secret_version.postgres_url,
+    aws_rds_cluster_instance.postgres,
+  ]
 }

@@ -1,5 +1,6 @@
 # Example values: copy to terraform.tfvars and edit. scripts/lint-infra also runs checkov with
-# this file so that the optional resources (ElastiCache and its secrets, WAF logging) are checked.
+# this file so that the optional resources (PostgreSQL, ElastiCache and their secrets, WAF
+# logging) are checked; the run without it checks the default DynamoDB store.
 region             = "eu-west-1"
 vpc_id             = "vpc-0123456789abcdef0"
 public_subnet_ids  = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
@@ -10,6 +11,17 @@ ecr_repository_arn = "arn:aws:ecr:eu-west-1:123456789012:repository/url-shortene
 
 base_url        = "https://sho.rt"
 certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+
+# The store: PostgreSQL (RDS, Multi-AZ) with the ElastiCache group as the shared cache tier ...
+store                   = "postgres"
+postgres_engine         = "rds" # or "aurora": a two-instance cluster
+postgres_instance_class = "db.r7g.large"
+postgres_pool_size      = 8 # max_capacity (10) x 8, twice during a deployment: 160 connections
+enable_cache_tier       = true
+
+# ... or DynamoDB (the default): no database to run, pay per request.
+# store      = "dynamodb"
+# table_name = "url-shortener"
 
 enable_redis       = true
 enable_waf         = true

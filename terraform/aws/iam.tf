@@ -21,6 +21,8 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
+  count = local.store_dynamodb ? 1 : 0
+
   # Exactly the calls the DynamoDB repository makes (links, API keys, expiry sweeps), on this
   # table and its expiry index only. No CreateTable: storage.dynamodb.create_table stays false.
   statement {
@@ -36,9 +38,9 @@ data "aws_iam_policy_document" "task" {
       "dynamodb:DescribeTable",
     ]
     resources = [
-      aws_dynamodb_table.links.arn,
-      "${aws_dynamodb_table.links.arn}/index/expiry-index",
-      "${aws_dynamodb_table.links.arn}/index/owner-index",
+      aws_dynamodb_table.links[0].arn,
+      "${aws_dynamodb_table.links[0].arn}/index/expiry-index",
+      "${aws_dynamodb_table.links[0].arn}/index/owner-index",
     ]
   }
 
@@ -55,10 +57,19 @@ data "aws_iam_policy_document" "task" {
   }
 }
 
+# With store = "postgres" the service needs no AWS API at all: it logs in with the password in
+# its storage.postgres.url secret, and the role keeps no policy.
 resource "aws_iam_role_policy" "task" {
+  count = local.store_dynamodb ? 1 : 0
+
   name   = "dynamodb-table"
   role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task.json
+  policy = data.aws_iam_policy_document.task[0].json
+}
+
+moved {
+  from = aws_iam_role_policy.task
+  to   = aws_iam_role_policy.task[0]
 }
 
 # --- Execution role: what ECS needs to start the task -------------------------------------
@@ -94,20 +105,18 @@ data "aws_iam_policy_document" "execution" {
     resources = ["${aws_cloudwatch_log_group.service.arn}:log-stream:*"]
   }
 
+  # The secrets of the task definition's `secrets` block, and nothing else.
   dynamic "statement" {
-    for_each = var.enable_redis ? [1] : []
+    for_each = local.has_secrets ? [1] : []
     content {
-      sid     = "ReadServiceSecrets"
-      actions = ["secretsmanager:GetSecretValue"]
-      resources = [
-        aws_secretsmanager_secret.redis_url[0].arn,
-        aws_secretsmanager_secret.rate_limit_secret[0].arn,
-      ]
+      sid       = "ReadServiceSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.secret_arns
     }
   }
 
   dynamic "statement" {
-    for_each = var.enable_redis ? [1] : []
+    for_each = local.has_secrets ? [1] : []
     content {
       sid       = "DecryptServiceSecrets"
       actions   = ["kms:Decrypt"]
@@ -125,4 +134,36 @@ resource "aws_iam_role_policy" "execution" {
   name   = "start-task"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution.json
+}
+
+# --- Enhanced Monitoring of PostgreSQL: RDS publishes the instances' OS metrics ------------------
+
+data "aws_iam_policy_document" "rds_monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  count = local.store_postgres ? 1 : 0
+
+  name               = "${var.name}-rds-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+}
+
+# AWS's policy for exactly this role: write to the RDSOSMetrics log group.
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  count = local.store_postgres ? 1 : 0
+
+  role       = aws_iam_role.rds_monitoring[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }

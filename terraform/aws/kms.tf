@@ -1,7 +1,8 @@
-# One customer managed key for the data at rest of this stack: the DynamoDB table, the log
-# groups, the Secrets Manager secrets and ElastiCache.
+# One customer managed key for the data at rest of this stack: the DynamoDB table or the
+# PostgreSQL storage, snapshots and Performance Insights, the log groups, the Secrets Manager
+# secrets and ElastiCache.
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: DynamoDB, CloudWatch Logs, Secrets Manager, ElastiCache"
+  description             = "${var.name}: DynamoDB or RDS, CloudWatch Logs, Secrets Manager, ElastiCache"
   enable_key_rotation     = true
   rotation_period_in_days = 365
   deletion_window_in_days = 30
@@ -49,6 +50,8 @@ data "aws_iam_policy_document" "kms" {
       values = [
         "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/ecs/${var.name}",
         "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:aws-waf-logs-${var.name}",
+        "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/rds/instance/${var.name}-postgres/*",
+        "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/rds/cluster/${var.name}-postgres/*",
       ]
     }
   }

@@ -14,17 +14,27 @@ output "alb_zone_id" {
 }
 
 output "table_name" {
-  description = "DynamoDB table (storage.dynamodb.table)."
-  value       = aws_dynamodb_table.links.name
+  description = "DynamoDB table (storage.dynamodb.table); null with store = \"postgres\"."
+  value       = local.store_dynamodb ? aws_dynamodb_table.links[0].name : null
 }
 
 output "table_arn" {
-  description = "DynamoDB table ARN."
-  value       = aws_dynamodb_table.links.arn
+  description = "DynamoDB table ARN; null with store = \"postgres\"."
+  value       = local.store_dynamodb ? aws_dynamodb_table.links[0].arn : null
+}
+
+output "postgres_endpoint" {
+  description = "Host name of the PostgreSQL writer (the RDS instance's address or the Aurora cluster endpoint), port 5432; null with store = \"dynamodb\"."
+  value       = local.postgres_host
+}
+
+output "postgres_url_secret_arn" {
+  description = "Secrets Manager secret holding the store's postgres:// URL with the password (storage.postgres.url); null with store = \"dynamodb\"."
+  value       = local.store_postgres ? aws_secretsmanager_secret.postgres_url[0].arn : null
 }
 
 output "kms_key_arn" {
-  description = "Customer managed key of the table, logs, secrets and Redis."
+  description = "Customer managed key of the table or database, logs, secrets and Redis."
   value       = aws_kms_key.this.arn
 }
 
@@ -44,7 +54,7 @@ output "log_group_name" {
 }
 
 output "task_role_arn" {
-  description = "Role of the running service (DynamoDB on the table only)."
+  description = "Role of the running service (DynamoDB on the table only; no permission with store = \"postgres\")."
   value       = aws_iam_role.task.arn
 }
 
@@ -54,6 +64,6 @@ output "redis_primary_endpoint" {
 }
 
 output "redis_url_secret_arn" {
-  description = "Secrets Manager secret holding the rate limiter's rediss:// URL (null without enable_redis)."
+  description = "Secrets Manager secret holding the rediss:// URL of the rate limiter and, with enable_cache_tier, of the cache tier (null without enable_redis)."
   value       = var.enable_redis ? aws_secretsmanager_secret.redis_url[0].arn : null
 }

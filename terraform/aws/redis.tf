@@ -1,6 +1,9 @@
-# Optional ElastiCache Redis for the fleet-wide rate limiter (rate_limit.backend = "redis").
+# Optional ElastiCache Redis for the fleet-wide rate limiter (rate_limit.backend = "redis") and,
+# with enable_cache_tier, the fleet's shared cache tier (cache.redis_url) on the same group.
 # TLS in transit, KMS at rest, AUTH token; the connection URL and the limiter's HMAC secret live
-# in Secrets Manager and reach the tasks through the task definition's `secrets`.
+# in Secrets Manager and reach the tasks through the task definition's `secrets`. The default
+# parameter group's maxmemory-policy (volatile-lru) suits both: every key either writes has an
+# expiry, so a full group evicts old entries instead of refusing writes.
 
 resource "random_password" "redis_auth" {
   count = var.enable_redis ? 1 : 0

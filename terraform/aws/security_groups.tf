@@ -1,6 +1,7 @@
 # ALB: 80/443 from the allowed clients, out only to the tasks' port.
-# Tasks: in only from the ALB (and optional metrics scrapers), out only to HTTPS (AWS APIs) and to Redis.
-# Redis: in only from the tasks.
+# Tasks: in only from the ALB (and optional metrics scrapers), out only to HTTPS (AWS APIs), to
+# Redis and to PostgreSQL.
+# Redis, PostgreSQL: in only from the tasks; no egress (they open no connection of their own).
 
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"
@@ -103,4 +104,34 @@ resource "aws_vpc_security_group_ingress_rule" "redis_from_tasks" {
   ip_protocol                  = "tcp"
   from_port                    = 6379
   to_port                      = 6379
+}
+
+resource "aws_vpc_security_group_egress_rule" "tasks_postgres" {
+  count = local.store_postgres ? 1 : 0
+
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "PostgreSQL (the store)"
+  referenced_security_group_id = aws_security_group.postgres[0].id
+  ip_protocol                  = "tcp"
+  from_port                    = local.postgres_port
+  to_port                      = local.postgres_port
+}
+
+resource "aws_security_group" "postgres" {
+  count = local.store_postgres ? 1 : 0
+
+  name        = "${var.name}-postgres"
+  description = "url-shortener PostgreSQL: from the tasks only"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "postgres_from_tasks" {
+  count = local.store_postgres ? 1 : 0
+
+  security_group_id            = aws_security_group.postgres[0].id
+  description                  = "PostgreSQL from the service tasks"
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.postgres_port
+  to_port                      = local.postgres_port
 }

@@ -10,7 +10,7 @@ variable "name" {
 }
 
 variable "region" {
-  description = "AWS region of every resource; also passed to the service as storage.dynamodb.region."
+  description = "AWS region of every resource; also passed to the service as storage.dynamodb.region, and names the RDS CA bundle the service trusts."
   type        = string
   default     = "eu-west-1"
 }
@@ -34,7 +34,7 @@ variable "public_subnet_ids" {
 }
 
 variable "private_subnet_ids" {
-  description = "Private subnets of the tasks and of ElastiCache. They need a route to the AWS APIs (NAT gateway or VPC endpoints for DynamoDB, ECR, CloudWatch Logs, Secrets Manager)."
+  description = "Private subnets (at least two availability zones) of the tasks, of ElastiCache and of PostgreSQL. They need a route to the AWS APIs (NAT gateway or VPC endpoints for DynamoDB, ECR, CloudWatch Logs, Secrets Manager)."
   type        = list(string)
 }
 
@@ -140,19 +140,137 @@ variable "log_retention_days" {
 
 # --- Data ----------------------------------------------------------------------------------
 
+variable "store" {
+  description = "Where links, API keys and accounts live (storage.backend): \"dynamodb\" (a table, pay per request, nothing to run) or \"postgres\" (RDS for PostgreSQL or Aurora PostgreSQL, see postgres_*). Changing it on a running deployment does not copy the data."
+  type        = string
+  default     = "dynamodb"
+
+  validation {
+    condition     = contains(["dynamodb", "postgres"], var.store)
+    error_message = "store must be \"dynamodb\" or \"postgres\"."
+  }
+}
+
 variable "table_name" {
-  description = "DynamoDB table of links and API keys (storage.dynamodb.table)."
+  description = "DynamoDB table of links and API keys (storage.dynamodb.table); only with store = \"dynamodb\"."
   type        = string
   default     = "url-shortener"
 }
 
 variable "deletion_protection" {
-  description = "Deletion protection of the DynamoDB table and the ALB."
+  description = "Deletion protection of the DynamoDB table or the PostgreSQL instance/cluster, and of the ALB."
   type        = bool
   default     = true
 }
 
-# --- Redis (shared rate limiter) -----------------------------------------------------------
+# --- PostgreSQL (store = "postgres") --------------------------------------------------------
+
+variable "postgres_engine" {
+  description = "\"rds\": one RDS for PostgreSQL instance, Multi-AZ (a standby in a second zone). \"aurora\": an Aurora PostgreSQL cluster of two instances in different zones (writer and a reader that takes over)."
+  type        = string
+  default     = "rds"
+
+  validation {
+    condition     = contains(["rds", "aurora"], var.postgres_engine)
+    error_message = "postgres_engine must be \"rds\" or \"aurora\"."
+  }
+}
+
+variable "postgres_engine_version" {
+  description = "PostgreSQL version: a major version (\"16\": AWS picks its default minor and upgrades minors itself) or a full one (\"16.4\"). The parameter group family follows the major version."
+  type        = string
+  default     = "16"
+
+  validation {
+    condition     = can(regex("^[0-9]{2}(\\.[0-9]+)?$", var.postgres_engine_version))
+    error_message = "postgres_engine_version: a major version such as \"16\" or a full one such as \"16.4\"."
+  }
+}
+
+variable "postgres_instance_class" {
+  description = "Instance class of the RDS instance or of each Aurora instance. Aurora takes db.r* and db.t* classes only. RDS and Aurora derive the server's max_connections from its memory (about 110 per GiB, at most 5,000)."
+  type        = string
+  default     = "db.r7g.large"
+}
+
+variable "postgres_allocated_storage" {
+  description = "RDS only: initial gp3 storage in GiB (Aurora storage grows by itself)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.postgres_allocated_storage >= 20
+    error_message = "postgres_allocated_storage: at least 20 GiB (gp3's minimum)."
+  }
+}
+
+variable "postgres_max_allocated_storage" {
+  description = "RDS only: storage autoscaling ceiling in GiB, above postgres_allocated_storage (0 turns autoscaling off)."
+  type        = number
+  default     = 200
+
+  validation {
+    condition     = var.postgres_max_allocated_storage >= 0
+    error_message = "postgres_max_allocated_storage: 0 (off) or a size in GiB."
+  }
+}
+
+variable "postgres_database" {
+  description = "Database the service uses; created with the instance and owned by postgres_username, so the service can apply its own migrations at start."
+  type        = string
+  default     = "url_shortener"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.postgres_database))
+    error_message = "postgres_database: 1-63 characters of a-z, 0-9 and '_', starting with a letter."
+  }
+}
+
+variable "postgres_username" {
+  description = "Master user, which the service connects as (its password is generated and kept in Secrets Manager)."
+  type        = string
+  default     = "url_shortener"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.postgres_username)) && !startswith(var.postgres_username, "rds")
+    error_message = "postgres_username: 1-63 characters of a-z, 0-9 and '_', starting with a letter, and not starting with \"rds\" (reserved by RDS)."
+  }
+}
+
+variable "postgres_pool_size" {
+  description = "storage.postgres.pool_size: connections each task opens at most. The server needs max_capacity x pool_size (twice that while a deployment runs old and new tasks side by side) below its max_connections."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.postgres_pool_size >= 1 && var.postgres_pool_size <= 100
+    error_message = "postgres_pool_size: 1-100."
+  }
+}
+
+variable "postgres_backup_retention_days" {
+  description = "Days of automated backups and point-in-time recovery."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.postgres_backup_retention_days >= 1 && var.postgres_backup_retention_days <= 35
+    error_message = "postgres_backup_retention_days: 1-35 (0 would turn backups off)."
+  }
+}
+
+variable "postgres_monitoring_interval" {
+  description = "Seconds between Enhanced Monitoring (OS metrics) samples: 1, 5, 10, 15, 30 or 60."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = contains([1, 5, 10, 15, 30, 60], var.postgres_monitoring_interval)
+    error_message = "postgres_monitoring_interval: 1, 5, 10, 15, 30 or 60."
+  }
+}
+
+# --- Redis (shared rate limiter, optional cache tier) ----------------------------------------
 
 variable "enable_redis" {
   description = "Create an ElastiCache Redis replication group and use it as the fleet-wide rate limiter (rate_limit.backend = redis). Without it every task limits on its own."
@@ -170,6 +288,12 @@ variable "redis_engine_version" {
   description = "ElastiCache Redis engine version."
   type        = string
   default     = "7.1"
+}
+
+variable "enable_cache_tier" {
+  description = "Also use the ElastiCache group as the fleet's shared cache tier (cache.redis_url): a link one task read from the store is served to every other task from Redis, and edits and deletes reach every task's in-process cache at once. Recommended with store = \"postgres\". Requires enable_redis."
+  type        = bool
+  default     = false
 }
 
 # --- Edge ----------------------------------------------------------------------------------

@@ -10,3 +10,14 @@ concurrency   = 250
 
 network        = "default"
 connector_cidr = "10.8.0.0/28"
+
+# The store: Cloud SQL for PostgreSQL (regional), with Memorystore as the shared cache tier ...
+store                       = "postgres"
+enable_cache_tier           = true
+postgres_tier               = "db-custom-2-7680"
+postgres_pool_size          = 8 # max_instances (10) x 8 + 10 <= 200
+postgres_max_connections    = 200
+private_service_access_cidr = "10.9.0.0/20"
+
+# ... or Memorystore for Redis alone (the default): in memory, hourly snapshots.
+# store = "redis"

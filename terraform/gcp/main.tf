@@ -1,11 +1,20 @@
 locals {
-  apis = [
-    "compute.googleapis.com",
-    "redis.googleapis.com",
-    "run.googleapis.com",
-    "secretmanager.googleapis.com",
-    "vpcaccess.googleapis.com",
-  ]
+  store_redis    = var.store == "redis"
+  store_postgres = var.store == "postgres"
+  # Memorystore is the store, or (with postgres) the cache tier and rate limiter, or absent.
+  cache_tier  = local.store_postgres && var.enable_cache_tier
+  memorystore = local.store_redis || local.cache_tier
+
+  apis = concat(
+    [
+      "compute.googleapis.com",
+      "redis.googleapis.com",
+      "run.googleapis.com",
+      "secretmanager.googleapis.com",
+      "vpcaccess.googleapis.com",
+    ],
+    local.store_postgres ? ["servicenetworking.googleapis.com", "sqladmin.googleapis.com"] : [],
+  )
 }
 
 resource "google_project_service" "apis" {
@@ -21,9 +30,11 @@ data "google_compute_network" "this" {
   depends_on = [google_project_service.apis]
 }
 
-# --- Memorystore for Redis: the link store ---------------------------------------------------
+# --- Memorystore for Redis: the link store (store = "redis") ---------------------------------
 
 resource "google_redis_instance" "store" {
+  count = local.store_redis ? 1 : 0
+
   name               = "${var.name}-store"
   display_name       = "url-shortener links"
   tier               = var.redis_tier
@@ -55,6 +66,49 @@ resource "google_redis_instance" "store" {
   depends_on = [google_project_service.apis]
 }
 
+# The instance had no count before store = "postgres" existed: keep existing deployments' links.
+moved {
+  from = google_redis_instance.store
+  to   = google_redis_instance.store[0]
+}
+
+# --- Memorystore for Redis: cache tier and rate limiter (store = "postgres") ------------------
+
+# A cache, not a copy of anything: no snapshots, and when full it evicts the least recently used
+# key with an expiry, which every key of the cache tier and the rate limiter has (noeviction
+# would make writes fail instead). Losing it costs only database reads until it refills.
+resource "google_redis_instance" "cache" {
+  count = local.cache_tier ? 1 : 0
+
+  name               = "${var.name}-cache"
+  display_name       = "url-shortener cache tier and rate limiter"
+  tier               = var.redis_tier
+  memory_size_gb     = var.redis_memory_size_gb
+  redis_version      = var.redis_version
+  region             = var.region
+  authorized_network = data.google_compute_network.this.id
+  connect_mode       = "DIRECT_PEERING"
+
+  auth_enabled            = true
+  transit_encryption_mode = "SERVER_AUTHENTICATION"
+  customer_managed_key    = var.redis_kms_key
+
+  persistence_config {
+    persistence_mode = "DISABLED"
+  }
+
+  redis_configs = {
+    maxmemory-policy = "volatile-lru"
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+locals {
+  # Whichever Memorystore instance exists (null with postgres and no cache tier).
+  redis = one(concat(google_redis_instance.store, google_redis_instance.cache))
+}
+
 # --- Secrets -------------------------------------------------------------------------------
 
 resource "random_password" "rate_limit_secret" {
@@ -63,6 +117,8 @@ resource "random_password" "rate_limit_secret" {
 }
 
 resource "google_secret_manager_secret" "redis_url" {
+  count = local.memorystore ? 1 : 0
+
   secret_id = "${var.name}-redis-url"
 
   replication {
@@ -73,13 +129,15 @@ resource "google_secret_manager_secret" "redis_url" {
 }
 
 resource "google_secret_manager_secret_version" "redis_url" {
-  secret = google_secret_manager_secret.redis_url.id
+  count = local.memorystore ? 1 : 0
+
+  secret = google_secret_manager_secret.redis_url[0].id
   # Memorystore's AUTH string and TLS port (6378 with in-transit encryption).
   secret_data = format(
     "rediss://:%s@%s:%d",
-    google_redis_instance.store.auth_string,
-    google_redis_instance.store.host,
-    google_redis_instance.store.port,
+    local.redis.auth_string,
+    local.redis.host,
+    local.redis.port,
   )
 }
 
@@ -102,6 +160,8 @@ resource "google_secret_manager_secret_version" "rate_limit_secret" {
 # holds: the service gets it as a file and points SSL_CERT_FILE at it (rustls-native-certs, the
 # trust store of the redis crate's rustls TLS, reads that variable).
 resource "google_secret_manager_secret" "redis_ca" {
+  count = local.memorystore ? 1 : 0
+
   secret_id = "${var.name}-redis-ca"
 
   replication {
@@ -112,26 +172,34 @@ resource "google_secret_manager_secret" "redis_ca" {
 }
 
 resource "google_secret_manager_secret_version" "redis_ca" {
-  secret      = google_secret_manager_secret.redis_ca.id
-  secret_data = join("\n", [for c in google_redis_instance.store.server_ca_certs : c.cert])
+  count = local.memorystore ? 1 : 0
+
+  secret      = google_secret_manager_secret.redis_ca[0].id
+  secret_data = join("\n", [for c in local.redis.server_ca_certs : c.cert])
 }
 
 # --- Identity: the service reads its own secrets and nothing else ------------------------------
+# (Cloud SQL needs no role either: the service connects to its private IP with a password, not
+# through the Cloud SQL connector or IAM database authentication.)
 
 resource "google_service_account" "service" {
   account_id   = "${var.name}-run"
   display_name = "url-shortener Cloud Run service"
-  description  = "Runs url-shortener; may read its own two secrets only."
+  description  = "Runs url-shortener; may read its own secrets only."
 }
 
 resource "google_secret_manager_secret_iam_member" "redis_url" {
-  secret_id = google_secret_manager_secret.redis_url.id
+  count = local.memorystore ? 1 : 0
+
+  secret_id = google_secret_manager_secret.redis_url[0].id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.service.member
 }
 
 resource "google_secret_manager_secret_iam_member" "redis_ca" {
-  secret_id = google_secret_manager_secret.redis_ca.id
+  count = local.memorystore ? 1 : 0
+
+  secret_id = google_secret_manager_secret.redis_ca[0].id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.service.member
 }
@@ -142,7 +210,38 @@ resource "google_secret_manager_secret_iam_member" "rate_limit_secret" {
   member    = google_service_account.service.member
 }
 
-# --- Network path to Memorystore ---------------------------------------------------------------
+# Existing deployments' secrets and grants, from before they had a count.
+moved {
+  from = google_secret_manager_secret.redis_url
+  to   = google_secret_manager_secret.redis_url[0]
+}
+
+moved {
+  from = google_secret_manager_secret_version.redis_url
+  to   = google_secret_manager_secret_version.redis_url[0]
+}
+
+moved {
+  from = google_secret_manager_secret.redis_ca
+  to   = google_secret_manager_secret.redis_ca[0]
+}
+
+moved {
+  from = google_secret_manager_secret_version.redis_ca
+  to   = google_secret_manager_secret_version.redis_ca[0]
+}
+
+moved {
+  from = google_secret_manager_secret_iam_member.redis_url
+  to   = google_secret_manager_secret_iam_member.redis_url[0]
+}
+
+moved {
+  from = google_secret_manager_secret_iam_member.redis_ca
+  to   = google_secret_manager_secret_iam_member.redis_ca[0]
+}
+
+# --- Network path to Memorystore and Cloud SQL ---------------------------------------------------
 
 resource "google_vpc_access_connector" "this" {
   name          = "${var.name}-vpc"
@@ -165,23 +264,43 @@ locals {
     {
       URL_SHORTENER__SERVER__LISTEN              = "0.0.0.0:8080"
       URL_SHORTENER__SERVER__BASE_URL            = var.base_url
-      URL_SHORTENER__STORAGE__BACKEND            = "redis"
-      URL_SHORTENER__RATE_LIMIT__BACKEND         = "redis"
+      URL_SHORTENER__STORAGE__BACKEND            = var.store
       URL_SHORTENER__RATE_LIMIT__TRUSTED_PROXIES = join(",", var.trusted_proxies)
       URL_SHORTENER__AUTH__ANONYMOUS_CREATE      = "false"
       URL_SHORTENER__LOG__FORMAT                 = "json"
       # Cloud Run sends SIGKILL 10 s after SIGTERM.
       URL_SHORTENER__SERVER__SHUTDOWN_TIMEOUT_SECONDS = "8"
-      SSL_CERT_FILE                                   = "${local.redis_ca_dir}/ca.pem"
     },
+    local.memorystore ? {
+      URL_SHORTENER__RATE_LIMIT__BACKEND = "redis"
+      SSL_CERT_FILE                      = "${local.redis_ca_dir}/ca.pem"
+    } : {},
+    # The URL (with the password) is a secret below. Cloud SQL's server certificate names the
+    # instance, not its private IP, so the chain is checked but not the host name (verify-ca);
+    # the CA is the instance's own, passed as PEM text (it is public).
+    local.store_postgres ? {
+      URL_SHORTENER__STORAGE__POSTGRES__POOL_SIZE   = tostring(var.postgres_pool_size)
+      URL_SHORTENER__STORAGE__POSTGRES__SSLMODE     = "verify-ca"
+      URL_SHORTENER__STORAGE__POSTGRES__SSLROOTCERT = google_sql_database_instance.postgres[0].server_ca_cert[0].cert
+    } : {},
     var.extra_environment,
   )
 
-  secret_environment = {
-    URL_SHORTENER__STORAGE__REDIS__URL   = google_secret_manager_secret.redis_url.secret_id
-    URL_SHORTENER__RATE_LIMIT__REDIS_URL = google_secret_manager_secret.redis_url.secret_id
-    URL_SHORTENER__RATE_LIMIT__SECRET    = google_secret_manager_secret.rate_limit_secret.secret_id
-  }
+  secret_environment = merge(
+    local.store_redis ? {
+      URL_SHORTENER__STORAGE__REDIS__URL = google_secret_manager_secret.redis_url[0].secret_id
+    } : {},
+    local.cache_tier ? {
+      URL_SHORTENER__CACHE__REDIS_URL = google_secret_manager_secret.redis_url[0].secret_id
+    } : {},
+    local.memorystore ? {
+      URL_SHORTENER__RATE_LIMIT__REDIS_URL = google_secret_manager_secret.redis_url[0].secret_id
+      URL_SHORTENER__RATE_LIMIT__SECRET    = google_secret_manager_secret.rate_limit_secret.secret_id
+    } : {},
+    local.store_postgres ? {
+      URL_SHORTENER__STORAGE__POSTGRES__URL = google_secret_manager_secret.postgres_url[0].secret_id
+    } : {},
+  )
 }
 
 resource "google_cloud_run_v2_service" "this" {
@@ -206,13 +325,16 @@ resource "google_cloud_run_v2_service" "this" {
       egress    = "PRIVATE_RANGES_ONLY"
     }
 
-    volumes {
-      name = "redis-ca"
-      secret {
-        secret = google_secret_manager_secret.redis_ca.secret_id
-        items {
-          version = "latest"
-          path    = "ca.pem"
+    dynamic "volumes" {
+      for_each = local.memorystore ? [google_secret_manager_secret.redis_ca[0].secret_id] : []
+      content {
+        name = "redis-ca"
+        secret {
+          secret = volumes.value
+          items {
+            version = "latest"
+            path    = "ca.pem"
+          }
         }
       }
     }
@@ -224,9 +346,12 @@ resource "google_cloud_run_v2_service" "this" {
         container_port = 8080
       }
 
-      volume_mounts {
-        name       = "redis-ca"
-        mount_path = local.redis_ca_dir
+      dynamic "volume_mounts" {
+        for_each = local.memorystore ? [local.redis_ca_dir] : []
+        content {
+          name       = "redis-ca"
+          mount_path = volume_mounts.value
+        }
       }
 
       resources {
@@ -288,9 +413,13 @@ resource "google_cloud_run_v2_service" "this" {
     google_secret_manager_secret_iam_member.redis_url,
     google_secret_manager_secret_iam_member.redis_ca,
     google_secret_manager_secret_iam_member.rate_limit_secret,
+    google_secret_manager_secret_iam_member.postgres_url,
     google_secret_manager_secret_version.redis_url,
     google_secret_manager_secret_version.redis_ca,
     google_secret_manager_secret_version.rate_limit_secret,
+    google_secret_manager_secret_version.postgres_url,
+    google_sql_database.this,
+    google_sql_user.service,
   ]
 }
 
