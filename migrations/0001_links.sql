@@ -22,10 +22,14 @@ CREATE INDEX links_owner ON links (owner_id, created_at, short_code) WHERE owner
 
 -- The last click write of each instance on each link, kept in the same statement as the
 -- increment, so a write retried after a timeout whose first attempt did land is not counted
--- twice. Marks go with their link; the sweep drops those of instances silent for a day.
+-- twice. The statement adds `clicks` and moves `last_at` of exactly the marks it could move
+-- (their RETURNING rows), which is why the write's figures are kept beside its seq. Marks go
+-- with their link; the sweep drops those of instances silent for a day.
 CREATE TABLE click_writes (
     short_code text COLLATE "C" NOT NULL REFERENCES links (short_code) ON DELETE CASCADE,
-    instance   bigint NOT NULL,
-    seq        bigint NOT NULL,
+    instance   bigint      NOT NULL,
+    seq        bigint      NOT NULL,
+    clicks     bigint      NOT NULL,
+    last_at    timestamptz NOT NULL,
     PRIMARY KEY (short_code, instance)
 );

@@ -183,7 +183,9 @@ async fn create_eventually(addr: SocketAddr, long_url: &str) -> reqwest::Respons
     }
 }
 
-async fn assert_storage_unavailable(addr: SocketAddr) {
+/// A create during an outage answers 503 `storage_unavailable` within the deadline, and a
+/// redirect 503 (never 404); how long the create waited.
+async fn assert_storage_unavailable(addr: SocketAddr) -> Duration {
     let started = Instant::now();
     let response = shorten(
         addr,
@@ -206,6 +208,7 @@ async fn assert_storage_unavailable(addr: SocketAddr) {
         .await
         .unwrap();
     assert_eq!(redirect.status(), 503, "a store outage is never a 404");
+    waited
 }
 
 async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
@@ -218,10 +221,17 @@ async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
         .unwrap();
     let code = before["short_code"].as_str().unwrap().to_owned();
 
+    let backend = store.backend();
     for mode in [Mode::Blackhole, Mode::Refuse] {
         proxy.set(mode);
-        assert_storage_unavailable(server.addr).await;
+        let started = Instant::now();
+        let waited = assert_storage_unavailable(server.addr).await;
         wait_ready(server.addr, 503).await;
+        println!(
+            "{backend} {mode:?} (storage.timeout_ms 500): create answered 503 after {waited:?}, \
+             /health/ready 503 {:?} after the outage began",
+            started.elapsed()
+        );
         let health = client()
             .get(format!("http://{}/health", server.addr))
             .send()
@@ -244,7 +254,6 @@ async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
         .text()
         .await
         .unwrap();
-    let backend = store.backend();
     assert!(
         metrics.contains(&format!(
             r#"storage_errors_total{{backend="{backend}",operation="save"}}"#
@@ -253,9 +262,14 @@ async fn the_service_rides_out_a_store_outage(store: Store, proxy: &Proxy) {
     );
 
     proxy.set(Mode::Forward);
+    let healing = Instant::now();
     wait_ready(server.addr, 200).await;
     let after = create_eventually(server.addr, "https://example.com/after").await;
     assert_eq!(after.status(), 201);
+    println!(
+        "{backend}: ready and creating again {:?} after the store came back",
+        healing.elapsed()
+    );
     let redirect = client()
         .get(format!("http://{}/s/{code}", server.addr))
         .send()

@@ -48,7 +48,9 @@ free_port() {
 # redis_answers HOST PORT: true when a Redis server replies +PONG.
 redis_answers() {
   local reply
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  # The braces keep `2>/dev/null` to the connect: on a bare `exec` it would silence the
+  # shell's stderr for good.
+  { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
   printf 'PING\r\n' >&3
   IFS= read -r -t 2 reply <&3 || reply=""
   exec 3<&- 3>&-
@@ -168,9 +170,10 @@ databases without a password on 127.0.0.1, or URL_SHORTENER_TEST_POSTGRES_ADMIN_
   echo "PostgreSQL: scratch database $db on ${admin%/*}"
 }
 
-# postgres_scratch_migrated: prints the URL of a new scratch database with migrations/ applied
-# in version order, each in one transaction (as the service applies them). Needs
-# ensure_postgres's server.
+# postgres_scratch_migrated: a new scratch database with migrations/ applied in version order,
+# each in one transaction (as the service applies them); its URL in POSTGRES_SCRATCH_URL. Not
+# in a command substitution: the database must be registered in this shell to be dropped at
+# exit. Needs ensure_postgres's server.
 postgres_scratch_migrated() {
   local admin db file
   admin="$(postgres_admin_url)"
@@ -181,5 +184,5 @@ postgres_scratch_migrated() {
     psql "${admin%/*}/$db" -X -q -1 -v ON_ERROR_STOP=1 -f "$file" >/dev/null ||
       die "migration $file failed on a fresh database"
   done
-  echo "${admin%/*}/$db"
+  POSTGRES_SCRATCH_URL="${admin%/*}/$db"
 }

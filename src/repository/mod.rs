@@ -525,8 +525,13 @@ pub async fn build_stores(
                         crate::config::redact_password(&pg.url)
                     )
                 })?;
-            Ok(Stores::metered_with_accounts(
-                repo, timeout, "postgres", errors,
+            // Every call already has the deadline inside (see `postgres`), so no `Deadline`
+            // wrapper: it would split click flushes into single increments.
+            let repo = Arc::new(repo);
+            let accounts = AccountStores::of(repo.clone());
+            Ok(Stores::split(
+                Metered::new(repo, "postgres", errors),
+                accounts,
             ))
         }
     }

@@ -113,9 +113,12 @@ pub(super) async fn insert_batch(pool: &PgPool, batch: Vec<PendingSave>) {
 
 impl PostgresRepository {
     /// Applies `deltas` (distinct codes) in one statement, each at most once per write id:
-    /// the link rows are locked in code order (two instances flushing the same codes cannot
-    /// deadlock), a delta's mark is set only if its `seq` is above the stored one, and only
-    /// the links whose mark moved are incremented, all atomically.
+    /// the live link rows are locked in code order (two instances flushing the same codes
+    /// cannot deadlock), a delta's mark moves only if its `seq` is above the stored one, and
+    /// only the links whose mark moved are incremented, by the figures the mark returns, all
+    /// atomically. Every join is a lookup of one side's rows in an index of the other (the
+    /// array against `links`, the moved marks against `links`), never a scan of either CTE per
+    /// row of the other.
     async fn apply_clicks(&self, deltas: &[ClickDelta]) -> Result<(), RepoError> {
         let codes: Vec<String> = deltas.iter().map(|d| d.code.to_string()).collect();
         let counts: Vec<i64> = deltas
@@ -127,29 +130,29 @@ impl PostgresRepository {
         let seqs: Vec<i64> = deltas.iter().map(|d| to_bigint(d.write.seq)).collect();
         self.within(
             sqlx::query!(
-                r#"WITH d AS (
-                       SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[],
-                                            $4::bigint[], $5::bigint[])
-                           AS d (code, n, at, instance, seq)
-                   ),
-                   live AS (
-                       SELECT l.short_code FROM links l JOIN d ON l.short_code = d.code
+                r#"WITH live AS (
+                       SELECT l.short_code, d.clicks, d.last_at, d.instance, d.seq
+                       FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[],
+                                   $5::bigint[]) AS d (code, clicks, last_at, instance, seq)
+                       JOIN links l ON l.short_code = d.code
                        WHERE l.deleted_at IS NULL
                        ORDER BY l.short_code
                        FOR UPDATE OF l
                    ),
                    marked AS (
-                       INSERT INTO click_writes (short_code, instance, seq)
-                       SELECT d.code, d.instance, d.seq FROM d JOIN live ON live.short_code = d.code
-                       ON CONFLICT (short_code, instance) DO UPDATE SET seq = EXCLUDED.seq
+                       INSERT INTO click_writes (short_code, instance, seq, clicks, last_at)
+                       SELECT short_code, instance, seq, clicks, last_at FROM live
+                       ON CONFLICT (short_code, instance) DO UPDATE
+                           SET seq = EXCLUDED.seq, clicks = EXCLUDED.clicks,
+                               last_at = EXCLUDED.last_at
                            WHERE click_writes.seq < EXCLUDED.seq
-                       RETURNING short_code
+                       RETURNING short_code, clicks, last_at
                    )
                    UPDATE links l
-                   SET click_count = l.click_count + d.n,
-                       last_accessed_at = GREATEST(l.last_accessed_at, d.at)
-                   FROM d JOIN marked ON marked.short_code = d.code
-                   WHERE l.short_code = d.code"#,
+                   SET click_count = l.click_count + marked.clicks,
+                       last_accessed_at = GREATEST(l.last_accessed_at, marked.last_at)
+                   FROM marked
+                   WHERE l.short_code = marked.short_code"#,
                 &codes,
                 &counts,
                 &last,
