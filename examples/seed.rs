@@ -5,6 +5,8 @@
 //! ```text
 //! seed create ADDR FROM TO CONCURRENCY       POST /shorten for i in FROM..TO (expects 201)
 //! seed clicks ADDR FROM TO CONCURRENCY       sum of click_count from GET /stats/{code}
+//! seed resolve ADDR FROM TO CONCURRENCY      HEAD /s/{code} for i in FROM..TO (expects 302):
+//!                                            warms the caches, counts no click
 //! seed sqlite-fill DB FROM TO CREATED_MS     insert the links straight into a SQLite file
 //!                                            whose schema the service has already created
 //! ```
@@ -28,6 +30,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: seed create ADDR FROM TO CONCURRENCY\n       \
          seed clicks ADDR FROM TO CONCURRENCY\n       \
+         seed resolve ADDR FROM TO CONCURRENCY\n       \
          seed sqlite-fill DB FROM TO CREATED_MS"
     );
     ExitCode::from(2)
@@ -133,6 +136,49 @@ async fn clicks(addr: &str, from: u64, to: u64, concurrency: usize) -> ExitCode 
     }
 }
 
+/// Resolves links `from..to` with `HEAD /s/{code}` (which counts no click), so every cache
+/// tier in front of the store holds them.
+async fn resolve(addr: &str, from: u64, to: u64, concurrency: usize) -> ExitCode {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let started = Instant::now();
+    let mut failed = 0u64;
+    let mut results = futures_util::stream::iter(from..to)
+        .map(|i| {
+            let request = http.head(format!("http://{addr}/s/{}", code(i)));
+            async move {
+                match request.send().await {
+                    Ok(r) if r.status() == reqwest::StatusCode::FOUND => Ok(()),
+                    Ok(r) => Err(format!("{}: {}", code(i), r.status())),
+                    Err(e) => Err(format!("{}: {e}", code(i))),
+                }
+            }
+        })
+        .buffer_unordered(concurrency);
+    while let Some(result) = results.next().await {
+        if let Err(e) = result {
+            if failed == 0 {
+                eprintln!("seed resolve: {e}");
+            }
+            failed += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "resolved={} failed={failed} seconds={seconds:.3} per_second={:.0}",
+        (to - from) - failed,
+        (to - from) as f64 / seconds
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Inserts links `from..to` into `db` in one transaction. Much faster than a million
 /// `POST /shorten`; only used to give the SQLite store a large table to read from.
 fn sqlite_fill(db: &str, from: u64, to: u64, created_ms: i64) -> ExitCode {
@@ -172,17 +218,17 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["create" | "clicks", addr, from, to, concurrency] => {
+        ["create" | "clicks" | "resolve", addr, from, to, concurrency] => {
             let (Some(from), Some(to), Some(concurrency)) =
                 (number(from), number(to), number(concurrency))
             else {
                 return usage();
             };
             let concurrency = usize::try_from(concurrency).unwrap_or(1).max(1);
-            if args[0] == "create" {
-                create(addr, from, to, concurrency).await
-            } else {
-                clicks(addr, from, to, concurrency).await
+            match args[0] {
+                "create" => create(addr, from, to, concurrency).await,
+                "resolve" => resolve(addr, from, to, concurrency).await,
+                _ => clicks(addr, from, to, concurrency).await,
             }
         }
         ["sqlite-fill", db, from, to, created_ms] => {
