@@ -32,6 +32,9 @@ pub struct RedisLinkTier {
     skip_until_ms: AtomicU64,
 }
 
+/// The least time a connection attempt to the tier gets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl RedisLinkTier {
     /// Connects to `url`; keys under `prefix`; every call gives up after `timeout`.
     ///
@@ -40,7 +43,11 @@ impl RedisLinkTier {
     /// to start rather than run without the tier it was told to use).
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, RepoError> {
         Ok(Self {
-            connection: connection_manager(url, timeout)
+            // Connecting (at start, and each reconnect) gets at least CONNECT_TIMEOUT: a TCP and
+            // TLS handshake on a busy host can take longer than a lookup's budget (50 ms by
+            // default), and a start that fails on that would be a false "cannot connect". Each
+            // call still gives up after `timeout` (see `guarded`).
+            connection: connection_manager(url, timeout.max(CONNECT_TIMEOUT))
                 .await
                 .map_err(unavailable)?,
             prefix: prefix.to_owned(),
