@@ -197,11 +197,16 @@ impl PostgresRepository {
     ) -> Result<T, RepoError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result.map_err(repo_error),
-            Err(_) => Err(unavailable(format!(
-                "PostgreSQL did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
+            Err(_) => Err(self.timed_out()),
         }
+    }
+
+    /// The error of a call that outlived the client deadline.
+    fn timed_out(&self) -> RepoError {
+        unavailable(format!(
+            "PostgreSQL did not answer within {} ms",
+            self.timeout.as_millis()
+        ))
     }
 }
 

@@ -208,12 +208,7 @@ impl Repository for PostgresRepository {
         };
         tokio::time::timeout(self.timeout, wait)
             .await
-            .unwrap_or_else(|_| {
-                Err(unavailable(format!(
-                    "PostgreSQL did not answer within {} ms",
-                    self.timeout.as_millis()
-                )))
-            })
+            .unwrap_or_else(|_| Err(self.timed_out()))
     }
 
     async fn find_by_short_code(&self, code: &ShortCode) -> Result<Option<UrlRecord>, RepoError> {
