@@ -1,4 +1,4 @@
-//! Click counting off the hot path: a redirect adds one to an in-process buffer and answers; a
+//! The memory queue: click counting off the hot path: a redirect adds one to an in-process buffer and answers; a
 //! background flusher turns the buffer into one atomic increment per code every
 //! `clicks.flush_interval_ms`, when the buffer grows past its threshold, and at shutdown.
 //!
