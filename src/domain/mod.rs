@@ -2,7 +2,9 @@
 //! and `ShortCodeGen` seams. No I/O lives here and nothing here knows about HTTP, async
 //! runtimes or storage crates.
 
+mod analytics;
 mod api_key;
+mod click;
 mod clock;
 mod codegen;
 mod instance;
@@ -13,7 +15,14 @@ mod short_code;
 mod timestamp;
 mod user;
 
+pub use analytics::{
+    BREAKDOWN_KEYS_PER_DAY, ClickSplit, ClickTally, DIRECT, Dimension, DimensionClicks, HourClicks,
+    OTHER, UNKNOWN_COUNTRY, kept_key,
+};
 pub use api_key::{API_KEY_PREFIX, ApiKeyHash, ApiKeyRecord, ApiKeySecret};
+pub use click::{
+    ClickEvent, Country, DAY_MILLIS, DeviceClass, HOUR_MILLIS, ReferrerHost, day_of, hour_of,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{
     BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen, random_base62,

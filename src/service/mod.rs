@@ -8,6 +8,7 @@ mod clicks;
 mod error;
 mod expiration;
 mod url_service;
+mod visitor;
 
 pub use accounts::AccountService;
 pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
@@ -16,3 +17,4 @@ pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use url_service::{LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, UrlService};
+pub use visitor::{Visitor, VisitorHeaders, Visitors};
