@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use axum::routing::{delete, get, patch, post};
 use tower::ServiceBuilder;
 
@@ -20,7 +20,7 @@ use crate::middleware::{
 };
 use crate::repository::Stores;
 use crate::service::{
-    AccountService, ApiKeyService, ClickBuffer, LinkCache, LinkPolicy, UrlService,
+    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, LinkCache, LinkPolicy, UrlService,
 };
 
 /// Every route template the router serves; metrics and logs label requests with these.
@@ -61,6 +61,8 @@ pub struct WebConfig {
     pub redirect_status: StatusCode,
     /// Deadline for a whole request.
     pub request_timeout: Duration,
+    /// `clicks.country_header`: where a trusted CDN names the visitor's country.
+    pub country_header: Option<HeaderName>,
 }
 
 impl WebConfig {
@@ -76,6 +78,7 @@ impl WebConfig {
             secure_cookies: base_url.scheme() == "https",
             redirect_status,
             request_timeout,
+            country_header: None,
         }
     }
 
@@ -149,6 +152,8 @@ pub struct Shared {
     pub lifecycle: Lifecycle,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Click analytics for `/stats`.
+    pub analytics: Arc<ClickAnalytics>,
 }
 
 impl AppState {
@@ -205,6 +210,10 @@ impl AppState {
             anonymous_create: settings.auth.anonymous_create(),
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
         };
+        let analytics = Arc::new(ClickAnalytics::new(
+            stores.accounts.clicks.clone(),
+            clicks.clone(),
+        ));
         let urls = Arc::new(
             UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks)
                 .count_creates_in(metrics.links_created.clone()),
@@ -214,11 +223,19 @@ impl AppState {
             StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
                 message: format!("links.redirect_status: {e}"),
             })?;
-        let web = WebConfig::new(
+        let mut web = WebConfig::new(
             &base_url,
             redirect_status,
             Duration::from_millis(settings.server.request_timeout_ms),
         );
+        if let Some(name) = &settings.clicks.country_header {
+            web.country_header =
+                Some(
+                    HeaderName::from_bytes(name.as_bytes()).map_err(|e| ConfigError {
+                        message: format!("clicks.country_header: {e}"),
+                    })?,
+                );
+        }
         let accounts = AccountService::new(
             stores.accounts.users,
             stores.accounts.sessions,
@@ -231,6 +248,7 @@ impl AppState {
             accounts: Arc::new(accounts),
             signup: settings.accounts.signup,
             urls,
+            analytics,
             guards: Arc::new(guards),
             web: Arc::new(web),
             lifecycle: Lifecycle::default(),
@@ -270,7 +288,15 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/stats/{code}",
-            get(handler::stats).route_layer(lookup_guard),
+            get(handler::stats).route_layer(lookup_guard.clone()),
+        )
+        .route(
+            "/stats/{code}/timeseries",
+            get(handler::timeseries).route_layer(lookup_guard.clone()),
+        )
+        .route(
+            "/stats/{code}/breakdown",
+            get(handler::breakdown).route_layer(lookup_guard),
         )
         .route("/health", get(handler::health))
         .route("/health/live", get(handler::live))

@@ -124,6 +124,7 @@ fn written(c: &str, count: u64, ms: i64, instance: u64, seq: u64) -> ClickDelta 
         count,
         last_at: at(ms),
         write: WriteId { instance, seq },
+        tally: Default::default(),
     }
 }
 

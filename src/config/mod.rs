@@ -186,6 +186,11 @@ pub struct ClickSettings {
     /// `clicks.max_pending_codes`: distinct codes the buffer holds at most (while storage is
     /// down); clicks on further codes are dropped and counted. Default 100000.
     pub max_pending_codes: usize,
+    /// `clicks.country_header`: the request header a trusted CDN or proxy in front of the
+    /// service sets to the visitor's country (`CloudFront-Viewer-Country`, `CF-IPCountry`).
+    /// Only two letters are taken from it. Unset by default: a client could send any header
+    /// itself, so name one only when every request passes the CDN that overwrites it.
+    pub country_header: Option<String>,
 }
 
 impl Default for ClickSettings {
@@ -194,6 +199,7 @@ impl Default for ClickSettings {
             flush_interval_ms: 1_000,
             flush_threshold: 50_000,
             max_pending_codes: 100_000,
+            country_header: None,
         }
     }
 }
@@ -632,6 +638,14 @@ impl Settings {
             return Err(ConfigError::key(
                 "clicks.flush_interval_ms",
                 "must be at least 1",
+            ));
+        }
+        if let Some(name) = &self.clicks.country_header
+            && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(ConfigError::key(
+                "clicks.country_header",
+                format!("'{name}' is not a header name"),
             ));
         }
         Ok(())

@@ -32,6 +32,10 @@ pub enum ApiError {
     /// links must expire.
     #[error("{0}")]
     InvalidExpiry(&'static str),
+    /// 400 `invalid_range`: an analytics range (`from`, `to`, `interval`) that is malformed,
+    /// empty or wider than allowed.
+    #[error("{0}")]
+    InvalidRange(String),
     /// 400 `invalid_alias` or `reserved_alias`.
     #[error(transparent)]
     InvalidAlias(#[from] AliasError),
@@ -157,7 +161,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
     )]
     pub code: String,
 }
@@ -170,6 +174,7 @@ impl ApiError {
             | Self::InvalidUrl(_)
             | Self::InvalidTtl(_)
             | Self::InvalidExpiry(_)
+            | Self::InvalidRange(_)
             | Self::InvalidAlias(_)
             | Self::InvalidAccount(_)
             | Self::InvalidInvite => StatusCode::BAD_REQUEST,
@@ -207,6 +212,7 @@ impl ApiError {
             },
             Self::InvalidTtl(_) => "invalid_ttl",
             Self::InvalidExpiry(_) => "invalid_expiry",
+            Self::InvalidRange(_) => "invalid_range",
             Self::InvalidAlias(AliasError::Invalid(_)) => "invalid_alias",
             Self::InvalidAlias(AliasError::Reserved(_)) => "reserved_alias",
             Self::NotFound { .. } => "not_found",
@@ -240,6 +246,7 @@ impl ApiError {
             Self::InvalidUrl(_) => "Invalid long URL",
             Self::InvalidTtl(_) => "Invalid TTL",
             Self::InvalidExpiry(_) => "Invalid expiry",
+            Self::InvalidRange(_) => "Invalid range",
             Self::InvalidAlias(_) => "Invalid alias",
             Self::NotFound { .. } => "Not found",
             Self::Unauthorized => "Unauthorized",
@@ -291,6 +298,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidSetupToken => Self::InvalidSetupToken,
             ServiceError::SetupDone => Self::SetupDone,
             ServiceError::InvalidExpiry(why) => Self::InvalidExpiry(why),
+            ServiceError::InvalidRange(why) => Self::InvalidRange(why),
             ServiceError::Internal(what) => {
                 tracing::error!(what, "internal error");
                 Self::Internal

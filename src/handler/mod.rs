@@ -1,6 +1,7 @@
 //! HTTP handlers: extract, call a service, shape the response. No business rules live here.
 
 mod account;
+mod analytics;
 mod caller;
 mod error;
 mod extract;
@@ -13,6 +14,10 @@ mod shorten;
 mod stats;
 mod users;
 
+pub use analytics::{
+    BreakdownBody, CountryClicks, DeviceClicks, HostClicks, RangeParams, SeriesBody, SeriesParams,
+    SeriesPointView,
+};
 pub use caller::{
     Authenticated, Caller, SESSION_COOKIE, Via, authenticate, cleared_session_cookie, cookie,
     from_other_site, from_own_origin, presented_key, session_cookie, session_token,
@@ -39,6 +44,7 @@ pub use keys::{CreatedKey, KeyList, KeyView, NewKeyRequest};
 pub use links::{LinkList, LinkPatch, LinkView, ListParams};
 
 pub(crate) use account::{change_password, end_sessions, login, logout, me, setup, signup};
+pub(crate) use analytics::{breakdown, timeseries};
 pub(crate) use health::{health, live, ready};
 pub(crate) use keys::{create_key, list_keys, revoke_key};
 pub(crate) use links::{delete_link, get_link, list_links, patch_link};

@@ -9,9 +9,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    Checks, CreatedInvite, CreatedKey, HealthBody, InviteView, InvitesBody, KeyList, KeyView,
-    LinkList, LinkPatch, LinkResponse, LinkView, LoginRequest, MeBody, NewInviteRequest,
-    NewKeyRequest, NewUserRequest, PasswordChange, Problem, RoleName, SetupRequest, ShortenRequest,
+    BreakdownBody, Checks, CountryClicks, CreatedInvite, CreatedKey, DeviceClicks, HealthBody,
+    HostClicks, InviteView, InvitesBody, KeyList, KeyView, LinkList, LinkPatch, LinkResponse,
+    LinkView, LoginRequest, MeBody, NewInviteRequest, NewKeyRequest, NewUserRequest,
+    PasswordChange, Problem, RoleName, SeriesBody, SeriesPointView, SetupRequest, ShortenRequest,
     SignupRequest, StatsResponse, UserBody, UserUpdate, UserView, UsersBody,
 };
 
@@ -28,6 +29,8 @@ use super::{
         super::redirect::follow,
         super::redirect::peek,
         super::stats::stats,
+        super::analytics::timeseries,
+        super::analytics::breakdown,
         super::health::health,
         super::health::live,
         super::health::ready,
@@ -58,7 +61,8 @@ use super::{
         LoginRequest, SignupRequest, SetupRequest, PasswordChange, UserBody, UserView, MeBody,
         UsersBody, NewUserRequest, UserUpdate, RoleName, NewInviteRequest, CreatedInvite,
         InviteView, InvitesBody, LinkView, LinkList, LinkPatch, KeyView, KeyList, NewKeyRequest,
-        CreatedKey,
+        CreatedKey, SeriesBody, SeriesPointView, BreakdownBody, HostClicks, CountryClicks,
+        DeviceClicks,
     )),
     modifiers(&Security),
     tags(

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
+use super::extract::Visitor;
 use super::{ApiError, Browser, Problem};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode};
@@ -33,11 +34,12 @@ pub(crate) async fn follow(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     browser: Browser,
+    Visitor(visitor): Visitor,
 ) -> Result<Response, ApiError> {
     let code = possible_code(path, browser)?;
     let record = state
         .urls
-        .follow(&code)
+        .follow(&code, &visitor)
         .await
         .map_err(|e| for_client(e, browser))?;
     Ok(redirect(&state, &record.long_url))

@@ -36,6 +36,14 @@ pub struct StatsResponse {
     /// Time of the latest click; null until the first.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_accessed_at: Option<Timestamp>,
+    /// Of `click_count`, the clicks by people (clicks counted before the split existed are in
+    /// neither this nor `bot_clicks`).
+    #[schema(minimum = 0)]
+    pub human_clicks: u64,
+    /// Of `click_count`, the clicks by bots and link-preview fetchers (Slackbot, Twitterbot,
+    /// WhatsApp, Googlebot, clients without a user agent, …).
+    #[schema(minimum = 0)]
+    pub bot_clicks: u64,
 }
 
 /// A link's counters.
@@ -62,6 +70,7 @@ pub(crate) async fn stats(
         .stats(&code)
         .await
         .map_err(|e| for_client(e, browser))?;
+    let split = state.analytics.split(&code).await?;
     let body = StatsResponse {
         short_code: record.short_code,
         long_url: record.long_url,
@@ -69,6 +78,8 @@ pub(crate) async fn stats(
         expires_at: record.expires_at,
         click_count: record.click_count,
         last_accessed_at: record.last_accessed_at,
+        human_clicks: split.human,
+        bot_clicks: split.bot,
     };
     let mut response = Json(body).into_response();
     response

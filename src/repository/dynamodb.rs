@@ -41,6 +41,7 @@ use aws_sdk_dynamodb::types::{
 use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
 
 mod accounts;
+mod clicks;
 mod keys;
 mod links;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};

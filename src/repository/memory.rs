@@ -10,6 +10,7 @@ use compact_str::CompactString;
 use async_trait::async_trait;
 
 mod accounts;
+mod clicks;
 
 use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
@@ -27,6 +28,8 @@ struct Entry {
     click_count: u64,
     last_accessed_at: i64,
     owner: Option<Box<str>>,
+    /// Click analytics; `None` until the first analysed click, and again once deleted.
+    stats: Option<Box<clicks::LinkStats>>,
 }
 
 /// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
@@ -57,6 +60,7 @@ impl Entry {
             click_count: record.click_count,
             last_accessed_at: pack(record.last_accessed_at),
             owner: record.owner.as_deref().map(Box::from),
+            stats: None,
         }
     }
 
@@ -137,6 +141,9 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 fn add_clicks(entry: &mut Entry, delta: &ClickDelta) {
     entry.click_count = entry.click_count.saturating_add(delta.count);
     entry.last_accessed_at = entry.last_accessed_at.max(delta.last_at.as_unix_millis());
+    if !delta.tally.is_empty() {
+        entry.stats.get_or_insert_default().add(&delta.tally);
+    }
 }
 
 impl MemoryRepository {
@@ -350,6 +357,7 @@ impl Repository for MemoryRepository {
         let created_at = entry.created_at;
         entry.long_url = Box::from("");
         entry.expires_at = NONE;
+        entry.stats = None;
         if let Some(old) = old_expiry {
             shard.by_expiry.remove(&(old, code.clone()));
         }

@@ -5,6 +5,7 @@
 //! layer sees a driver's error type.
 
 mod accounts;
+mod analytics;
 mod changes;
 mod deadline;
 mod dynamodb;
@@ -22,12 +23,15 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use crate::config::{StorageBackend, StorageSettings};
-use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{
+    ApiKeyHash, ApiKeyRecord, ClickTally, LongUrl, ShortCode, Timestamp, UrlRecord,
+};
 use crate::metrics::{Metrics, StorageLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 pub use accounts::{InviteStore, SessionStore, UserStore};
+pub use analytics::{ClickStatsStore, MAX_BREAKDOWN_DAYS, MAX_SERIES_HOURS};
 pub use changes::LinkChangeFeed;
 pub use deadline::Deadline;
 pub use dynamodb::{
@@ -69,6 +73,9 @@ pub struct ClickDelta {
     /// Which write this is. A retry carries the same id, so a write that landed although its
     /// answer never came is not counted again.
     pub write: WriteId,
+    /// What these clicks add to the link's analytics, in the same atomic step and under the
+    /// same write mark as the count. Empty for clicks counted without analytics.
+    pub tally: ClickTally,
 }
 
 /// Identifies one click write of one instance: the instance's random id and a sequence number
@@ -395,15 +402,20 @@ pub struct AccountStores {
     pub sessions: Arc<dyn SessionStore>,
     /// Invites.
     pub invites: Arc<dyn InviteStore>,
+    /// Click analytics (the reads; writes ride on [`Repository::increment_click_counts`]).
+    pub clicks: Arc<dyn ClickStatsStore>,
 }
 
 impl AccountStores {
-    /// The three account views of one backend.
-    pub fn of<B: UserStore + SessionStore + InviteStore>(backend: Arc<B>) -> Self {
+    /// The account and analytics views of one backend.
+    pub fn of<B: UserStore + SessionStore + InviteStore + ClickStatsStore>(
+        backend: Arc<B>,
+    ) -> Self {
         Self {
             users: backend.clone(),
             sessions: backend.clone(),
-            invites: backend,
+            invites: backend.clone(),
+            clicks: backend,
         }
     }
 }
@@ -431,7 +443,7 @@ impl Stores {
     /// Every view of one backend that keeps accounts too.
     pub fn with_accounts<B>(backend: B) -> Self
     where
-        B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore,
+        B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore + ClickStatsStore,
     {
         let backend = Arc::new(backend);
         Self {
@@ -452,7 +464,7 @@ impl Stores {
         errors: Family<StorageLabels, Counter>,
     ) -> Self
     where
-        B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore,
+        B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore + ClickStatsStore,
     {
         let backend = Arc::new(backend);
         Self::split(

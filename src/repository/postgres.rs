@@ -34,6 +34,7 @@ use crate::config::{PgSslMode, PostgresSettings};
 use crate::domain::{Timestamp, UrlRecord};
 
 mod accounts;
+mod clicks;
 mod keys;
 mod links;
 

@@ -2,7 +2,8 @@
 //!
 //! One hash per link at `{prefix}link:{code}` with short field names (`u` long URL, `c` created,
 //! `e` expires, `n` clicks, `a` last access, `o` owner; times in Unix milliseconds;
-//! `w:{instance}` the last click write of each instance). Every script touches exactly one
+//! `w:{instance}` the last click write of each instance; `hn`, `bn` the human and bot
+//! totals). A link's click analytics are in a second hash in the same slot (`redis::clicks`). Every script touches exactly one
 //! key, so the same code works on Redis Cluster. Expiry is native (`PEXPIREAT`): Redis deletes
 //! an expired link itself and never returns it, so `delete_expired` has nothing left to do.
 //!
@@ -24,6 +25,7 @@ use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MA
 
 mod accounts;
 mod changes;
+mod clicks;
 mod keys;
 mod links;
 mod tier;
@@ -32,9 +34,11 @@ use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, Url
 pub use changes::RedisChangeFeed;
 pub use tier::RedisLinkTier;
 
-/// Creates the hash only if the key is absent, and sets its expiry, in one atomic step.
+/// Creates the hash only if the key is absent, and sets its expiry, in one atomic step. The
+/// analytics of an earlier link with this code (purged after it expired) go (KEYS[2]).
 const SAVE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 'n', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'o', ARGV[6]) end
@@ -53,17 +57,52 @@ return 1
 /// increment. Once the hash holds more than 16 fields, marks older than ARGV[5] (instances
 /// gone for a day) are removed, so restarts do not grow a hot link's hash for ever. Seqs are
 /// milliseconds, exact in Lua's doubles.
+///
+/// The analytics ride in the same step: ARGV[6] and ARGV[7] add to the human and bot totals
+/// (`hn`, `bn`), and from ARGV[8] on come operations on the analytics hash KEYS[2], four
+/// arguments each: `h`, a field, '', n (an hourly count), or `k`, `{day}|{dimension}`, a key,
+/// n (a breakdown count, under the key cap: see `redis::clicks`). KEYS[2] expires with the link.
 const INCREMENT_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
 local seen = redis.call('HGET', KEYS[1], ARGV[3])
 if seen and tonumber(seen) >= tonumber(ARGV[4]) then return 2 end
+if #ARGV > 7 then
+  if ARGV[6] ~= '0' then redis.call('HINCRBY', KEYS[1], 'hn', ARGV[6]) end
+  if ARGV[7] ~= '0' then redis.call('HINCRBY', KEYS[1], 'bn', ARGV[7]) end
+  local cap = tonumber(ARGV[8])
+  local other = ARGV[9]
+  for i = 10, #ARGV, 4 do
+    local kind, a, b, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    if kind == 'h' then
+      redis.call('HINCRBY', KEYS[2], a, n)
+    else
+      local field = a .. '|' .. b
+      if b == other or redis.call('HEXISTS', KEYS[2], field) == 1 then
+        redis.call('HINCRBY', KEYS[2], field, n)
+      else
+        local list = redis.call('HGET', KEYS[2], 'k' .. a)
+        local held = 0
+        if list then held = select(2, string.gsub(list, '\n', '')) + 1 end
+        if held < cap then
+          redis.call('HINCRBY', KEYS[2], field, n)
+          if list then list = list .. '\n' .. b else list = b end
+          redis.call('HSET', KEYS[2], 'k' .. a, list)
+        else
+          redis.call('HINCRBY', KEYS[2], a .. '|' .. other, n)
+        end
+      end
+    end
+  end
+  local expires = redis.call('HGET', KEYS[1], 'e')
+  if expires then redis.call('PEXPIREAT', KEYS[2], expires) end
+end
 redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
 local last = redis.call('HGET', KEYS[1], 'a')
 if (not last) or tonumber(last) < tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'a', ARGV[2])
 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
-if redis.call('HLEN', KEYS[1]) > 16 then
+if redis.call('HLEN', KEYS[1]) > 18 then
   local fields = redis.call('HGETALL', KEYS[1])
   for i = 1, #fields, 2 do
     if string.sub(fields[i], 1, 2) == 'w:' and tonumber(fields[i + 1]) < tonumber(ARGV[5]) then
@@ -74,28 +113,33 @@ end
 return 1
 ";
 
-/// Changes the destination (ARGV[1]) and expiry (ARGV[2], '' = never) of a live link.
+/// Changes the destination (ARGV[1]) and expiry (ARGV[2], '' = never) of a live link; its
+/// analytics (KEYS[2]) keep expiring with it.
 const UPDATE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'u', ARGV[1])
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'e', ARGV[2])
   redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 else
   redis.call('HDEL', KEYS[1], 'e')
   redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
 end
 return 1
 ";
 
-/// Turns a live link into its tombstone (ARGV[1] the time): returns {owner, created} of the
+/// Turns a live link into its tombstone (ARGV[1] the time), dropping its analytics (KEYS[2]):
+/// returns {owner, created} of the
 /// link it was ('' for no owner), or false when there was none.
 const DELETE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return false end
 local owner = redis.call('HGET', KEYS[1], 'o') or ''
 local created = redis.call('HGET', KEYS[1], 'c') or '0'
-redis.call('HDEL', KEYS[1], 'u', 'e', 'o')
+redis.call('HDEL', KEYS[1], 'u', 'e', 'o', 'hn', 'bn')
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
+redis.call('DEL', KEYS[2])
 redis.call('PERSIST', KEYS[1])
 return {owner, created}
 ";
@@ -197,6 +241,22 @@ impl RedisRepository {
 
     fn key(&self, code: &ShortCode) -> String {
         format!("{}link:{code}", self.prefix)
+    }
+
+    /// The analytics hash of a link: in the link's hash slot (its whole key as the hash tag,
+    /// or the link key's own tag if the prefix has one), so scripts may touch both on Redis
+    /// Cluster.
+    fn clicks_key(&self, code: &ShortCode) -> String {
+        let link = self.key(code);
+        let tagged = link
+            .find('{')
+            .and_then(|open| link[open + 1..].find('}').map(|len| len > 0))
+            .unwrap_or(false);
+        if tagged {
+            format!("{link}:clicks")
+        } else {
+            format!("{{{link}}}:clicks")
+        }
     }
 
     /// The sorted set of one owner's links.

@@ -26,6 +26,7 @@ use crate::config::SqliteSync;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 
 mod accounts;
+mod clicks;
 mod keys;
 mod links;
 
@@ -63,6 +64,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE links ADD COLUMN deleted_at INTEGER;
     CREATE INDEX links_owner ON links (owner_id, created_at, short_code)
         WHERE owner_id IS NOT NULL;",
+    // 5: click analytics.
+    clicks::MIGRATION,
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see
@@ -417,15 +420,22 @@ fn execute(
             Ok(Ok(0))
         }
         Command::DeleteExpired(before, limit, _) => {
-            let removed = tx
-                .prepare_cached(&format!(
-                    "DELETE FROM links WHERE short_code IN ({EXPIRED_CODES_SQL})"
-                ))?
-                .execute(params![
-                    before.as_unix_millis(),
-                    i64::try_from(*limit).unwrap_or(i64::MAX)
-                ])?;
-            Ok(Ok(removed as u64))
+            let codes: Vec<String> = tx
+                .prepare_cached(EXPIRED_CODES_SQL)?
+                .query_map(
+                    params![
+                        before.as_unix_millis(),
+                        i64::try_from(*limit).unwrap_or(i64::MAX)
+                    ],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut delete = tx.prepare_cached("DELETE FROM links WHERE short_code = ?1")?;
+            for code in &codes {
+                clicks::forget(tx, code)?;
+                delete.execute([code])?;
+            }
+            Ok(Ok(codes.len() as u64))
         }
         Command::Exec(exec, _) => exec(tx),
     }
@@ -435,16 +445,21 @@ fn execute(
 /// or rolled back and reported), so a retry never repeats a write that landed, and a mark would
 /// grow every row that is clicked (a quarter slower redirects with a million links).
 fn increment(tx: &rusqlite::Transaction<'_>, delta: &ClickDelta) -> rusqlite::Result<usize> {
-    tx.prepare_cached(
-        "UPDATE links SET click_count = click_count + ?2,
+    let changed = tx
+        .prepare_cached(
+            "UPDATE links SET click_count = click_count + ?2,
                 last_accessed_at = MAX(COALESCE(last_accessed_at, ?3), ?3)
          WHERE short_code = ?1 AND deleted_at IS NULL",
-    )?
-    .execute(params![
-        delta.code.as_str(),
-        i64::try_from(delta.count).unwrap_or(i64::MAX),
-        delta.last_at.as_unix_millis()
-    ])
+        )?
+        .execute(params![
+            delta.code.as_str(),
+            i64::try_from(delta.count).unwrap_or(i64::MAX),
+            delta.last_at.as_unix_millis()
+        ])?;
+    if changed == 1 && !delta.tally.is_empty() {
+        clicks::add_tally(tx, delta.code.as_str(), &delta.tally)?;
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]
@@ -577,6 +592,7 @@ mod tests {
                     instance: i + 1,
                     seq: 1,
                 },
+                tally: Default::default(),
             })
             .collect();
         let clicks: Vec<_> = deltas

@@ -52,6 +52,9 @@ pub enum ServiceError {
     /// An invite that is unknown, used or expired.
     #[error("this invite is not valid (unknown, already used or expired)")]
     InvalidInvite,
+    /// An analytics range that is empty or wider than allowed.
+    #[error("{0}")]
+    InvalidRange(String),
     /// Work the service hands to another thread failed (a panic there); logged, never shown.
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -2,6 +2,7 @@
 //! counted). They speak in domain types and [`ServiceError`], never in HTTP.
 
 mod accounts;
+mod analytics;
 mod api_keys;
 mod cache;
 mod clicks;
@@ -11,6 +12,10 @@ mod url_service;
 mod visitor;
 
 pub use accounts::AccountService;
+pub use analytics::{
+    Breakdown, ClickAnalytics, Interval, MAX_DAILY_POINTS, MAX_HOURLY_POINTS, Ranking, SeriesPoint,
+    TOP_KEYS, buckets,
+};
 pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
 pub use cache::{LinkCache, Lookup};
 pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};

@@ -10,7 +10,7 @@ use crate::repository::{LinkChangeFeed, LinkCursor, LinkTier, RepoError, Reposit
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::{ClickBuffer, ClickFlusher, LinkCache, Lookup, ServiceError};
+use super::{ClickBuffer, ClickFlusher, LinkCache, Lookup, ServiceError, VisitorHeaders, Visitors};
 
 /// How many generated codes are tried before giving up. At 8 base62 characters a single
 /// collision needs ~10^14 stored links to be likely; ten in a row means something is wrong.
@@ -86,6 +86,7 @@ pub struct UrlService {
     link_policy: LinkPolicy,
     cache: Option<Arc<LinkCache>>,
     clicks: Arc<ClickBuffer>,
+    visitors: Visitors,
     created: Counter,
     changes: OnceLock<Arc<dyn LinkChangeFeed>>,
     tier: OnceLock<SharedTier>,
@@ -120,6 +121,7 @@ impl UrlService {
             link_policy,
             cache: cache.map(Arc::new),
             clicks,
+            visitors: Visitors::new(),
             created: Counter::default(),
             changes: OnceLock::new(),
             tier: OnceLock::new(),
@@ -166,6 +168,16 @@ impl UrlService {
 
     /// The click buffer (for metrics and tests).
     pub fn clicks(&self) -> &ClickBuffer {
+        &self.clicks
+    }
+
+    /// The service's clock reading now.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The click buffer, shared (for the analytics reader).
+    pub fn click_buffer(&self) -> &Arc<ClickBuffer> {
         &self.clicks
     }
 
@@ -326,13 +338,21 @@ impl UrlService {
         }
     }
 
-    /// The live link for `code`, counting one click in the buffer (never waiting on a write).
+    /// The live link for `code`, counting one click by the visitor `headers` describe in the
+    /// buffer (never waiting on a write). The headers are reduced to a
+    /// [`crate::domain::ClickEvent`] here and
+    /// go no further.
     ///
     /// # Errors
     /// As [`Self::resolve`].
-    pub async fn follow(&self, code: &ShortCode) -> Result<Arc<UrlRecord>, ServiceError> {
+    pub async fn follow(
+        &self,
+        code: &ShortCode,
+        headers: &VisitorHeaders,
+    ) -> Result<Arc<UrlRecord>, ServiceError> {
         let record = self.resolve(code).await?;
-        self.clicks.record(code, self.clock.now());
+        let event = self.visitors.event(code.clone(), self.clock.now(), headers);
+        self.clicks.record_event(&event);
         Ok(record)
     }
 

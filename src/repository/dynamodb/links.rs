@@ -110,6 +110,11 @@ impl Repository for DynamoDbRepository {
         let key = Self::key(delta.code.as_str());
         let mark = format!("{MARK_PREFIX}{:016x}", delta.write.instance);
         let seq = delta.write.seq;
+        let (human, bot) = delta
+            .tally
+            .hours
+            .iter()
+            .fold((0u64, 0u64), |(h, b), hour| (h + hour.human, b + hour.bot));
         // The whole old item (to look for stale marks) on one write in PRUNE_SAMPLE: marks
         // belong to instances, which come and go far slower than flushes, and returning every
         // item would double what each increment moves.
@@ -127,7 +132,9 @@ impl Repository for DynamoDbRepository {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key.clone()))
-            .update_expression("ADD click_count :n SET last_accessed_at = :at, #w = :seq")
+            .update_expression(
+                "ADD click_count :n, human_clicks :h, bot_clicks :b SET last_accessed_at = :at, #w = :seq",
+            )
             .condition_expression(
                 "attribute_exists(short_code) AND attribute_not_exists(deleted_at) AND \
                  (attribute_not_exists(#w) OR #w < :seq) AND \
@@ -135,6 +142,8 @@ impl Repository for DynamoDbRepository {
             )
             .expression_attribute_names("#w", &mark)
             .expression_attribute_values(":n", n(delta.count))
+            .expression_attribute_values(":h", n(human))
+            .expression_attribute_values(":b", n(bot))
             .expression_attribute_values(":at", n(delta.last_at.as_unix_millis()))
             .expression_attribute_values(":seq", n(seq))
             .return_values(returned.clone())
@@ -148,7 +157,9 @@ impl Repository for DynamoDbRepository {
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(key))
-                    .update_expression("ADD click_count :n SET #w = :seq")
+                    .update_expression(
+                        "ADD click_count :n, human_clicks :h, bot_clicks :b SET #w = :seq",
+                    )
                     // Never create an item from a counter: a missing or deleted link stays
                     // missing; and never apply one write twice.
                     .condition_expression(
@@ -157,6 +168,8 @@ impl Repository for DynamoDbRepository {
                     )
                     .expression_attribute_names("#w", &mark)
                     .expression_attribute_values(":n", n(delta.count))
+                    .expression_attribute_values(":h", n(human))
+                    .expression_attribute_values(":b", n(bot))
                     .expression_attribute_values(":seq", n(seq))
                     .return_values(returned)
                     .send()

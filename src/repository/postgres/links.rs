@@ -128,12 +128,25 @@ impl PostgresRepository {
         let last: Vec<OffsetDateTime> = deltas.iter().map(|d| to_pg(d.last_at)).collect();
         let instances: Vec<i64> = deltas.iter().map(|d| to_bigint(d.write.instance)).collect();
         let seqs: Vec<i64> = deltas.iter().map(|d| to_bigint(d.write.seq)).collect();
-        self.within(
-            sqlx::query!(
+        let (humans, bots): (Vec<i64>, Vec<i64>) = deltas
+            .iter()
+            .map(|d| {
+                let (h, b) = d
+                    .tally
+                    .hours
+                    .iter()
+                    .fold((0, 0), |(h, b), hour| (h + hour.human, b + hour.bot));
+                (super::clicks::sat(h), super::clicks::sat(b))
+            })
+            .unzip();
+        let analysed = deltas.iter().any(|d| !d.tally.is_empty());
+        self.within(async {
+            let statement = sqlx::query_scalar!(
                 r#"WITH live AS (
-                       SELECT l.short_code, d.clicks, d.last_at, d.instance, d.seq
+                       SELECT l.short_code, d.clicks, d.last_at, d.instance, d.seq, d.human, d.bot
                        FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::bigint[],
-                                   $5::bigint[]) AS d (code, clicks, last_at, instance, seq)
+                                   $5::bigint[], $6::bigint[], $7::bigint[])
+                            AS d (code, clicks, last_at, instance, seq, human, bot)
                        JOIN links l ON l.short_code = d.code
                        WHERE l.deleted_at IS NULL
                        ORDER BY l.short_code
@@ -150,19 +163,33 @@ impl PostgresRepository {
                    )
                    UPDATE links l
                    SET click_count = l.click_count + marked.clicks,
-                       last_accessed_at = GREATEST(l.last_accessed_at, marked.last_at)
-                   FROM marked
-                   WHERE l.short_code = marked.short_code"#,
+                       last_accessed_at = GREATEST(l.last_accessed_at, marked.last_at),
+                       human_clicks = l.human_clicks + live.human,
+                       bot_clicks = l.bot_clicks + live.bot
+                   FROM marked JOIN live ON live.short_code = marked.short_code
+                   WHERE l.short_code = marked.short_code
+                   RETURNING l.short_code AS "short_code!""#,
                 &codes,
                 &counts,
                 &last,
                 &instances,
                 &seqs,
-            )
-            .execute(&self.pool),
-        )
+                &humans,
+                &bots,
+            );
+            // Plain counts are one statement on its own; the analytics need the links whose
+            // marks moved, in the same transaction.
+            if !analysed {
+                statement.fetch_all(&self.pool).await?;
+                return Ok(());
+            }
+            let mut tx = self.pool.begin().await?;
+            let moved: HashSet<String> = statement.fetch_all(&mut *tx).await?.into_iter().collect();
+            let applied = deltas.iter().filter(|d| moved.contains(d.code.as_str()));
+            super::clicks::add_tallies(&mut tx, applied).await?;
+            tx.commit().await
+        })
         .await
-        .map(|_| ())
     }
 }
 
@@ -342,17 +369,28 @@ impl Repository for PostgresRepository {
         // it), no owner (out of the owner index).
         let changed = self
             .within(
-                sqlx::query!(
-                    "UPDATE links SET deleted_at = $2, long_url = '', expires_at = NULL,
-                            owner_id = NULL
-                     WHERE short_code = $1 AND deleted_at IS NULL",
+                // Its analytics go in the same statement.
+                sqlx::query_scalar!(
+                    r#"WITH gone AS (
+                           UPDATE links SET deleted_at = $2, long_url = '', expires_at = NULL,
+                                  owner_id = NULL, human_clicks = 0, bot_clicks = 0
+                           WHERE short_code = $1 AND deleted_at IS NULL
+                           RETURNING short_code
+                       ),
+                       hours AS (
+                           DELETE FROM click_hours WHERE short_code IN (SELECT short_code FROM gone)
+                       ),
+                       breakdown AS (
+                           DELETE FROM click_breakdown
+                           WHERE short_code IN (SELECT short_code FROM gone)
+                       )
+                       SELECT count(*) AS "deleted!" FROM gone"#,
                     code.as_str(),
                     to_pg(at)
                 )
-                .execute(&self.pool),
+                .fetch_one(&self.pool),
             )
-            .await?
-            .rows_affected();
+            .await?;
         Ok(changed == 1)
     }
 }
@@ -371,6 +409,7 @@ mod tests {
                 instance: 1,
                 seq: 1,
             },
+            tally: Default::default(),
         }
     }
 

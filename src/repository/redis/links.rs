@@ -51,6 +51,7 @@ impl Repository for RedisRepository {
         let created: i64 = self
             .save
             .key(self.key(&record.short_code))
+            .key(self.clicks_key(&record.short_code))
             .arg(record.long_url.as_str())
             .arg(millis(record.created_at))
             .arg(
@@ -93,14 +94,15 @@ impl Repository for RedisRepository {
     async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
         let mut connection = self.connection.clone();
         let write = delta.write;
-        let _: i64 = self
-            .increment
-            .key(self.key(&delta.code))
+        let mut call = self.increment.key(self.key(&delta.code));
+        call.key(self.clicks_key(&delta.code))
             .arg(i64::try_from(delta.count).unwrap_or(i64::MAX))
             .arg(millis(delta.last_at))
             .arg(format!("w:{:016x}", write.instance))
             .arg(write.seq)
-            .arg(write.seq.saturating_sub(WRITE_MARK_TTL_MS))
+            .arg(write.seq.saturating_sub(WRITE_MARK_TTL_MS));
+        clicks::tally_args(&mut call, &delta.tally);
+        let _: i64 = call
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
@@ -186,6 +188,7 @@ impl Repository for RedisRepository {
         let changed: i64 = self
             .update
             .key(self.key(code))
+            .key(self.clicks_key(code))
             .arg(long_url.as_str())
             .arg(expires_at.map_or(String::new(), |t| millis(t).to_string()))
             .invoke_async(&mut connection)
@@ -199,6 +202,7 @@ impl Repository for RedisRepository {
         let deleted: Option<(String, i64)> = self
             .delete
             .key(self.key(code))
+            .key(self.clicks_key(code))
             .arg(millis(at))
             .invoke_async(&mut connection)
             .await

@@ -181,6 +181,9 @@ impl Repository for SqliteRepository {
                          WHERE short_code = ?1 AND deleted_at IS NULL",
                     )?
                     .execute(params![code.as_str(), at.as_unix_millis()])?;
+                if changed == 1 {
+                    super::clicks::forget(tx, code.as_str())?;
+                }
                 Ok(Ok(changed as u64))
             })
             .await?;

@@ -29,27 +29,36 @@ use dashmap::mapref::entry::Entry;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::domain::{Clock, InstanceId, ShortCode, Timestamp};
+use crate::domain::{ClickEvent, ClickTally, Clock, InstanceId, ShortCode, Timestamp};
 use crate::repository::{ClickDelta, Repository, WriteId};
 
 /// Clicks on one code not yet written to storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingClicks {
     /// How many.
     pub count: u64,
     /// The latest of them.
     pub last_at: Timestamp,
+    /// Their analytics (empty for clicks recorded without an event).
+    pub tally: ClickTally,
 }
 
 impl PendingClicks {
-    fn merge(&mut self, other: PendingClicks) {
+    fn merge(&mut self, other: &PendingClicks) {
         self.count = self.count.saturating_add(other.count);
         self.last_at = self.last_at.max(other.last_at);
+        self.tally.merge(&other.tally);
+    }
+
+    fn add_event(&mut self, event: &ClickEvent) {
+        self.count = self.count.saturating_add(1);
+        self.last_at = self.last_at.max(event.at);
+        self.tally.add(event);
     }
 }
 
 /// Clicks taken by a flush as one write, until the store acknowledges that write.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Unsettled {
     clicks: PendingClicks,
     seq: u64,
@@ -107,32 +116,40 @@ impl ClickBuffer {
         self
     }
 
-    /// Counts one click on `code` at `at`. Never waits on I/O.
+    /// Counts one click on `code` at `at`, without analytics. Never waits on I/O.
     pub fn record(&self, code: &ShortCode, at: Timestamp) {
-        self.add(
-            code,
-            PendingClicks {
-                count: 1,
-                last_at: at,
-            },
-        );
+        self.add(code, |p| {
+            p.count = p.count.saturating_add(1);
+            p.last_at = p.last_at.max(at);
+        });
     }
 
-    fn add(&self, code: &ShortCode, clicks: PendingClicks) {
+    /// Counts one click with its analytics. Never waits on I/O.
+    pub fn record_event(&self, event: &ClickEvent) {
+        self.add(&event.code, |p| p.add_event(event));
+    }
+
+    fn add(&self, code: &ShortCode, add: impl FnOnce(&mut PendingClicks)) {
         // The common case, a code already pending, needs no allocation.
         if let Some(mut pending) = self.pending.get_mut(code) {
-            pending.merge(clicks);
+            add(&mut pending);
             return;
         }
         // The counter, not `DashMap::len`, which locks every shard: with many distinct codes
         // (a million links) nearly every click is a new code.
         if self.codes.load(Ordering::Relaxed) >= self.max_codes {
-            self.dropped.fetch_add(clicks.count, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         match self.pending.entry(code.clone()) {
-            Entry::Occupied(mut pending) => pending.get_mut().merge(clicks),
+            Entry::Occupied(mut pending) => add(pending.get_mut()),
             Entry::Vacant(slot) => {
+                let mut clicks = PendingClicks {
+                    count: 0,
+                    last_at: Timestamp::UNIX_EPOCH,
+                    tally: ClickTally::default(),
+                };
+                add(&mut clicks);
                 slot.insert(clicks);
                 if self.codes.fetch_add(1, Ordering::Relaxed) + 1 == self.flush_threshold {
                     self.flush_soon.notify_one();
@@ -145,17 +162,17 @@ impl ClickBuffer {
     /// failed before. Never counts a click twice.
     pub fn pending(&self, code: &ShortCode) -> Option<PendingClicks> {
         let unsettled = self.unsettled();
-        let buffered = self.pending.get(code).map(|p| *p);
+        let buffered = self.pending.get(code).map(|p| p.clone());
         let on_its_way = unsettled
             .get(code)
             .filter(|u| !u.in_doubt)
-            .map(|u| u.clicks);
+            .map(|u| &u.clicks);
         match (buffered, on_its_way) {
             (Some(mut buffered), Some(taken)) => {
                 buffered.merge(taken);
                 Some(buffered)
             }
-            (buffered, taken) => buffered.or(taken),
+            (buffered, taken) => buffered.or_else(|| taken.cloned()),
         }
     }
 
@@ -208,6 +225,7 @@ impl ClickBuffer {
                 instance,
                 seq: u.seq,
             },
+            tally: u.clicks.tally.clone(),
         };
         let mut unsettled = self.unsettled();
         let mut taken = Vec::with_capacity(unsettled.len() + self.codes.load(Ordering::Relaxed));
@@ -218,7 +236,14 @@ impl ClickBuffer {
             }
             self.codes.fetch_sub(1, Ordering::Relaxed);
             let write = Unsettled {
-                clicks: *clicks,
+                clicks: std::mem::replace(
+                    clicks,
+                    PendingClicks {
+                        count: 0,
+                        last_at: Timestamp::UNIX_EPOCH,
+                        tally: ClickTally::default(),
+                    },
+                ),
                 seq,
                 in_doubt: false,
             };

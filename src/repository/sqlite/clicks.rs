@@ -1,0 +1,194 @@
+//! Click analytics in the SQLite file (migration 5): the link's human/bot totals as columns of
+//! `links`, hourly buckets in `click_hours`, daily breakdowns in `click_breakdown`. Both tables
+//! are keyed by code first, so a link's rows are one range of the primary-key B-tree: a read is
+//! one descent and a scan of the range asked for, and deleting a link's rows is one range.
+
+use std::ops::Range;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteRepository, unavailable};
+use crate::domain::{
+    ClickSplit, ClickTally, Dimension, DimensionClicks, HourClicks, OTHER, ShortCode, kept_key,
+};
+use crate::repository::{ClickStatsStore, RepoError};
+
+/// Migration 5: the analytics tables.
+pub(super) const MIGRATION: &str = "
+    ALTER TABLE links ADD COLUMN human_clicks INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE links ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE click_hours (
+        short_code TEXT    NOT NULL,
+        hour       INTEGER NOT NULL,
+        human      INTEGER NOT NULL,
+        bot        INTEGER NOT NULL,
+        PRIMARY KEY (short_code, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE click_breakdown (
+        short_code TEXT    NOT NULL,
+        day        INTEGER NOT NULL,
+        dimension  TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        clicks     INTEGER NOT NULL,
+        PRIMARY KEY (short_code, day, dimension, key)
+    ) WITHOUT ROWID;";
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Adds `tally` to the analytics of `code`, inside the click write's transaction, after its
+/// `UPDATE links` found the live link (so a deleted link gains nothing).
+pub(super) fn add_tally(
+    tx: &rusqlite::Transaction<'_>,
+    code: &str,
+    tally: &ClickTally,
+) -> rusqlite::Result<()> {
+    let (human, bot) = tally
+        .hours
+        .iter()
+        .fold((0, 0), |(h, b), hour| (h + hour.human, b + hour.bot));
+    tx.prepare_cached(
+        "UPDATE links SET human_clicks = human_clicks + ?2, bot_clicks = bot_clicks + ?3
+         WHERE short_code = ?1",
+    )?
+    .execute(params![code, int(human), int(bot)])?;
+    let mut hours = tx.prepare_cached(
+        "INSERT INTO click_hours (short_code, hour, human, bot) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (short_code, hour)
+         DO UPDATE SET human = human + excluded.human, bot = bot + excluded.bot",
+    )?;
+    for hour in &tally.hours {
+        hours.execute(params![code, hour.hour, int(hour.human), int(hour.bot)])?;
+    }
+    let mut bump = tx.prepare_cached(
+        "UPDATE click_breakdown SET clicks = clicks + ?5
+         WHERE short_code = ?1 AND day = ?2 AND dimension = ?3 AND key = ?4",
+    )?;
+    let mut kept = tx.prepare_cached(
+        "SELECT COUNT(*) FROM click_breakdown
+         WHERE short_code = ?1 AND day = ?2 AND dimension = ?3 AND key <> ?4",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO click_breakdown (short_code, day, dimension, key, clicks)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (short_code, day, dimension, key) DO UPDATE SET clicks = clicks + excluded.clicks",
+    )?;
+    for row in &tally.breakdown {
+        let dimension = row.dimension.as_str();
+        let clicks = int(row.clicks);
+        if bump.execute(params![code, row.day, dimension, row.key.as_str(), clicks])? == 1 {
+            continue;
+        }
+        let held: i64 = kept.query_row(params![code, row.day, dimension, OTHER], |r| r.get(0))?;
+        let key = kept_key(usize::try_from(held).unwrap_or(usize::MAX), &row.key);
+        insert.execute(params![code, row.day, dimension, key, clicks])?;
+    }
+    Ok(())
+}
+
+/// Removes every analytics row of `code` (its link is being deleted or swept).
+pub(super) fn forget(tx: &rusqlite::Transaction<'_>, code: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM click_hours WHERE short_code = ?1")?
+        .execute([code])?;
+    tx.prepare_cached("DELETE FROM click_breakdown WHERE short_code = ?1")?
+        .execute([code])?;
+    Ok(())
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl ClickStatsStore for SqliteRepository {
+    async fn click_split(&self, code: &ShortCode) -> Result<ClickSplit, RepoError> {
+        let code = code.clone();
+        self.read(move |conn| {
+            let split = conn
+                .prepare_cached(
+                    "SELECT human_clicks, bot_clicks FROM links
+                     WHERE short_code = ?1 AND deleted_at IS NULL",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row([code.as_str()], |r| {
+                        Ok(ClickSplit {
+                            human: count(r.get(0)?),
+                            bot: count(r.get(1)?),
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(unavailable)?;
+            Ok(split.unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn click_hours(
+        &self,
+        code: &ShortCode,
+        hours: Range<i64>,
+    ) -> Result<Vec<HourClicks>, RepoError> {
+        let code = code.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT hour, human, bot FROM click_hours
+                     WHERE short_code = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour",
+                )
+                .map_err(unavailable)?;
+            stmt.query_map(params![code.as_str(), hours.start, hours.end], |r| {
+                Ok(HourClicks {
+                    hour: r.get(0)?,
+                    human: count(r.get(1)?),
+                    bot: count(r.get(2)?),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn click_breakdown(
+        &self,
+        code: &ShortCode,
+        days: Range<i64>,
+    ) -> Result<Vec<DimensionClicks>, RepoError> {
+        let code = code.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT day, dimension, key, clicks FROM click_breakdown
+                     WHERE short_code = ?1 AND day >= ?2 AND day < ?3",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![code.as_str(), days.start, days.end], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(day, dimension, key, clicks)| {
+                    Ok(DimensionClicks {
+                        day,
+                        dimension: Dimension::parse(&dimension).ok_or_else(|| {
+                            RepoError::Corrupt(format!("click dimension '{dimension}'"))
+                        })?,
+                        key: key.into(),
+                        clicks: count(clicks),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
