@@ -28,7 +28,7 @@ pub struct SeriesParams {
     /// Start (RFC 3339), rounded down to the bucket; default: 7 days (hourly) or 30 days
     /// (daily) before `to`.
     pub from: Option<String>,
-    /// End (RFC 3339, exclusive), rounded up to the bucket; default: now.
+    /// End (RFC 3339, exclusive), rounded up to the bucket; default: now (included).
     pub to: Option<String>,
     /// `hour` (at most 744 buckets, 31 days) or `day` (at most 366). Default `day`.
     pub interval: Option<String>,
@@ -41,7 +41,8 @@ pub struct SeriesParams {
 pub struct RangeParams {
     /// First day (RFC 3339, rounded down to its UTC day); default: 30 days before `to`.
     pub from: Option<String>,
-    /// End (RFC 3339, exclusive, rounded up to a UTC day); default: now. At most 366 days.
+    /// End (RFC 3339, exclusive, rounded up to a UTC day); default: now (included). At most
+    /// 366 days.
     pub to: Option<String>,
 }
 
@@ -127,7 +128,14 @@ fn span(
     to: Option<&str>,
     days: i64,
 ) -> Result<(Timestamp, Timestamp), ApiError> {
-    let to = instant(to, "to")?.unwrap_or_else(|| state.urls.now());
+    // Exclusive, so by default one millisecond past now: a click made this instant counts.
+    let to = match instant(to, "to")? {
+        Some(to) => to,
+        None => state
+            .urls
+            .now()
+            .saturating_add(std::time::Duration::from_millis(1)),
+    };
     let from = match instant(from, "from")? {
         Some(from) => from,
         None => Timestamp::from_unix_millis((to.as_unix_millis() - days * DAY_MILLIS).max(0))

@@ -152,11 +152,13 @@ impl TestApp {
         settings.server.base_url = BASE_URL.to_owned();
         // Most tests send bursts from one address; the rate-limit tests turn it back on.
         settings.rate_limit.enabled = false;
+        // Links and their analytics in one store, as every real backend keeps them.
+        let links = Arc::new(MemoryRepository::new());
         TestAppBuilder {
             settings,
-            repo: Arc::new(MemoryRepository::new()),
+            repo: links.clone(),
             keys: Arc::new(MemoryRepository::new()),
-            accounts: AccountStores::of(Arc::new(MemoryRepository::new())),
+            accounts: AccountStores::of(links),
             codes: None,
             limiter: None,
         }
