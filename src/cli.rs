@@ -11,8 +11,10 @@ use crate::repository::build_stores;
 use crate::service::ApiKeyService;
 
 mod user;
+mod worker;
 
 pub use user::{UserCommand, run_user};
+pub use worker::run_worker;
 
 /// A fast, self-hosted URL shortener.
 ///
@@ -50,6 +52,10 @@ pub enum Command {
     /// Manage user accounts in the configured store (passwords are stored as argon2id hashes).
     #[command(subcommand)]
     User(UserCommand),
+    /// Run the background workers only (the click processor of `clicks.queue = "redis"` and
+    /// the expiry sweeper), without the HTTP server: for fleets whose gateways run with
+    /// `workers.enabled = false`. Stops on SIGTERM or Ctrl-C after its current batch.
+    Worker,
     /// Exit 0 when the service on `server.listen` answers `GET /health/live` with 200 within
     /// 2 s, 1 otherwise: a container health check that needs no curl in the image.
     Healthcheck {

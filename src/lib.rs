@@ -19,6 +19,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod worker;
 
 pub use app::{AppState, app};
 pub use server::{ConnectionLimits, serve, serve_with};

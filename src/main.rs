@@ -9,14 +9,13 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck, run_user};
+use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck, run_user, run_worker};
 use url_shortener::config::{Settings, StorageBackend, redact_password};
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
 use url_shortener::metrics::Metrics;
 use url_shortener::repository::{RedisChangeFeed, RedisLinkTier, build_stores};
-use url_shortener::service::ExpirationService;
-use url_shortener::{AppState, app, serve_with, shutdown, telemetry};
+use url_shortener::{AppState, app, serve_with, shutdown, telemetry, worker};
 
 /// mimalloc instead of glibc's malloc: a request makes dozens of small, short-lived allocations
 /// across two worker threads (hyper, axum, the handler), where glibc's malloc/free and their
@@ -32,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::ApiKey(command)) => return run_api_key(command, &settings).await,
         Some(Command::User(command)) => return run_user(command, &settings).await,
         Some(Command::Healthcheck { path }) => return run_healthcheck(&settings, &path).await,
+        Some(Command::Worker) => return run_worker(&settings).await,
         Some(Command::Serve) | None => {}
     }
     let _log_guard = telemetry::init(&settings.log)?;
@@ -47,21 +47,18 @@ async fn main() -> anyhow::Result<()> {
     let lifecycle = state.lifecycle.clone();
 
     // Background work stops only after the server has drained, so the clicks of the last
-    // requests are in the buffer before its final flush.
+    // requests are in the buffer (or the outbox) before the final flush.
     let (background_stop, background) = watch::channel(false);
-    let flusher = state
-        .urls
-        .click_flusher(Duration::from_millis(settings.clicks.flush_interval_ms))
-        .spawn(background.clone());
-    let sweeper = ExpirationService::new(
+    let workers = worker::start(
+        &settings,
+        Some(&state.urls),
         repo,
+        Some(sessions),
         clock,
-        Duration::from_secs(settings.expiration.interval_seconds),
-        settings.expiration.batch_size,
+        Some(state.metrics.links_expired_removed.clone()),
+        &background,
     )
-    .count_removed_in(state.metrics.links_expired_removed.clone())
-    .sweeping_sessions(sessions)
-    .spawn(background);
+    .await?;
 
     let cache = &settings.cache;
     if let Some(url) = &cache.redis_url {
@@ -158,8 +155,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     background_stop.send_replace(true);
-    flusher.await.context("click flusher")?;
-    sweeper.await.context("expiration sweeper")?;
+    workers.join().await;
     if let Some(listener) = change_listener {
         listener.await.context("link-change listener")?;
     }

@@ -118,6 +118,7 @@ fn delta(c: &str, events: &[ClickEvent]) -> ClickDelta {
             seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
         },
         tally,
+        shared_writer: false,
     }
 }
 

@@ -108,6 +108,8 @@ async fn stats_returns_the_documented_body() {
             "created_at": "2026-01-01T00:00:00.000Z",
             "expires_at": "2026-01-01T00:01:00.000Z",
             "click_count": 0,
+            "human_clicks": 0,
+            "bot_clicks": 0,
             "last_accessed_at": null,
         })
     );

@@ -125,6 +125,7 @@ fn written(c: &str, count: u64, ms: i64, instance: u64, seq: u64) -> ClickDelta 
         last_at: at(ms),
         write: WriteId { instance, seq },
         tally: Default::default(),
+        shared_writer: false,
     }
 }
 

@@ -15,9 +15,11 @@ use url::Url;
 use crate::domain::{MAX_GENERATED_LEN, MIN_GENERATED_LEN};
 
 mod accounts;
+mod clicks;
 mod storage;
 
 pub use accounts::{AccountSettings, Signup};
+pub use clicks::{ClickQueue, ClickSettings, WorkerSettings};
 pub use storage::{
     DynamoDbSettings, PgSslMode, PostgresSettings, RedisSettings, SqliteSettings, SqliteSync,
     StorageBackend, StorageSettings, redact_password,
@@ -58,8 +60,10 @@ pub struct Settings {
     pub links: LinkSettings,
     /// `[security]`: destination policy.
     pub security: SecuritySettings,
-    /// `[clicks]`: click counting.
+    /// `[clicks]`: click counting and the click queue.
     pub clicks: ClickSettings,
+    /// `[workers]`: whether this process runs the background workers.
+    pub workers: WorkerSettings,
     /// `[expiration]`: the sweep of expired links.
     pub expiration: ExpirationSettings,
     /// `[cache]`: hot links in memory.
@@ -168,40 +172,6 @@ pub struct SecuritySettings {
     /// `security.allow_private_destinations`: accept loopback, private and other non-global
     /// destinations (intranets, tests). Default false.
     pub allow_private_destinations: bool,
-}
-
-/// `[clicks]` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClickSettings {
-    /// `clicks.flush_interval_ms`: how often buffered clicks reach storage. Default 1000.
-    pub flush_interval_ms: u64,
-    /// `clicks.flush_threshold`: distinct codes pending that trigger an early flush, so the
-    /// buffer does not reach `max_pending_codes` between interval flushes; at most half of
-    /// `max_pending_codes` takes effect. Default 50000: half the default bound, and large enough
-    /// that a busy instance flushes on the interval, where each flush covers more clicks per
-    /// code and per B-tree page (SQLite with 1,000,000 links and uniformly random redirects:
-    /// 10000 flushed three times a second and cost 20-25% more CPU per redirect).
-    pub flush_threshold: usize,
-    /// `clicks.max_pending_codes`: distinct codes the buffer holds at most (while storage is
-    /// down); clicks on further codes are dropped and counted. Default 100000.
-    pub max_pending_codes: usize,
-    /// `clicks.country_header`: the request header a trusted CDN or proxy in front of the
-    /// service sets to the visitor's country (`CloudFront-Viewer-Country`, `CF-IPCountry`).
-    /// Only two letters are taken from it. Unset by default: a client could send any header
-    /// itself, so name one only when every request passes the CDN that overwrites it.
-    pub country_header: Option<String>,
-}
-
-impl Default for ClickSettings {
-    fn default() -> Self {
-        Self {
-            flush_interval_ms: 1_000,
-            flush_threshold: 50_000,
-            max_pending_codes: 100_000,
-            country_header: None,
-        }
-    }
 }
 
 /// `[cache]` settings: hot links kept in process memory, and the optional shared tier in
@@ -639,6 +609,35 @@ impl Settings {
                 "clicks.flush_interval_ms",
                 "must be at least 1",
             ));
+        }
+        let clicks = &self.clicks;
+        if clicks.queue == ClickQueue::Memory && !self.workers.enabled {
+            return Err(ConfigError::key(
+                "workers.enabled",
+                "false needs clicks.queue = \"redis\": with the memory queue only this process \
+                 can write its clicks",
+            ));
+        }
+        if clicks.queue == ClickQueue::Redis {
+            if !(clicks.redis_url.starts_with("redis://")
+                || clicks.redis_url.starts_with("rediss://"))
+            {
+                return Err(ConfigError::key(
+                    "clicks.redis_url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+            for (key, value) in [
+                ("clicks.redis_timeout_ms", clicks.redis_timeout_ms),
+                ("clicks.stream_max_len", clicks.stream_max_len),
+                ("clicks.claim_idle_ms", clicks.claim_idle_ms),
+                ("clicks.read_batch", clicks.read_batch as u64),
+                ("clicks.outbox_capacity", clicks.outbox_capacity as u64),
+            ] {
+                if value == 0 {
+                    return Err(ConfigError::key(key, "must be at least 1"));
+                }
+            }
         }
         if let Some(name) = &self.clicks.country_header
             && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()

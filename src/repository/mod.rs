@@ -42,7 +42,8 @@ pub use memory::MemoryRepository;
 pub use metered::Metered;
 pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresRepository};
 pub use redis::{
-    RedisChangeFeed, RedisLinkTier, RedisRepository, connection_manager as redis_connection_manager,
+    ConsumerState, READ_BLOCK, RedisChangeFeed, RedisClickStream, RedisLinkTier, RedisRepository,
+    StreamBatch, connection_manager as redis_connection_manager, entry_millis, entry_seq,
 };
 pub use sqlite::SqliteRepository;
 pub use tier::{LinkTier, Tiered};
@@ -76,6 +77,11 @@ pub struct ClickDelta {
     /// What these clicks add to the link's analytics, in the same atomic step and under the
     /// same write mark as the count. Empty for clicks counted without analytics.
     pub tally: ClickTally,
+    /// The write may be sent again by another process (a click processor's batch, claimed
+    /// after that processor died between its commit and its acknowledgement): the stores that
+    /// keep no marks for an instance's own writes (SQLite) keep one for these. Stores that keep
+    /// marks for every write (Redis, DynamoDB, PostgreSQL) treat all writes alike.
+    pub shared_writer: bool,
 }
 
 /// Identifies one click write of one instance: the instance's random id and a sequence number

@@ -28,10 +28,14 @@ mod changes;
 mod clicks;
 mod keys;
 mod links;
+mod stream;
 mod tier;
 
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 pub use changes::RedisChangeFeed;
+pub use stream::{
+    ConsumerState, READ_BLOCK, RedisClickStream, StreamBatch, entry_millis, entry_seq,
+};
 pub use tier::RedisLinkTier;
 
 /// Creates the hash only if the key is absent, and sets its expiry, in one atomic step. The

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ClickDelta, LinkCursor, RepoError, Repository};
+use super::{ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
 use crate::config::SqliteSync;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 
@@ -435,16 +435,32 @@ fn execute(
                 clicks::forget(tx, code)?;
                 delete.execute([code])?;
             }
+            let silent =
+                before.as_unix_millis() - i64::try_from(WRITE_MARK_TTL_MS).unwrap_or(i64::MAX);
+            clicks::prune_marks(tx, silent)?;
             Ok(Ok(codes.len() as u64))
         }
         Command::Exec(exec, _) => exec(tx),
     }
 }
 
-/// One click write. No write mark: the writer thread answers every write for certain (committed,
-/// or rolled back and reported), so a retry never repeats a write that landed, and a mark would
-/// grow every row that is clicked (a quarter slower redirects with a million links).
+/// One click write. No write mark for this process's own flushes: the writer thread answers
+/// every write for certain (committed, or rolled back and reported), so a retry never repeats a
+/// write that landed, and a mark would grow every row that is clicked (a quarter slower
+/// redirects with a million links). A click processor's batch (`shared_writer`) can be
+/// redelivered to another process after a crash, so it keeps one, in `click_writes`.
 fn increment(tx: &rusqlite::Transaction<'_>, delta: &ClickDelta) -> rusqlite::Result<usize> {
+    if delta.shared_writer
+        && !clicks::mark(
+            tx,
+            delta.code.as_str(),
+            delta.write.instance,
+            delta.write.seq,
+            delta.last_at.as_unix_millis(),
+        )?
+    {
+        return Ok(0); // applied before
+    }
     let changed = tx
         .prepare_cached(
             "UPDATE links SET click_count = click_count + ?2,
@@ -593,6 +609,7 @@ mod tests {
                     seq: 1,
                 },
                 tally: Default::default(),
+                shared_writer: false,
             })
             .collect();
         let clicks: Vec<_> = deltas

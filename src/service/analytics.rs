@@ -90,6 +90,11 @@ pub fn buckets(
     to: Timestamp,
     interval: Interval,
 ) -> Result<Range<i64>, ServiceError> {
+    if to <= from {
+        return Err(ServiceError::InvalidRange(
+            "`to` must be after `from`".into(),
+        ));
+    }
     let width = interval.millis();
     let first = from.as_unix_millis().div_euclid(width);
     let end = (to.as_unix_millis() + width - 1).div_euclid(width);

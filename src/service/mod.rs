@@ -18,7 +18,10 @@ pub use analytics::{
 };
 pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
 pub use cache::{LinkCache, Lookup};
-pub use clicks::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};
+pub use clicks::{
+    ClickBuffer, ClickFlusher, ClickOutbox, FlushReport, PUBLISH_BATCH, PendingClicks,
+    ProcessorStats,
+};
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use url_service::{LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, UrlService};

@@ -10,7 +10,10 @@ use crate::repository::{LinkChangeFeed, LinkCursor, LinkTier, RepoError, Reposit
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::{ClickBuffer, ClickFlusher, LinkCache, Lookup, ServiceError, VisitorHeaders, Visitors};
+use super::{
+    ClickBuffer, ClickFlusher, ClickOutbox, LinkCache, Lookup, ProcessorStats, ServiceError,
+    VisitorHeaders, Visitors,
+};
 
 /// How many generated codes are tried before giving up. At 8 base62 characters a single
 /// collision needs ~10^14 stored links to be likely; ten in a row means something is wrong.
@@ -87,6 +90,10 @@ pub struct UrlService {
     cache: Option<Arc<LinkCache>>,
     clicks: Arc<ClickBuffer>,
     visitors: Visitors,
+    /// With `clicks.queue = "redis"`: where click events go instead of the buffer.
+    outbox: OnceLock<Arc<ClickOutbox>>,
+    /// The counters of this process's click processor, when it runs one.
+    processor: OnceLock<Arc<ProcessorStats>>,
     created: Counter,
     changes: OnceLock<Arc<dyn LinkChangeFeed>>,
     tier: OnceLock<SharedTier>,
@@ -122,6 +129,8 @@ impl UrlService {
             cache: cache.map(Arc::new),
             clicks,
             visitors: Visitors::new(),
+            outbox: OnceLock::new(),
+            processor: OnceLock::new(),
             created: Counter::default(),
             changes: OnceLock::new(),
             tier: OnceLock::new(),
@@ -169,6 +178,27 @@ impl UrlService {
     /// The click buffer (for metrics and tests).
     pub fn clicks(&self) -> &ClickBuffer {
         &self.clicks
+    }
+
+    /// Sends click events to `outbox` (the Redis click queue) instead of this process's
+    /// buffer, from now on (once; later calls are ignored).
+    pub fn use_click_outbox(&self, outbox: Arc<ClickOutbox>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Shows `stats` (this process's click processor) in the metrics (once).
+    pub fn observe_processor(&self, stats: Arc<ProcessorStats>) {
+        let _ = self.processor.set(stats);
+    }
+
+    /// The counters of this process's click processor, if it runs one.
+    pub fn processor_stats(&self) -> Option<&Arc<ProcessorStats>> {
+        self.processor.get()
+    }
+
+    /// The click outbox, with the Redis click queue.
+    pub fn click_outbox(&self) -> Option<&Arc<ClickOutbox>> {
+        self.outbox.get()
     }
 
     /// The service's clock reading now.
@@ -352,7 +382,10 @@ impl UrlService {
     ) -> Result<Arc<UrlRecord>, ServiceError> {
         let record = self.resolve(code).await?;
         let event = self.visitors.event(code.clone(), self.clock.now(), headers);
-        self.clicks.record_event(&event);
+        match self.outbox.get() {
+            Some(outbox) => outbox.push(event),
+            None => self.clicks.record_event(&event),
+        }
         Ok(record)
     }
 

@@ -410,6 +410,7 @@ mod tests {
                 seq: 1,
             },
             tally: Default::default(),
+            shared_writer: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Click analytics in the SQLite file (migration 5): the link's human/bot totals as columns of
-//! `links`, hourly buckets in `click_hours`, daily breakdowns in `click_breakdown`. Both tables
+//! `links`, hourly buckets in `click_hours`, daily breakdowns in `click_breakdown`, and the
+//! write marks of click processors in `click_writes`. Both tables
 //! are keyed by code first, so a link's rows are one range of the primary-key B-tree: a read is
 //! one descent and a scan of the range asked for, and deleting a link's rows is one range.
 
@@ -32,7 +33,44 @@ pub(super) const MIGRATION: &str = "
         key        TEXT    NOT NULL,
         clicks     INTEGER NOT NULL,
         PRIMARY KEY (short_code, day, dimension, key)
-    ) WITHOUT ROWID;";
+    ) WITHOUT ROWID;
+    CREATE TABLE click_writes (
+        short_code TEXT    NOT NULL,
+        writer     INTEGER NOT NULL,
+        seq        INTEGER NOT NULL,
+        at         INTEGER NOT NULL,
+        PRIMARY KEY (short_code, writer)
+    ) WITHOUT ROWID;
+    CREATE INDEX click_writes_at ON click_writes (at);";
+
+/// Marks the write of a click processor's batch on `code` applied, inside the click write's
+/// transaction: `false` when this writer's mark is already at or past the write's seq (the
+/// batch was committed before its processor died, and was claimed again). Only shared
+/// writers keep marks here: this process's own flushes are answered for certain.
+pub(super) fn mark(
+    tx: &rusqlite::Transaction<'_>,
+    code: &str,
+    writer: u64,
+    seq: u64,
+    at: i64,
+) -> rusqlite::Result<bool> {
+    // Bit patterns: ids and seqs use all 64 bits.
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO click_writes (short_code, writer, seq, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (short_code, writer) DO UPDATE SET seq = excluded.seq, at = excluded.at
+             WHERE click_writes.seq < excluded.seq",
+        )?
+        .execute(params![code, writer as i64, seq as i64, at])?;
+    Ok(changed == 1)
+}
+
+/// Drops the marks of writers silent since `before` (they have no batch left to redeliver).
+pub(super) fn prune_marks(tx: &rusqlite::Transaction<'_>, before: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM click_writes WHERE at < ?1")?
+        .execute([before])?;
+    Ok(())
+}
 
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -91,6 +129,8 @@ pub(super) fn add_tally(
 /// Removes every analytics row of `code` (its link is being deleted or swept).
 pub(super) fn forget(tx: &rusqlite::Transaction<'_>, code: &str) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM click_hours WHERE short_code = ?1")?
+        .execute([code])?;
+    tx.prepare_cached("DELETE FROM click_writes WHERE short_code = ?1")?
         .execute([code])?;
     tx.prepare_cached("DELETE FROM click_breakdown WHERE short_code = ?1")?
         .execute([code])?;

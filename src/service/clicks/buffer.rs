@@ -226,6 +226,7 @@ impl ClickBuffer {
                 seq: u.seq,
             },
             tally: u.clicks.tally.clone(),
+            shared_writer: false,
         };
         let mut unsettled = self.unsettled();
         let mut taken = Vec::with_capacity(unsettled.len() + self.codes.load(Ordering::Relaxed));

@@ -1,0 +1,309 @@
+//! The click processor of the Redis click queue: reads batches of the stream through the
+//! consumer group, folds their events into one delta per link, writes them to the store and
+//! only then acknowledges them.
+//!
+//! Exactly once on at-least-once delivery: a batch is written with the write id (this
+//! processor's id, the batch's largest entry id) and resent unchanged until the store takes
+//! it, so a write whose answer was lost counts once (the store's marks). A processor reads the
+//! next batch only after acknowledging the last, so what it leaves pending when it dies is one
+//! batch; another processor claims that batch under the dead one's name after
+//! `clicks.claim_idle_ms` and writes it with the dead one's id and the same seq, so a batch the
+//! dead one had committed is recognised and counted once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::domain::{ClickTally, Clock, InstanceId, ShortCode, Timestamp};
+use crate::repository::{
+    ClickDelta, RedisClickStream, Repository, StreamBatch, WriteId, entry_millis, entry_seq,
+};
+use crate::service::ProcessorStats;
+
+/// Consumer names are this prefix and the processor's id in hex, so a claimer can write a dead
+/// processor's batch under that processor's id.
+const CONSUMER_PREFIX: &str = "processor-";
+
+/// The longest pause between attempts while the store or the queue is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// One processor.
+pub struct StreamProcessor {
+    stream: Arc<RedisClickStream>,
+    repo: Arc<dyn Repository>,
+    clock: Arc<dyn Clock>,
+    id: InstanceId,
+    batch: usize,
+    claim_idle: Duration,
+    stats: Arc<ProcessorStats>,
+}
+
+fn consumer_name(id: InstanceId) -> String {
+    format!("{CONSUMER_PREFIX}{id}")
+}
+
+fn writer_of(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix(CONSUMER_PREFIX)?;
+    u64::from_str_radix(hex, 16).ok().filter(|&id| id != 0)
+}
+
+/// One delta per link for the events of `batches`, all under `write` and marked as a shared
+/// writer's (see [`ClickDelta::shared_writer`]).
+pub fn deltas_of(batches: &[StreamBatch], write: WriteId) -> Vec<ClickDelta> {
+    let mut per_code: HashMap<&ShortCode, (u64, Timestamp, ClickTally)> = HashMap::new();
+    for event in batches.iter().flat_map(|b| &b.events) {
+        let entry = per_code
+            .entry(&event.code)
+            .or_insert_with(|| (0, event.at, ClickTally::default()));
+        entry.0 += 1;
+        entry.1 = entry.1.max(event.at);
+        entry.2.add(event);
+    }
+    per_code
+        .into_iter()
+        .map(|(code, (count, last_at, tally))| ClickDelta {
+            code: code.clone(),
+            count,
+            last_at,
+            write,
+            tally,
+            shared_writer: true,
+        })
+        .collect()
+}
+
+impl StreamProcessor {
+    /// A processor reading up to `batch` entries at a time from `stream` into `repo`, taking
+    /// over processors idle for `claim_idle`.
+    pub fn new(
+        stream: Arc<RedisClickStream>,
+        repo: Arc<dyn Repository>,
+        clock: Arc<dyn Clock>,
+        batch: usize,
+        claim_idle: Duration,
+    ) -> Self {
+        Self {
+            stream,
+            repo,
+            clock,
+            id: InstanceId::random(),
+            batch: batch.max(1),
+            claim_idle,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> Arc<ProcessorStats> {
+        self.stats.clone()
+    }
+
+    /// Its consumer name in the group.
+    pub fn name(&self) -> String {
+        consumer_name(self.id)
+    }
+
+    /// Processes until `stop` turns true. A batch being written when the stop comes is
+    /// finished (a few more attempts if the store is down); what is left stays pending for
+    /// another processor (or this one's successor) to claim.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let name = self.name();
+        let mut backoff = Duration::from_millis(50);
+        let mut last_look: Option<tokio::time::Instant> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let due = last_look.is_none_or(|t| t.elapsed() >= self.claim_idle / 4);
+            if due {
+                last_look = Some(tokio::time::Instant::now());
+                self.take_over_stale(&name, &stop).await;
+                self.look_at_backlog().await;
+            }
+            let read = tokio::select! {
+                read = self.stream.read(&name, self.batch) => read,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            let batches = match read {
+                Ok(batches) => batches,
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "click queue read failed; will retry");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(50);
+            if batches.is_empty() {
+                continue;
+            }
+            let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap_or(0);
+            self.settle(self.id.get(), seq, &batches, &stop).await;
+        }
+    }
+
+    /// Writes `batches` as `writer`/`seq` until the store takes them, then acknowledges them
+    /// until the queue takes that. Gives up only when stopping (the batch stays pending).
+    async fn settle(
+        &self,
+        writer: u64,
+        seq: u64,
+        batches: &[StreamBatch],
+        stop: &watch::Receiver<bool>,
+    ) -> bool {
+        let write = WriteId {
+            instance: writer,
+            seq,
+        };
+        let mut todo = deltas_of(batches, write);
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts_after_stop = 0;
+        while !todo.is_empty() {
+            todo = self.repo.increment_click_counts(todo).await;
+            if todo.is_empty() {
+                break;
+            }
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            if *stop.borrow() {
+                attempts_after_stop += 1;
+                if attempts_after_stop > 5 {
+                    return false;
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        let ids: Vec<String> = batches.iter().map(|b| b.id.clone()).collect();
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts_after_stop = 0;
+        loop {
+            match self.stream.ack(&ids).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "click queue acknowledgement failed; will retry");
+                    if *stop.borrow() {
+                        attempts_after_stop += 1;
+                        if attempts_after_stop > 5 {
+                            return false;
+                        }
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let events: usize = batches.iter().map(|b| b.events.len()).sum();
+        self.stats
+            .events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        true
+    }
+
+    /// Claims and writes the pending batch of every other processor idle for `claim_idle`,
+    /// under that processor's own id; forgets processors long gone with nothing pending.
+    async fn take_over_stale(&self, me: &str, stop: &watch::Receiver<bool>) {
+        let consumers = match self.stream.consumers().await {
+            Ok(consumers) => consumers,
+            Err(_) => return, // the read below reports Redis being down
+        };
+        let idle = u64::try_from(self.claim_idle.as_millis()).unwrap_or(u64::MAX);
+        for consumer in consumers {
+            if consumer.name == me || consumer.idle_ms < idle {
+                continue;
+            }
+            if consumer.pending == 0 {
+                if consumer.idle_ms >= idle.saturating_mul(10) {
+                    let _ = self.stream.forget_consumer(&consumer.name).await;
+                }
+                continue;
+            }
+            let Some(writer) = writer_of(&consumer.name) else {
+                continue;
+            };
+            let claimed = self
+                .stream
+                .claim(&consumer.name, self.claim_idle, self.batch.max(10_000))
+                .await;
+            let Ok((batches, Some(last))) = claimed else {
+                continue;
+            };
+            tracing::info!(
+                consumer = %consumer.name,
+                entries = batches.len(),
+                "claimed the click batch of a processor that stopped answering"
+            );
+            if self.settle(writer, entry_seq(&last), &batches, stop).await {
+                self.stats.claimed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    async fn look_at_backlog(&self) {
+        if let Ok((pending, oldest)) = self.stream.backlog().await {
+            self.stats.pending.store(pending, Ordering::Relaxed);
+            let lag = oldest.map_or(0, |id| {
+                (self.clock.now().as_unix_millis() - entry_millis(&id)).max(0)
+            });
+            self.stats.lag_ms.store(lag, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ClickEvent, DeviceClass};
+
+    #[test]
+    fn consumer_names_carry_the_writer_id() {
+        let id = InstanceId::from_u64(0xabc);
+        assert_eq!(writer_of(&consumer_name(id)), Some(0xabc));
+        assert_eq!(writer_of("someone-else"), None);
+        assert_eq!(writer_of("processor-0000000000000000"), None);
+    }
+
+    #[test]
+    fn a_batch_folds_into_one_delta_per_link() {
+        let event = |code: &str, ms: i64, bot: bool| ClickEvent {
+            code: ShortCode::parse(code).unwrap(),
+            at: Timestamp::from_unix_millis(ms).unwrap(),
+            referrer: None,
+            country: None,
+            device: if bot {
+                DeviceClass::Bot
+            } else {
+                DeviceClass::Desktop
+            },
+            bot,
+        };
+        let batches = vec![
+            StreamBatch {
+                id: "1-0".into(),
+                events: vec![event("aaa", 5, false), event("bbb", 7, true)],
+            },
+            StreamBatch {
+                id: "2-0".into(),
+                events: vec![event("aaa", 9, true)],
+            },
+        ];
+        let write = WriteId {
+            instance: 1,
+            seq: 2,
+        };
+        let mut deltas = deltas_of(&batches, write);
+        deltas.sort_by(|a, b| a.code.cmp(&b.code));
+        assert_eq!(deltas.len(), 2);
+        assert_eq!((deltas[0].count, deltas[0].tally.bots), (2, 1));
+        assert_eq!(deltas[0].last_at.as_unix_millis(), 9);
+        assert!(deltas.iter().all(|d| d.write == write && d.shared_writer));
+    }
+}

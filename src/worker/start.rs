@@ -1,0 +1,120 @@
+//! Starting one process's background work from its settings, and waiting for it to stop: the
+//! click pipeline's loops (the memory queue's flusher, or the Redis queue's publisher and
+//! processor) and the expiry sweeper. `url-shortener` runs them beside the server unless
+//! `workers.enabled = false`; `url-shortener worker` runs the workers alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::StreamProcessor;
+use crate::config::{ClickQueue, Settings};
+use crate::domain::Clock;
+use crate::repository::{RedisClickStream, RepoError, Repository, SessionStore};
+use crate::service::{ClickOutbox, ExpirationService, UrlService};
+
+/// The loops one process started, by name.
+#[derive(Default)]
+pub struct Background(Vec<(&'static str, JoinHandle<()>)>);
+
+impl Background {
+    /// Waits for every loop to end (they end on the stop signal they were started with).
+    pub async fn join(self) {
+        for (name, handle) in self.0 {
+            if let Err(error) = handle.await {
+                tracing::error!(worker = name, %error, "background loop failed");
+            }
+        }
+    }
+
+    fn add(&mut self, name: &'static str, handle: JoinHandle<()>) {
+        self.0.push((name, handle));
+    }
+}
+
+/// Starts the loops `settings` ask for. `urls` is the serving process's service (its clicks
+/// are flushed or published); `None` in `url-shortener worker`, which answers no redirects.
+/// `sessions` are swept with the links; `expired` counts what the sweep removes.
+///
+/// # Errors
+/// When the Redis of `clicks.redis_url` cannot be reached (the message names the key).
+pub async fn start(
+    settings: &Settings,
+    urls: Option<&Arc<UrlService>>,
+    repo: Arc<dyn Repository>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    clock: Arc<dyn Clock>,
+    expired: Option<Counter>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Background, RepoError> {
+    let clicks = &settings.clicks;
+    let workers = settings.workers.enabled;
+    let mut background = Background::default();
+    match clicks.queue {
+        ClickQueue::Memory => {
+            if let Some(urls) = urls.filter(|_| workers) {
+                let flusher = urls
+                    .click_flusher(Duration::from_millis(clicks.flush_interval_ms))
+                    .spawn(stop.clone());
+                background.add("click flusher", flusher);
+            }
+        }
+        ClickQueue::Redis => {
+            let stream = RedisClickStream::connect(
+                &clicks.redis_url,
+                &clicks.redis_key_prefix,
+                clicks.stream_max_len,
+                Duration::from_millis(clicks.redis_timeout_ms),
+            )
+            .await
+            .map_err(|e| {
+                RepoError::Unavailable(format!(
+                    "clicks.redis_url: cannot use {}: {e}",
+                    crate::config::redact_password(&clicks.redis_url)
+                ))
+            })?;
+            let stream = Arc::new(stream);
+            if let Some(urls) = urls {
+                let outbox = Arc::new(ClickOutbox::new(clicks.outbox_capacity));
+                urls.use_click_outbox(outbox.clone());
+                background.add(
+                    "click publisher",
+                    outbox.spawn_publisher(stream.clone(), stop.clone()),
+                );
+            }
+            if workers {
+                let processor = StreamProcessor::new(
+                    stream,
+                    repo.clone(),
+                    clock.clone(),
+                    clicks.read_batch,
+                    Duration::from_millis(clicks.claim_idle_ms),
+                );
+                if let Some(urls) = urls {
+                    urls.observe_processor(processor.stats());
+                }
+                tracing::info!(consumer = %processor.name(), "click processor started");
+                background.add("click processor", tokio::spawn(processor.run(stop.clone())));
+            }
+        }
+    }
+    if workers {
+        let mut sweeper = ExpirationService::new(
+            repo,
+            clock,
+            Duration::from_secs(settings.expiration.interval_seconds),
+            settings.expiration.batch_size,
+        );
+        if let Some(sessions) = sessions {
+            sweeper = sweeper.sweeping_sessions(sessions);
+        }
+        if let Some(counter) = expired {
+            sweeper = sweeper.count_removed_in(counter);
+        }
+        background.add("expiration sweeper", sweeper.spawn(stop.clone()));
+    }
+    Ok(background)
+}
