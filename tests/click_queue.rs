@@ -171,12 +171,25 @@ async fn a_batch_is_published_once_however_often_it_is_sent() {
         device: DeviceClass::Desktop,
         bot: false,
     };
-    assert!(stream.publish(7, 1, std::slice::from_ref(&event)).await.unwrap());
     assert!(
-        !stream.publish(7, 1, std::slice::from_ref(&event)).await.unwrap(),
+        stream
+            .publish(7, 1, std::slice::from_ref(&event))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !stream
+            .publish(7, 1, std::slice::from_ref(&event))
+            .await
+            .unwrap(),
         "a resend is recognised"
     );
-    assert!(stream.publish(7, 2, std::slice::from_ref(&event)).await.unwrap());
+    assert!(
+        stream
+            .publish(7, 2, std::slice::from_ref(&event))
+            .await
+            .unwrap()
+    );
     assert!(
         stream.publish(8, 1, &[event]).await.unwrap(),
         "another gateway's batch 1"

@@ -101,6 +101,51 @@ pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
     }
 }
 
+/// A running `url-shortener worker` process.
+pub struct WorkerProcess {
+    pub child: Child,
+    /// Every stdout line (the JSON log) so far.
+    pub logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts `url-shortener worker` with JSON logs and `env`, in `dir`, and waits until it logs
+/// that it is ready.
+pub async fn start_worker(dir: &Path, env: &[(&str, &str)]) -> WorkerProcess {
+    let mut command = Command::new(binary());
+    command
+        .arg("worker")
+        .current_dir(dir)
+        .env("URL_SHORTENER__LOG__FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            logs.lock().unwrap().push(line.clone());
+            if line.contains("url-shortener worker ready") {
+                return;
+            }
+        }
+        panic!("the worker exited before it was ready");
+    })
+    .await
+    .expect("the worker becomes ready within 30 s");
+    let sink = logs.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    WorkerProcess { child, logs }
+}
+
 /// Sends `signal` to the child.
 pub fn signal(child: &Child, signal: nix::sys::signal::Signal) {
     let pid =
