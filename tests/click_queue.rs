@@ -342,3 +342,30 @@ async fn a_redis_outage_costs_redirects_nothing_and_the_outbox_delivers_afterwar
     stop_tx.send_replace(true);
     background.join().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_instance_writes_its_last_clicks_before_it_stops() {
+    let scope = RedisScope::open().await.1;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
+            .await
+            .unwrap(),
+    );
+    let (stop_tx, stop) = watch::channel(false);
+    let settings = queue_settings(&redis_url(), &scope.prefix, true);
+    let (app, background) = instance(store.clone(), settings, &stop).await;
+    let code = code_of(&app.create("https://example.com/last").await);
+    for _ in 0..50 {
+        visit(&app, &code, BROWSER).await;
+    }
+    // Stop at once: the outbox still holds (some of) them.
+    stop_tx.send_replace(true);
+    background.join().await;
+    let record = store
+        .find_by_short_code(&ShortCode::parse(&code).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.click_count, 50);
+}

@@ -27,6 +27,9 @@ use crate::service::ProcessorStats;
 /// processor's batch under that processor's id.
 const CONSUMER_PREFIX: &str = "processor-";
 
+/// How long a stopping processor keeps writing what is left in the stream.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 /// The longest pause between attempts while the store or the queue is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -107,8 +110,9 @@ impl StreamProcessor {
     }
 
     /// Processes until `stop` turns true. A batch being written when the stop comes is
-    /// finished (a few more attempts if the store is down); what is left stays pending for
-    /// another processor (or this one's successor) to claim.
+    /// finished (a few more attempts if the store is down), then what the stream still holds
+    /// is written (for at most 10 s); what is left stays for another processor (or this one's
+    /// successor).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let name = self.name();
         let mut backoff = Duration::from_millis(50);
@@ -146,6 +150,26 @@ impl StreamProcessor {
             }
             let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap_or(0);
             self.settle(self.id.get(), seq, &batches, &stop).await;
+        }
+        self.drain(&name, &stop).await;
+    }
+
+    /// At a stop: writes what is left in the stream (a single instance's last clicks, which
+    /// its publisher sent before this stop came) until a read finds nothing, for at most
+    /// [`DRAIN_LIMIT`]. In a fleet the others would take it; alone, nobody else would.
+    async fn drain(&self, name: &str, stop: &watch::Receiver<bool>) {
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        while tokio::time::Instant::now() < deadline {
+            let Ok(batches) = self.stream.read(name, self.batch).await else {
+                return;
+            };
+            if batches.is_empty() {
+                return;
+            }
+            let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap_or(0);
+            if !self.settle(self.id.get(), seq, &batches, stop).await {
+                return;
+            }
         }
     }
 

@@ -77,13 +77,24 @@ pub async fn start(
                 ))
             })?;
             let stream = Arc::new(stream);
+            // The processor stops after the publisher has sent the last requests' clicks, so
+            // that it can write them before it exits.
+            let mut processor_stop = stop.clone();
             if let Some(urls) = urls {
                 let outbox = Arc::new(ClickOutbox::new(clicks.outbox_capacity));
                 urls.use_click_outbox(outbox.clone());
-                background.add(
-                    "click publisher",
-                    outbox.spawn_publisher(stream.clone(), stop.clone()),
-                );
+                let publisher = outbox.spawn_publisher(stream.clone(), stop.clone());
+                let (published, after_publisher) = watch::channel(false);
+                processor_stop = after_publisher;
+                let mut stopping = stop.clone();
+                let relay = tokio::spawn(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                    if let Err(error) = publisher.await {
+                        tracing::error!(%error, "click publisher failed");
+                    }
+                    published.send_replace(true);
+                });
+                background.add("click publisher", relay);
             }
             if workers {
                 let processor = StreamProcessor::new(
@@ -97,7 +108,10 @@ pub async fn start(
                     urls.observe_processor(processor.stats());
                 }
                 tracing::info!(consumer = %processor.name(), "click processor started");
-                background.add("click processor", tokio::spawn(processor.run(stop.clone())));
+                background.add(
+                    "click processor",
+                    tokio::spawn(processor.run(processor_stop)),
+                );
             }
         }
     }
