@@ -9,6 +9,12 @@
 //!                                            warms the caches, counts no click
 //! seed sqlite-fill DB FROM TO CREATED_MS     insert the links straight into a SQLite file
 //!                                            whose schema the service has already created
+//! seed publish REDIS PREFIX FROM TO EVENTS   publish EVENTS click events on links FROM..TO to
+//!                                            the click stream of PREFIX, in gateway batches
+//! seed lag ADDR RATE SECONDS                 GET /s/{code} on links 0..1000 at RATE per second
+//!                                            for SECONDS while probing: a fresh link is
+//!                                            followed every 50 ms and /stats polled until its
+//!                                            click shows; prints the probes' lag p50/p99
 //! ```
 //!
 //! Each prints one `key=value` line for the script to parse and exits non-zero on any failure.
@@ -31,7 +37,9 @@ fn usage() -> ExitCode {
         "usage: seed create ADDR FROM TO CONCURRENCY\n       \
          seed clicks ADDR FROM TO CONCURRENCY\n       \
          seed resolve ADDR FROM TO CONCURRENCY\n       \
-         seed sqlite-fill DB FROM TO CREATED_MS"
+         seed sqlite-fill DB FROM TO CREATED_MS\n       \
+         seed publish REDIS PREFIX FROM TO EVENTS\n       \
+         seed lag ADDR RATE SECONDS"
     );
     ExitCode::from(2)
 }
@@ -213,6 +221,166 @@ fn sqlite_fill(db: &str, from: u64, to: u64, created_ms: i64) -> ExitCode {
     }
 }
 
+/// Publishes `events` click events, round-robin over links `from..to`, as gateway batches.
+async fn publish(redis: &str, prefix: &str, from: u64, to: u64, events: u64) -> ExitCode {
+    use url_shortener::domain::{ClickEvent, Clock, DeviceClass, ShortCode, SystemClock};
+    let stream = match url_shortener::repository::RedisClickStream::connect(
+        redis,
+        prefix,
+        10_000_000,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    {
+        Ok(stream) => stream,
+        Err(e) => {
+            eprintln!("seed publish: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let now = SystemClock.now();
+    let links = (to - from).max(1);
+    let mut sent = 0u64;
+    let mut seq = 0u64;
+    while sent < events {
+        let n = (events - sent).min(url_shortener::service::PUBLISH_BATCH as u64);
+        let batch: Vec<ClickEvent> = (sent..sent + n)
+            .map(|k| ClickEvent {
+                code: ShortCode::parse(&code(from + k % links)).expect("a seed code"),
+                at: now,
+                referrer: None,
+                country: None,
+                device: DeviceClass::Desktop,
+                bot: k % 4 == 0,
+            })
+            .collect();
+        seq += 1;
+        if let Err(e) = stream.publish(0x5eed, seq, &batch).await {
+            eprintln!("seed publish: {e}");
+            return ExitCode::FAILURE;
+        }
+        sent += n;
+    }
+    println!(
+        "published={sent} seconds={:.3}",
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Paced redirects at `rate` per second for `seconds`, with a probe every 50 ms measuring how
+/// long a click takes to show in `/stats`.
+async fn lag(addr: &str, rate: u64, seconds: u64) -> ExitCode {
+    let http = client(512);
+    let base = format!("http://{addr}");
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let probes = seconds * 20;
+    for p in 0..probes {
+        let created = http
+            .post(format!("{base}/shorten"))
+            .json(&serde_json::json!({"long_url": long_url(p), "alias": format!("lag{p:06}")}))
+            .send()
+            .await;
+        if !matches!(&created, Ok(r) if r.status() == reqwest::StatusCode::CREATED) {
+            eprintln!("seed lag: cannot create probe {p}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let load = {
+        let (no_redirect, base) = (no_redirect.clone(), base.clone());
+        tokio::spawn(async move {
+            let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(256));
+            let started = Instant::now();
+            let mut sent = 0u64;
+            let ok = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(1));
+            while started.elapsed().as_secs() < seconds {
+                tick.tick().await;
+                let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+                while sent < due {
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        break; // the server is behind: do not queue without bound
+                    };
+                    let request = no_redirect.get(format!("{base}/s/{}", code(sent % 1000)));
+                    let ok = ok.clone();
+                    tokio::spawn(async move {
+                        if matches!(request.send().await, Ok(r) if r.status().is_redirection()) {
+                            ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        drop(permit);
+                    });
+                    sent += 1;
+                }
+            }
+            let _ = limit.acquire_many(256).await;
+            (
+                ok.load(std::sync::atomic::Ordering::Relaxed),
+                started.elapsed().as_secs_f64(),
+            )
+        })
+    };
+    let mut lags = Vec::new();
+    let mut missing = 0u64;
+    let started = Instant::now();
+    for p in 0..probes {
+        let due = std::time::Duration::from_millis(50 * p);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        let alias = format!("lag{p:06}");
+        let t0 = Instant::now();
+        if no_redirect.get(format!("{base}/s/{alias}")).send().await.is_err() {
+            missing += 1;
+            continue;
+        }
+        let mut seen = false;
+        while t0.elapsed().as_secs() < 10 {
+            let body: Option<serde_json::Value> = match http
+                .get(format!("{base}/stats/{alias}"))
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            if body.and_then(|b| b["click_count"].as_u64()).unwrap_or(0) >= 1 {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if seen {
+            lags.push(t0.elapsed().as_secs_f64() * 1000.0);
+        } else {
+            missing += 1;
+        }
+    }
+    let (completed, load_seconds) = load.await.unwrap_or((0, 1.0));
+    lags.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        lags.get(((lags.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "probes={} missing={missing} lag_p50_ms={:.0} lag_p99_ms={:.0} lag_max_ms={:.0} load_per_second={:.0} load_completed={completed}",
+        lags.len(),
+        pick(0.5),
+        pick(0.99),
+        lags.last().copied().unwrap_or(f64::NAN),
+        completed as f64 / load_seconds
+    );
+    if missing > 0 {
+        eprintln!("seed lag: {missing} probes never showed their click within 10 s");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -237,6 +405,18 @@ async fn main() -> ExitCode {
                 _ => usage(),
             }
         }
+        ["publish", redis, prefix, from, to, events] => {
+            match (number(from), number(to), number(events)) {
+                (Some(from), Some(to), Some(events)) => {
+                    publish(redis, prefix, from, to, events).await
+                }
+                _ => usage(),
+            }
+        }
+        ["lag", addr, rate, seconds] => match (number(rate), number(seconds)) {
+            (Some(rate), Some(seconds)) => lag(addr, rate, seconds).await,
+            _ => usage(),
+        },
         _ => usage(),
     }
 }

@@ -116,7 +116,10 @@ def main():
              "sql-1m": ("url-shortener", "SQLite", f"{large:,}"),
              "pg-1k": ("url-shortener", "PostgreSQL", "1,000"),
              "pg-1m": ("url-shortener", "PostgreSQL", f"{large:,}"),
-             "pg-1m-tier": ("url-shortener + Redis tier", "PostgreSQL", f"{large:,}")}
+             "pg-1m-tier": ("url-shortener + Redis tier", "PostgreSQL", f"{large:,}"),
+             "sql-1k-rq": ("url-shortener, Redis click queue", "SQLite", "1,000"),
+             "old-mem-1k": ("earlier build (BENCH_OLD_BIN)", "memory", "1,000"),
+             "old-sql-1k": ("earlier build (BENCH_OLD_BIN)", "SQLite", "1,000")}
     for server, (label, store, links) in names.items():
         if not by[("redirect", server)]:
             continue
@@ -215,8 +218,13 @@ def main():
                         ("sql-1k", "SUM(click_count) after SIGTERM"),
                         ("sql-1m", "SUM(click_count) after SIGTERM"),
                         ("pg-1k", "SUM(click_count) after SIGTERM"),
-                        ("pg-1m", "SUM(click_count) after SIGTERM (pg-1m and pg-1m-tier)")):
+                        ("pg-1m", "SUM(click_count) after SIGTERM (pg-1m and pg-1m-tier)"),
+                        ("sql-1k-rq", "SUM(click_count) after SIGTERM (Redis queue; lag run included)")):
+        if f"completed_{server}" not in facts:
+            continue
         completed, stored = int(facts[f"completed_{server}"]), int(facts[f"clicks_{server}"])
+        # wrk's runs may end with a request answered but not yet counted by wrk; the lag run's
+        # client counts every answer.
         allowed = int(facts[f"runs_{server}"]) * int(conns)
         diff = stored - completed
         ok = 0 <= diff <= allowed
@@ -224,6 +232,49 @@ def main():
         p(f"| {server} | {how} | {completed:,} | {stored:,} | {diff:+,} | {allowed:,} | "
           f"{'ok' if ok else 'LOST' if diff < 0 else 'TOO MANY'} |")
     p("")
+
+    queue_ok = True
+    if "lag_p99_ms" in facts:
+        p("### Click pipeline")
+        p("")
+        rq = m("redirect", "sql-1k-rq", "rps") / m("redirect", "sql-1k", "rps")
+        p(f"Redirect on SQLite with `clicks.queue = \"redis\"` (sql-1k-rq, its own processor in "
+          f"process): {m('redirect', 'sql-1k-rq', 'rps'):,.0f} req/s, **{rq:.2f}x** the memory "
+          f"queue (sql-1k, {m('redirect', 'sql-1k', 'rps'):,.0f} req/s), CPU/req "
+          f"{m('redirect', 'sql-1k-rq', 'cpu'):.2f} µs vs {m('redirect', 'sql-1k', 'cpu'):.2f} µs "
+          "(the processor's work on the same core included; Redis's is not).")
+        p("")
+        p(f"End-to-end lag, redirect to its click in `/stats`, on sql-1k-rq while examples/seed.rs "
+          f"sent redirects at {int(facts['lag_target_rate']):,}/s (half the measured rate; it "
+          f"achieved {float(facts['load_per_second']):,.0f}/s): {facts['probes']} probes, p50 "
+          f"{facts['lag_p50_ms']} ms, p99 **{facts['lag_p99_ms']} ms**, max {facts['lag_max_ms']} ms.")
+        p("")
+        p("| one `url-shortener worker` (server core) | events | seconds | events/s | stored | verdict |")
+        p("|---|---:|---:|---:|---:|---|")
+        rates = {}
+        for name, label in (("worker-sqlite", "into SQLite"), ("worker-redis", "into Redis")):
+            events = int(facts[f"worker_events_{name}"])
+            secs = float(facts[f"worker_seconds_{name}"])
+            stored = int(facts[f"worker_stored_{name}"])
+            rates[name] = events / secs
+            exact = stored == events
+            queue_ok &= exact
+            p(f"| {label} | {events:,} | {secs:.2f} | {rates[name]:,.0f} | {stored:,} | "
+              f"{'exact' if exact else 'NOT EXACT'} |")
+        p("")
+        lag99 = float(facts["lag_p99_ms"])
+    if "old_bin" in facts:
+        p("### Before and after (same run)")
+        p("")
+        p(f"Earlier build: `{facts['old_bin']}`.")
+        p("")
+        p("| store | earlier req/s | this req/s | ratio | earlier CPU/req | this CPU/req |")
+        p("|---|---:|---:|---:|---:|---:|")
+        for store, old, new in (("memory", "old-mem-1k", "mem-1k"), ("SQLite", "old-sql-1k", "sql-1k")):
+            a, b = m("redirect", old, "rps"), m("redirect", new, "rps")
+            p(f"| {store} | {a:,.0f} | {b:,.0f} | {b / a:.2f}x | {m('redirect', old, 'cpu'):.2f} µs | "
+              f"{m('redirect', new, 'cpu'):.2f} µs |")
+        p("")
 
     p("### Targets")
     p("")
@@ -250,6 +301,15 @@ def main():
       f"{verdict(creates['mem-1k'] >= 30_000)} |")
     p(f"| memory store ≤ 300 B/link beyond the long URL | {beyond:.0f} B | {verdict(beyond <= 300)} |")
     p(f"| no lost clicks | see clicks table | {verdict(clicks_ok)} |")
+    if "lag_p99_ms" in facts:
+        p(f"| redirect with the Redis click queue ≥ 0.9x the memory queue | {rq:.2f}x | "
+          f"{verdict(rq >= 0.9)} |")
+        for name, label in (("worker-sqlite", "SQLite"), ("worker-redis", "Redis")):
+            p(f"| one click processor on {label} ≥ 50,000 events/s | {rates[name]:,.0f}/s | "
+              f"{verdict(rates[name] >= 50_000)} |")
+        p(f"| click lag p99 ≤ 2 s at half the redirect rate | {lag99:,.0f} ms | "
+          f"{verdict(lag99 <= 2000)} |")
+        p(f"| processed clicks exact | see worker table | {verdict(queue_ok)} |")
     p("")
     logs = ", ".join(f"{s} {int(facts[f'log_bytes_{s}']) / 2**20:,.0f} MiB"
                      for s in ("mem-1k", "sql-1k", "mem-1m", "sql-1m", "pg-1k", "pg-1m",
