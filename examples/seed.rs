@@ -333,20 +333,22 @@ async fn lag(addr: &str, rate: u64, seconds: u64) -> ExitCode {
         }
         let alias = format!("lag{p:06}");
         let t0 = Instant::now();
-        if no_redirect.get(format!("{base}/s/{alias}")).send().await.is_err() {
+        if no_redirect
+            .get(format!("{base}/s/{alias}"))
+            .send()
+            .await
+            .is_err()
+        {
             missing += 1;
             continue;
         }
         let mut seen = false;
         while t0.elapsed().as_secs() < 10 {
-            let body: Option<serde_json::Value> = match http
-                .get(format!("{base}/stats/{alias}"))
-                .send()
-                .await
-            {
-                Ok(r) => r.json().await.ok(),
-                Err(_) => None,
-            };
+            let body: Option<serde_json::Value> =
+                match http.get(format!("{base}/stats/{alias}")).send().await {
+                    Ok(r) => r.json().await.ok(),
+                    Err(_) => None,
+                };
             if body.and_then(|b| b["click_count"].as_u64()).unwrap_or(0) >= 1 {
                 seen = true;
                 break;

@@ -31,6 +31,7 @@ fn queue_settings(url: &str, prefix: &str, workers: bool) -> Settings {
     s.clicks.redis_url = url.to_owned();
     s.clicks.redis_key_prefix = prefix.to_owned();
     s.clicks.claim_idle_ms = 300;
+    s.clicks.flush_interval_ms = 100;
     s.workers.enabled = workers;
     s
 }
@@ -232,7 +233,10 @@ where
             .await
             .unwrap();
     let dead = "processor-000000000000dead";
-    let batches = stream.read(dead, 100).await.unwrap();
+    let batches = stream
+        .read(dead, 100, Duration::from_millis(500))
+        .await
+        .unwrap();
     let events: usize = batches.iter().map(|b| b.events.len()).sum();
     assert_eq!(events, 40);
     let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap();

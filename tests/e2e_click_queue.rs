@@ -70,6 +70,7 @@ async fn killed_mid_batch(ack_blocked: bool) {
         ("URL_SHORTENER__CLICKS__QUEUE", "redis"),
         ("URL_SHORTENER__CLICKS__REDIS_KEY_PREFIX", &redis.prefix),
         ("URL_SHORTENER__CLICKS__CLAIM_IDLE_MS", "1000"),
+        ("URL_SHORTENER__CLICKS__FLUSH_INTERVAL_MS", "200"),
         (
             "URL_SHORTENER__SECURITY__ALLOW_PRIVATE_DESTINATIONS",
             "true",

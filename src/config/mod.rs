@@ -627,6 +627,16 @@ impl Settings {
                     "must start with redis:// or rediss://",
                 ));
             }
+            if clicks.claim_idle_ms < 2 * clicks.flush_interval_ms {
+                return Err(ConfigError::key(
+                    "clicks.claim_idle_ms",
+                    format!(
+                        "must be at least twice clicks.flush_interval_ms ({} ms): a processor \
+                         holds what it read for that long before writing it",
+                        clicks.flush_interval_ms
+                    ),
+                ));
+            }
             for (key, value) in [
                 ("clicks.redis_timeout_ms", clicks.redis_timeout_ms),
                 ("clicks.stream_max_len", clicks.stream_max_len),

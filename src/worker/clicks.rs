@@ -2,11 +2,14 @@
 //! consumer group, folds their events into one delta per link, writes them to the store and
 //! only then acknowledges them.
 //!
-//! Exactly once on at-least-once delivery: a batch is written with the write id (this
-//! processor's id, the batch's largest entry id) and resent unchanged until the store takes
-//! it, so a write whose answer was lost counts once (the store's marks). A processor reads the
-//! next batch only after acknowledging the last, so what it leaves pending when it dies is one
-//! batch; another processor claims that batch under the dead one's name after
+//! Reads are held and written together once per `clicks.flush_interval_ms` (or past 100,000
+//! events), so a link busy in every read is written once per interval, not once per read.
+//!
+//! Exactly once on at-least-once delivery: a batch (the reads of one write) is written with the
+//! write id (this processor's id, the batch's largest entry id) and resent unchanged until the
+//! store takes it, so a write whose answer was lost counts once (the store's marks). A
+//! processor acknowledges a batch before it reads for the next write is due, so what it leaves
+//! pending when it dies is one batch; another processor claims that batch under the dead one's name after
 //! `clicks.claim_idle_ms` and writes it with the dead one's id and the same seq, so a batch the
 //! dead one had committed is recognised and counted once.
 
@@ -19,13 +22,17 @@ use tokio::sync::watch;
 
 use crate::domain::{ClickTally, Clock, InstanceId, ShortCode, Timestamp};
 use crate::repository::{
-    ClickDelta, RedisClickStream, Repository, StreamBatch, WriteId, entry_millis, entry_seq,
+    ClickDelta, READ_BLOCK, RedisClickStream, Repository, StreamBatch, WriteId, entry_millis,
+    entry_seq,
 };
 use crate::service::ProcessorStats;
 
 /// Consumer names are this prefix and the processor's id in hex, so a claimer can write a dead
 /// processor's batch under that processor's id.
 const CONSUMER_PREFIX: &str = "processor-";
+
+/// Events held for one write at most (a backlog is written in writes of about this size).
+const MAX_HELD_EVENTS: usize = 100_000;
 
 /// How long a stopping processor keeps writing what is left in the stream.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
@@ -40,6 +47,7 @@ pub struct StreamProcessor {
     clock: Arc<dyn Clock>,
     id: InstanceId,
     batch: usize,
+    window: Duration,
     claim_idle: Duration,
     stats: Arc<ProcessorStats>,
 }
@@ -79,13 +87,15 @@ pub fn deltas_of(batches: &[StreamBatch], write: WriteId) -> Vec<ClickDelta> {
 }
 
 impl StreamProcessor {
-    /// A processor reading up to `batch` entries at a time from `stream` into `repo`, taking
-    /// over processors idle for `claim_idle`.
+    /// A processor reading up to `batch` entries at a time from `stream` into `repo`, writing
+    /// what it read once per `window` (or sooner, past 100,000 events), taking over processors
+    /// idle for `claim_idle`.
     pub fn new(
         stream: Arc<RedisClickStream>,
         repo: Arc<dyn Repository>,
         clock: Arc<dyn Clock>,
         batch: usize,
+        window: Duration,
         claim_idle: Duration,
     ) -> Self {
         Self {
@@ -94,6 +104,7 @@ impl StreamProcessor {
             clock,
             id: InstanceId::random(),
             batch: batch.max(1),
+            window,
             claim_idle,
             stats: Arc::default(),
         }
@@ -117,6 +128,12 @@ impl StreamProcessor {
         let name = self.name();
         let mut backoff = Duration::from_millis(50);
         let mut last_look: Option<tokio::time::Instant> = None;
+        // Reads held for one write: a write per `window`, not per read, so that each link is
+        // written about once per window however the reads are spread (the memory queue's
+        // flusher does the same per interval).
+        let mut held: Vec<StreamBatch> = Vec::new();
+        let mut held_events = 0usize;
+        let mut held_since: Option<tokio::time::Instant> = None;
         loop {
             if *stop.borrow() {
                 break;
@@ -127,12 +144,19 @@ impl StreamProcessor {
                 self.take_over_stale(&name, &stop).await;
                 self.look_at_backlog().await;
             }
-            let read = tokio::select! {
-                read = self.stream.read(&name, self.batch) => read,
-                _ = stop.wait_for(|s| *s) => break,
-            };
-            let batches = match read {
-                Ok(batches) => batches,
+            let block = held_since.map_or(READ_BLOCK, |t| self.window.saturating_sub(t.elapsed()));
+            // Never cancelled: entries Redis delivered to a read whose answer is dropped would
+            // sit in this processor's pending list, unseen. A read waits half a second at most.
+            let read = self.stream.read(&name, self.batch, block).await;
+            match read {
+                Ok(batches) => {
+                    backoff = Duration::from_millis(50);
+                    if !batches.is_empty() {
+                        held_since.get_or_insert_with(tokio::time::Instant::now);
+                        held_events += batches.iter().map(|b| b.events.len()).sum::<usize>();
+                        held.extend(batches);
+                    }
+                }
                 Err(e) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "click queue read failed; will retry");
@@ -141,17 +165,26 @@ impl StreamProcessor {
                         _ = stop.wait_for(|s| *s) => break,
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
                 }
-            };
-            backoff = Duration::from_millis(50);
-            if batches.is_empty() {
-                continue;
             }
-            let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap_or(0);
-            self.settle(self.id.get(), seq, &batches, &stop).await;
+            let ripe = held_since.is_some_and(|t| t.elapsed() >= self.window)
+                || held_events >= MAX_HELD_EVENTS;
+            if ripe {
+                self.settle_own(&held, &stop).await;
+                held.clear();
+                held_events = 0;
+                held_since = None;
+            }
+        }
+        if !held.is_empty() {
+            self.settle_own(&held, &stop).await;
         }
         self.drain(&name, &stop).await;
+    }
+
+    async fn settle_own(&self, batches: &[StreamBatch], stop: &watch::Receiver<bool>) -> bool {
+        let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap_or(0);
+        self.settle(self.id.get(), seq, batches, stop).await
     }
 
     /// At a stop: writes what is left in the stream (a single instance's last clicks, which
@@ -160,14 +193,10 @@ impl StreamProcessor {
     async fn drain(&self, name: &str, stop: &watch::Receiver<bool>) {
         let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
         while tokio::time::Instant::now() < deadline {
-            let Ok(batches) = self.stream.read(name, self.batch).await else {
+            let Ok(batches) = self.stream.read(name, self.batch, READ_BLOCK).await else {
                 return;
             };
-            if batches.is_empty() {
-                return;
-            }
-            let seq = batches.iter().map(|b| entry_seq(&b.id)).max().unwrap_or(0);
-            if !self.settle(self.id.get(), seq, &batches, stop).await {
+            if batches.is_empty() || !self.settle_own(&batches, stop).await {
                 return;
             }
         }

@@ -102,6 +102,7 @@ pub async fn start(
                     repo.clone(),
                     clock.clone(),
                     clicks.read_batch,
+                    Duration::from_millis(clicks.flush_interval_ms),
                     Duration::from_millis(clicks.claim_idle_ms),
                 );
                 if let Some(urls) = urls {

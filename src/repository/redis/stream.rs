@@ -222,11 +222,18 @@ impl RedisClickStream {
     }
 
     /// Up to `count` entries never delivered to any consumer, read as `consumer`; waits up to
-    /// [`READ_BLOCK`] when there are none.
+    /// `block` (at most [`READ_BLOCK`], at least a millisecond) when there are none.
     ///
     /// # Errors
     /// [`RepoError::Unavailable`].
-    pub async fn read(&self, consumer: &str, count: usize) -> Result<Vec<StreamBatch>, RepoError> {
+    pub async fn read(
+        &self,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<StreamBatch>, RepoError> {
+        // BLOCK 0 would wait for ever.
+        let block_ms = block.min(READ_BLOCK).as_millis().max(1) as u64;
         let mut connection = self.reads.clone();
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
@@ -235,7 +242,7 @@ impl RedisClickStream {
             .arg("COUNT")
             .arg(count)
             .arg("BLOCK")
-            .arg(READ_BLOCK.as_millis() as u64)
+            .arg(block_ms)
             .arg("STREAMS")
             .arg(&self.stream)
             .arg(">")
