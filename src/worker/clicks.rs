@@ -40,6 +40,38 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// The longest pause between attempts while the store or the queue is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// Retries of one step after failures: a growing pause, and at most five more attempts once
+/// the stop has come.
+struct Retry {
+    backoff: Duration,
+    after_stop: u32,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            backoff: Duration::from_millis(50),
+            after_stop: 0,
+        }
+    }
+}
+
+impl Retry {
+    /// Counts a failure and pauses; `false` when the step should be given up.
+    async fn again(&mut self, stats: &ProcessorStats, stop: &watch::Receiver<bool>) -> bool {
+        stats.failures.fetch_add(1, Ordering::Relaxed);
+        if *stop.borrow() {
+            self.after_stop += 1;
+            if self.after_stop > 5 {
+                return false;
+            }
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        true
+    }
+}
+
 /// One processor.
 pub struct StreamProcessor {
     stream: Arc<RedisClickStream>,
@@ -216,41 +248,19 @@ impl StreamProcessor {
             seq,
         };
         let mut todo = deltas_of(batches, write);
-        let mut backoff = Duration::from_millis(50);
-        let mut attempts_after_stop = 0;
+        let mut retry = Retry::default();
         while !todo.is_empty() {
             todo = self.repo.increment_click_counts(todo).await;
-            if todo.is_empty() {
-                break;
+            if !todo.is_empty() && !retry.again(&self.stats, stop).await {
+                return false;
             }
-            self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            if *stop.borrow() {
-                attempts_after_stop += 1;
-                if attempts_after_stop > 5 {
-                    return false;
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         let ids: Vec<String> = batches.iter().map(|b| b.id.clone()).collect();
-        let mut backoff = Duration::from_millis(50);
-        let mut attempts_after_stop = 0;
-        loop {
-            match self.stream.ack(&ids).await {
-                Ok(()) => break,
-                Err(e) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "click queue acknowledgement failed; will retry");
-                    if *stop.borrow() {
-                        attempts_after_stop += 1;
-                        if attempts_after_stop > 5 {
-                            return false;
-                        }
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+        let mut retry = Retry::default();
+        while let Err(e) = self.stream.ack(&ids).await {
+            tracing::warn!(error = %e, "click queue acknowledgement failed; will retry");
+            if !retry.again(&self.stats, stop).await {
+                return false;
             }
         }
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
