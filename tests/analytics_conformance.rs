@@ -22,7 +22,7 @@ use url_shortener::repository::{
 struct Backend {
     repo: Arc<dyn Repository>,
     stats: Arc<dyn ClickStatsStore>,
-    /// Whether retries of one write id are recognised (Redis, PostgreSQL).
+    /// Whether retries of one write id are recognised (Redis, PostgreSQL, DynamoDB).
     marks: bool,
     _guard: Box<dyn Any + Send>,
 }
@@ -56,6 +56,11 @@ async fn sqlite() -> Backend {
 async fn redis() -> Backend {
     let (repo, scope) = RedisScope::open().await;
     of(repo, true, Box::new(scope))
+}
+
+async fn dynamodb() -> Backend {
+    let (repo, table) = common::backends::dynamodb_table().await;
+    of(repo, true, Box::new(table))
 }
 
 async fn postgres() -> Backend {
@@ -318,6 +323,56 @@ async fn deleting_a_link_drops_its_analytics(b: Backend) {
     );
 }
 
+async fn a_code_taken_again_after_the_sweep_starts_clean(b: Backend) {
+    // Redis expires the link by its own clock: a real expiry a moment ahead.
+    let now = SystemClock.now().as_unix_millis();
+    let short_lived = UrlRecord::new(
+        code("reused"),
+        LongUrl::from_trusted("https://example.com/old".into()),
+        at(now - 10),
+        Some(at(now + 1500)),
+    );
+    b.repo.save(&short_lived).await.unwrap();
+    apply(
+        &b,
+        vec![delta(
+            "reused",
+            &[event("reused", now, Some("old.example"), false)],
+        )],
+    )
+    .await;
+    assert_eq!(b.stats.click_split(&code("reused")).await.unwrap().human, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    b.repo.delete_expired(at(now + 1600), 100).await.unwrap();
+    let fresh = UrlRecord::new(
+        code("reused"),
+        LongUrl::from_trusted("https://example.com/new".into()),
+        at(now + 1601),
+        None,
+    );
+    b.repo.save(&fresh).await.unwrap();
+    assert_eq!(
+        b.stats.click_split(&code("reused")).await.unwrap(),
+        ClickSplit::default()
+    );
+    let h = hour_of(at(now));
+    assert!(
+        b.stats
+            .click_hours(&code("reused"), h - 1..h + 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let day = day_of(at(now));
+    assert!(
+        b.stats
+            .click_breakdown(&code("reused"), day - 1..day + 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn counts_without_a_tally_leave_analytics_alone(b: Backend) {
     link(&b, "plain").await;
     let mut d = delta("plain", &[event("plain", today() + 10, None, false)]);
@@ -346,6 +401,7 @@ macro_rules! analytics {
                 keys_past_the_daily_cap_are_counted_as_other,
                 a_retried_write_adds_its_analytics_once,
                 deleting_a_link_drops_its_analytics,
+                a_code_taken_again_after_the_sweep_starts_clean,
                 counts_without_a_tally_leave_analytics_alone,
             );
         }
@@ -364,3 +420,4 @@ analytics!(memory);
 analytics!(sqlite);
 analytics!(redis);
 analytics!(postgres);
+analytics!(dynamodb);

@@ -179,6 +179,11 @@ async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
     let code = created["short_code"].as_str().unwrap().to_owned();
     let redirect = client
         .get(format!("{root}/s/{code}?q=query-SENTINEL"))
+        .header(
+            "referer",
+            "https://forum.example/thread/refpath-SENTINEL?token=reftoken-SENTINEL",
+        )
+        .header("x-forwarded-for", "198.51.100.77")
         .send()
         .await
         .unwrap();
@@ -201,6 +206,24 @@ async fn request_logs_name_the_route_but_never_the_client_the_url_or_headers() {
     assert!(!logs.contains("SENTINEL"), "{logs}");
     assert!(!logs.contains(&api_key[4..]), "{logs}");
     assert!(!logs.contains("198.51.100.77"), "{logs}");
+    // The click was stored (the graceful stop flushed it), with the referrer's host alone.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            stored.extend(std::fs::read(path).unwrap());
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("forum.example"), "the click was not stored");
+    for secret in [
+        "refpath-SENTINEL",
+        "reftoken-SENTINEL",
+        "198.51.100.77",
+        "agent-SENTINEL",
+    ] {
+        assert!(!stored.contains(secret), "{secret} is in the store");
+    }
     let peer_port = format!(":{}", server.addr.port());
     for event in &requests {
         let line = event.to_string();

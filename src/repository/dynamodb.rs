@@ -16,6 +16,8 @@
 //! | `owner_id` | S | the owning user's id; partition key of the owner index (absent = no owner) |
 //! | `owner_sort` | S | `{created_at:016}:{code}`: sort key of the owner index |
 //! | `deleted_at` | N | set on a deleted link's tombstone, which keeps the code taken for ever |
+//! | `human_clicks`, `bot_clicks` | N | the clicks split into people and bots |
+//! | `click_days` | NS | the days that have a click analytics item (see `clicks`) |
 //!
 //! The global secondary index `owner-index` (keys only) lists an owner's links newest first.
 //! The global secondary index `expiry-index` (keys only) is keyed by `expiry_bucket` with
@@ -388,7 +390,14 @@ impl DynamoDbRepository {
                         .filter_map(|item| item.get("short_code").cloned())
                         .collect();
                     removed += codes.len();
+                    // Links keep their click days' keys; other kinds have none.
+                    let links = if kind.is_empty() {
+                        self.click_days_of(&codes).await?
+                    } else {
+                        Vec::new()
+                    };
                     self.delete_keys(codes).await?;
+                    self.forget_days(&links).await;
                     start_key = page.last_evaluated_key;
                     if start_key.is_none() {
                         break;

@@ -2,6 +2,7 @@
 //! module's table).
 
 use super::*;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
 /// The live link in an item, or `None` for a deleted link's tombstone.
 fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<Option<UrlRecord>, RepoError> {
@@ -39,6 +40,20 @@ fn parse_live_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, 
         last_accessed_at: time("last_accessed_at")?,
         owner: text("owner_id").cloned(),
     })
+}
+
+/// `update` with the `:d` value (the days a tally touches) when the expression names it:
+/// DynamoDB refuses values an expression does not use.
+fn with_days_value(
+    update: UpdateItemFluentBuilder,
+    with_days: bool,
+    days: &AttributeValue,
+) -> UpdateItemFluentBuilder {
+    if with_days {
+        update.expression_attribute_values(":d", days.clone())
+    } else {
+        update
+    }
 }
 
 /// The attributes that give a link its expiry: the value, native TTL and the expiry index.
@@ -118,11 +133,18 @@ impl Repository for DynamoDbRepository {
         // The whole old item (to look for stale marks) on one write in PRUNE_SAMPLE: marks
         // belong to instances, which come and go far slower than flushes, and returning every
         // item would double what each increment moves.
-        let returned = if seq.is_multiple_of(PRUNE_SAMPLE) {
+        // With analytics, the new item: its `created_at` names the day items.
+        let day_list = clicks::tally_days(&delta.tally);
+        let with_days = !day_list.is_empty();
+        let returned = if with_days {
+            ReturnValue::AllNew
+        } else if seq.is_multiple_of(PRUNE_SAMPLE) {
             ReturnValue::AllOld
         } else {
             ReturnValue::None
         };
+        let days = AttributeValue::Ns(day_list.iter().map(ToString::to_string).collect());
+        let add_days = if with_days { ", click_days :d" } else { "" };
         // One request in the common case (clicks arrive in time order); if the condition
         // failed, a second request without the time condition tells the rest apart: it fails
         // again for a missing link or a write applied before, and adds the clicks alone when
@@ -132,9 +154,9 @@ impl Repository for DynamoDbRepository {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key.clone()))
-            .update_expression(
-                "ADD click_count :n, human_clicks :h, bot_clicks :b SET last_accessed_at = :at, #w = :seq",
-            )
+            .update_expression(format!(
+                "ADD click_count :n, human_clicks :h, bot_clicks :b{add_days} SET last_accessed_at = :at, #w = :seq"
+            ))
             .condition_expression(
                 "attribute_exists(short_code) AND attribute_not_exists(deleted_at) AND \
                  (attribute_not_exists(#w) OR #w < :seq) AND \
@@ -146,9 +168,8 @@ impl Repository for DynamoDbRepository {
             .expression_attribute_values(":b", n(bot))
             .expression_attribute_values(":at", n(delta.last_at.as_unix_millis()))
             .expression_attribute_values(":seq", n(seq))
-            .return_values(returned.clone())
-            .send()
-            .await;
+            .return_values(returned.clone());
+        let forward = with_days_value(forward, with_days, &days).send().await;
         let applied = match forward {
             Ok(output) => output,
             Err(e) if is_condition_failure(&e) => {
@@ -157,9 +178,9 @@ impl Repository for DynamoDbRepository {
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(key))
-                    .update_expression(
-                        "ADD click_count :n, human_clicks :h, bot_clicks :b SET #w = :seq",
-                    )
+                    .update_expression(format!(
+                        "ADD click_count :n, human_clicks :h, bot_clicks :b{add_days} SET #w = :seq"
+                    ))
                     // Never create an item from a counter: a missing or deleted link stays
                     // missing; and never apply one write twice.
                     .condition_expression(
@@ -171,20 +192,39 @@ impl Repository for DynamoDbRepository {
                     .expression_attribute_values(":h", n(human))
                     .expression_attribute_values(":b", n(bot))
                     .expression_attribute_values(":seq", n(seq))
-                    .return_values(returned)
-                    .send()
-                    .await;
+                    .return_values(returned);
+                let counted = with_days_value(counted, with_days, &days).send().await;
                 match counted {
                     Ok(output) => output,
-                    // The link is gone, or this write was applied before: nothing to do.
-                    Err(e) if is_condition_failure(&e) => return Ok(()),
+                    // The link is gone, or this write was applied before; then its day items
+                    // may still lack it (the write failed between the two).
+                    Err(e) if is_condition_failure(&e) => {
+                        if with_days {
+                            self.add_tally_again(&delta.code, &delta.tally, delta.write)
+                                .await?;
+                        }
+                        return Ok(());
+                    }
                     Err(e) => return Err(unavailable(e)),
                 }
             }
             Err(e) => return Err(unavailable(e)),
         };
-        if let Some(old) = applied.attributes() {
-            self.prune_marks(&delta.code, old, seq).await;
+        if let Some(item) = applied.attributes() {
+            if with_days {
+                let created_at = item
+                    .get("created_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        RepoError::Corrupt(format!("created_at of link '{}'", delta.code))
+                    })?;
+                self.add_tally(&delta.code, created_at, &delta.tally, delta.write)
+                    .await?;
+            }
+            if seq.is_multiple_of(PRUNE_SAMPLE) {
+                self.prune_marks(&delta.code, item, seq).await;
+            }
         }
         Ok(())
     }
@@ -325,10 +365,16 @@ impl Repository for DynamoDbRepository {
             .condition_expression("attribute_exists(short_code) AND attribute_not_exists(deleted_at)")
             .expression_attribute_names("#t", "ttl")
             .expression_attribute_values(":at", n(at.as_unix_millis()))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match deleted {
-            Ok(_) => Ok(true),
+            Ok(output) => {
+                if let Some(old) = output.attributes {
+                    self.forget_days(&[old]).await;
+                }
+                Ok(true)
+            }
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
