@@ -125,13 +125,20 @@ impl ClickOutbox {
             let mut unsent: Option<(u64, Vec<ClickEvent>)> = None;
             loop {
                 if unsent.is_none() {
-                    let batch = self.take();
-                    if batch.is_empty() {
+                    // A full batch goes at once; anything less waits for the interval (or
+                    // for the batch to fill). Publishing whatever had arrived as soon as the
+                    // last publish returned sent a few events per XADD: at 20,000 redirects
+                    // a second that was thousands of scripts a second, Redis took half a core
+                    // and the redirect with the Redis queue ran at 0.4x the memory queue.
+                    if self.queue().len() < PUBLISH_BATCH {
                         tokio::select! {
                             () = tokio::time::sleep(PUBLISH_INTERVAL) => {}
                             () = self.wake.notified() => {}
                             _ = stop.wait_for(|s| *s) => break,
                         }
+                    }
+                    let batch = self.take();
+                    if batch.is_empty() {
                         continue;
                     }
                     seq += 1;
