@@ -19,6 +19,7 @@ use crate::middleware::{
     DeadlineLayer, Guards, LogLayer, LookupGuardLayer, TimingLayer, guard_create, recovery_layer,
 };
 use crate::repository::Stores;
+use crate::service::health::LinkHealthService;
 use crate::service::{
     AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, LinkCache, LinkPolicy, UrlService,
 };
@@ -28,6 +29,9 @@ pub const ROUTES: &[&str] = &[
     "/shorten",
     "/s/{code}",
     "/stats/{code}",
+    "/stats/{code}/timeseries",
+    "/stats/{code}/breakdown",
+    "/stats/{code}/health",
     "/health",
     "/health/live",
     "/health/ready",
@@ -44,6 +48,7 @@ pub const ROUTES: &[&str] = &[
     "/api/invites",
     "/api/links",
     "/api/links/{code}",
+    "/api/links/{code}/check",
     "/api/keys",
     "/api/keys/{id}",
 ];
@@ -154,6 +159,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Click analytics for `/stats`.
     pub analytics: Arc<ClickAnalytics>,
+    /// The destination checker; `None` where link health is off.
+    pub health: Option<Arc<LinkHealthService>>,
 }
 
 impl AppState {
@@ -214,6 +221,14 @@ impl AppState {
             stores.accounts.clicks.clone(),
             clicks.clone(),
         ));
+        let health = crate::service::health::build(
+            settings,
+            stores.accounts.health.clone(),
+            repo.clone(),
+            clock.clone(),
+            &metrics,
+        )
+        .map_err(|message| ConfigError { message })?;
         let urls = Arc::new(
             UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks)
                 .count_creates_in(metrics.links_created.clone()),
@@ -249,6 +264,7 @@ impl AppState {
             signup: settings.accounts.signup,
             urls,
             analytics,
+            health,
             guards: Arc::new(guards),
             web: Arc::new(web),
             lifecycle: Lifecycle::default(),
@@ -296,7 +312,11 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/stats/{code}/breakdown",
-            get(handler::breakdown).route_layer(lookup_guard),
+            get(handler::breakdown).route_layer(lookup_guard.clone()),
+        )
+        .route(
+            "/stats/{code}/health",
+            get(handler::health_history).route_layer(lookup_guard),
         )
         .route("/health", get(handler::health))
         .route("/health/live", get(handler::live))
@@ -326,6 +346,7 @@ pub fn app(state: AppState) -> Router {
                 .patch(handler::patch_link)
                 .delete(handler::delete_link),
         )
+        .route("/api/links/{code}/check", post(handler::check_now))
         .route(
             "/api/keys",
             get(handler::list_keys).post(handler::create_key),

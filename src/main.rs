@@ -51,11 +51,14 @@ async fn main() -> anyhow::Result<()> {
     let (background_stop, background) = watch::channel(false);
     let workers = worker::start(
         &settings,
-        Some(&state.urls),
-        repo,
-        Some(sessions),
-        clock,
-        Some(state.metrics.links_expired_removed.clone()),
+        worker::Parts {
+            urls: Some(state.urls.clone()),
+            repo,
+            sessions: Some(sessions),
+            clock,
+            expired: Some(state.metrics.links_expired_removed.clone()),
+            health: state.health.clone(),
+        },
         &background,
     )
     .await?;

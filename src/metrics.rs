@@ -11,7 +11,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -44,6 +44,14 @@ pub struct StorageLabels {
     pub operation: &'static str,
 }
 
+/// Labels of the link-health check counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok`, `redirected`, `client_error`, `server_error`, `timeout`, `dns`, `tls`,
+    /// `blocked` or `refused`.
+    pub outcome: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -64,6 +72,11 @@ pub struct Metrics {
     pub links_created: Counter,
     /// `links_expired_removed_total`: deleted by the expiration sweep.
     pub links_expired_removed: Counter,
+    /// `link_health_checks_total{outcome}`: destination checks this process made.
+    pub link_checks: Family<OutcomeLabels, Counter>,
+    /// `link_health_broken_links`: broken links in the store, as this process's checker last
+    /// counted them (at most once a minute).
+    pub broken_links: Gauge,
 }
 
 impl Default for Metrics {
@@ -98,6 +111,18 @@ impl Metrics {
             "Expired links deleted by the expiration sweep",
             links_expired_removed.clone(),
         );
+        let link_checks = Family::<OutcomeLabels, Counter>::default();
+        let broken_links = Gauge::default();
+        registry.register(
+            "link_health_checks",
+            "Destination checks made, by outcome",
+            link_checks.clone(),
+        );
+        registry.register(
+            "link_health_broken_links",
+            "Links whose destination is broken (counted by this process's checker)",
+            broken_links.clone(),
+        );
         Self {
             registry,
             requests,
@@ -105,6 +130,8 @@ impl Metrics {
             storage_errors,
             links_created,
             links_expired_removed,
+            link_checks,
+            broken_links,
         }
     }
 

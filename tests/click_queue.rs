@@ -59,11 +59,14 @@ where
         .await;
     let background = worker::start(
         &settings,
-        Some(&app.state.urls),
-        store,
-        None,
-        app.clock.clone(),
-        None,
+        worker::Parts {
+            urls: Some(app.state.urls.clone()),
+            repo: store,
+            sessions: None,
+            clock: app.clock.clone(),
+            expired: None,
+            health: None,
+        },
         stop,
     )
     .await
@@ -254,11 +257,14 @@ where
     let processor_settings = queue_settings(&redis_url(), &scope.prefix, true);
     let survivor = worker::start(
         &processor_settings,
-        None,
-        store.clone(),
-        None,
-        Arc::new(SystemClock),
-        None,
+        worker::Parts {
+            urls: None,
+            repo: store.clone(),
+            sessions: None,
+            clock: Arc::new(SystemClock),
+            expired: None,
+            health: None,
+        },
         &stop,
     )
     .await

@@ -31,13 +31,25 @@ pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let stores = build_stores(&settings.storage, &metrics).await?;
     let (stop, stopped) = watch::channel(false);
+    let clock = Arc::new(SystemClock);
+    let health = crate::service::health::build(
+        settings,
+        stores.accounts.health.clone(),
+        stores.links.clone(),
+        clock.clone(),
+        &metrics,
+    )
+    .map_err(anyhow::Error::msg)?;
     let workers = crate::worker::start(
         settings,
-        None,
-        stores.links,
-        Some(stores.accounts.sessions),
-        Arc::new(SystemClock),
-        None,
+        crate::worker::Parts {
+            urls: None,
+            repo: stores.links,
+            sessions: Some(stores.accounts.sessions),
+            clock,
+            expired: None,
+            health,
+        },
         &stopped,
     )
     .await

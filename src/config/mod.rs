@@ -16,10 +16,12 @@ use crate::domain::{MAX_GENERATED_LEN, MIN_GENERATED_LEN};
 
 mod accounts;
 mod clicks;
+mod health;
 mod storage;
 
 pub use accounts::{AccountSettings, Signup};
 pub use clicks::{ClickQueue, ClickSettings, WorkerSettings};
+pub use health::LinkHealthSettings;
 pub use storage::{
     DynamoDbSettings, PgSslMode, PostgresSettings, RedisSettings, SqliteSettings, SqliteSync,
     StorageBackend, StorageSettings, redact_password,
@@ -66,6 +68,8 @@ pub struct Settings {
     pub workers: WorkerSettings,
     /// `[expiration]`: the sweep of expired links.
     pub expiration: ExpirationSettings,
+    /// `[link_health]`: the checker of destinations.
+    pub link_health: LinkHealthSettings,
     /// `[cache]`: hot links in memory.
     pub cache: CacheSettings,
     /// `[auth]`: API keys.
@@ -426,6 +430,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("rate_limit.trusted_proxies")
+                .with_list_parse_key("link_health.dns_servers")
                 .source(Some(env)),
         );
         let settings: Settings =
@@ -482,6 +487,19 @@ impl Settings {
         }
         self.accounts.validate()?;
         self.auth.validate()?;
+        self.link_health
+            .validate()
+            .map_err(|message| ConfigError { message })?;
+        if self.link_health.timeout_ms >= self.server.request_timeout_ms {
+            return Err(ConfigError::key(
+                "link_health.timeout_ms",
+                format!(
+                    "must be below server.request_timeout_ms ({}): a check asked for by hand \
+                     must answer before the request's deadline",
+                    self.server.request_timeout_ms
+                ),
+            ));
+        }
         let len = self.links.code_length;
         if !(MIN_GENERATED_LEN..=MAX_GENERATED_LEN).contains(&len) {
             return Err(ConfigError::key(
@@ -740,6 +758,36 @@ mod tests {
         assert_eq!(s.storage.sqlite.synchronous, SqliteSync::Full);
         assert_eq!(s.expiration.interval_seconds, 300);
         assert_eq!(s.expiration.batch_size, 1_000);
+    }
+
+    #[test]
+    fn link_health_defaults_and_bad_values_are_named() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert!(s.link_health.enabled);
+        assert_eq!(s.link_health.interval_hours, 24);
+        assert_eq!(s.link_health.first_check_after_seconds, 60);
+        assert_eq!(s.link_health.failures_for_broken, 3);
+        assert!(s.link_health.dns_servers.is_empty());
+        for (key, value, named) in [
+            (
+                "URL_SHORTENER__LINK_HEALTH__DNS_SERVERS",
+                "resolver.local",
+                "dns_servers",
+            ),
+            (
+                "URL_SHORTENER__LINK_HEALTH__INTERVAL_HOURS",
+                "0",
+                "interval_hours",
+            ),
+            (
+                "URL_SHORTENER__LINK_HEALTH__TIMEOUT_MS",
+                "10000",
+                "link_health.timeout_ms",
+            ),
+        ] {
+            let err = Settings::load_from(None, env(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
     }
 
     #[test]

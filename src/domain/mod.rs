@@ -7,6 +7,7 @@ mod api_key;
 mod click;
 mod clock;
 mod codegen;
+mod health;
 mod instance;
 mod long_url;
 mod record;
@@ -27,6 +28,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{
     BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen, random_base62,
 };
+pub use health::{BrokenRule, CheckOutcome, HealthCheck, HealthState, HealthStatus};
 pub use instance::InstanceId;
 pub use long_url::{
     BAD_PORTS, LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,

@@ -84,6 +84,10 @@ pub enum ApiError {
     /// 409 `last_admin`: the change would leave no active administrator.
     #[error("the last active administrator cannot be disabled or demoted")]
     LastAdmin,
+    /// 409 `link_health_disabled`: a check asked for where link health is off
+    /// (`link_health.enabled = false`, or a store that keeps no link health).
+    #[error("destination checks are turned off on this server")]
+    LinkHealthOff,
     /// 429 `rate_limited`, with `Retry-After` and `RateLimit-*` headers.
     #[error("too many requests; retry after {} s", .0.retry_after_secs())]
     RateLimited(RateLimitHeaders),
@@ -132,6 +136,7 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_invite",
     "username_taken",
     "last_admin",
+    "link_health_disabled",
     "invalid_setup_token",
     "setup_done",
     "not_found",
@@ -161,7 +166,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|link_health_disabled|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
     )]
     pub code: String,
 }
@@ -184,7 +189,9 @@ impl ApiError {
             | Self::Forbidden
             | Self::SignupClosed(_)
             | Self::InvalidSetupToken => StatusCode::FORBIDDEN,
-            Self::UsernameTaken | Self::LastAdmin | Self::SetupDone => StatusCode::CONFLICT,
+            Self::UsernameTaken | Self::LastAdmin | Self::SetupDone | Self::LinkHealthOff => {
+                StatusCode::CONFLICT
+            }
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AliasTaken(_) => StatusCode::CONFLICT,
@@ -227,6 +234,7 @@ impl ApiError {
             Self::InvalidInvite => "invalid_invite",
             Self::UsernameTaken => "username_taken",
             Self::LastAdmin => "last_admin",
+            Self::LinkHealthOff => "link_health_disabled",
             Self::InvalidSetupToken => "invalid_setup_token",
             Self::SetupDone => "setup_done",
             Self::RateLimited(_) => "rate_limited",
@@ -258,6 +266,7 @@ impl ApiError {
             Self::InvalidInvite => "Invalid invite",
             Self::UsernameTaken => "User name taken",
             Self::LastAdmin => "Last administrator",
+            Self::LinkHealthOff => "Link health disabled",
             Self::InvalidSetupToken => "Invalid setup token",
             Self::SetupDone => "Setup done",
             Self::RateLimited(_) => "Too many requests",

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod health;
 mod keys;
+mod link_health;
 mod links;
 mod openapi;
 mod redirect;
@@ -41,12 +42,14 @@ pub use users::{
 };
 
 pub use keys::{CreatedKey, KeyList, KeyView, NewKeyRequest};
+pub use link_health::{CheckView, HealthSummary, HealthView};
 pub use links::{LinkList, LinkPatch, LinkView, ListParams};
 
 pub(crate) use account::{change_password, end_sessions, login, logout, me, setup, signup};
 pub(crate) use analytics::{breakdown, timeseries};
 pub(crate) use health::{health, live, ready};
 pub(crate) use keys::{create_key, list_keys, revoke_key};
+pub(crate) use link_health::{check_now, history as health_history};
 pub(crate) use links::{delete_link, get_link, list_links, patch_link};
 pub(crate) use redirect::{follow, peek};
 pub(crate) use shorten::shorten;

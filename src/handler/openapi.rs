@@ -9,11 +9,12 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    BreakdownBody, Checks, CountryClicks, CreatedInvite, CreatedKey, DeviceClicks, HealthBody,
-    HostClicks, InviteView, InvitesBody, KeyList, KeyView, LinkList, LinkPatch, LinkResponse,
-    LinkView, LoginRequest, MeBody, NewInviteRequest, NewKeyRequest, NewUserRequest,
-    PasswordChange, Problem, RoleName, SeriesBody, SeriesPointView, SetupRequest, ShortenRequest,
-    SignupRequest, StatsResponse, UserBody, UserUpdate, UserView, UsersBody,
+    BreakdownBody, CheckView, Checks, CountryClicks, CreatedInvite, CreatedKey, DeviceClicks,
+    HealthBody, HealthSummary, HealthView, HostClicks, InviteView, InvitesBody, KeyList, KeyView,
+    LinkList, LinkPatch, LinkResponse, LinkView, LoginRequest, MeBody, NewInviteRequest,
+    NewKeyRequest, NewUserRequest, PasswordChange, Problem, RoleName, SeriesBody, SeriesPointView,
+    SetupRequest, ShortenRequest, SignupRequest, StatsResponse, UserBody, UserUpdate, UserView,
+    UsersBody,
 };
 
 /// The document's root.
@@ -31,6 +32,8 @@ use super::{
         super::stats::stats,
         super::analytics::timeseries,
         super::analytics::breakdown,
+        super::link_health::history,
+        super::link_health::check_now,
         super::health::health,
         super::health::live,
         super::health::ready,
@@ -62,7 +65,7 @@ use super::{
         UsersBody, NewUserRequest, UserUpdate, RoleName, NewInviteRequest, CreatedInvite,
         InviteView, InvitesBody, LinkView, LinkList, LinkPatch, KeyView, KeyList, NewKeyRequest,
         CreatedKey, SeriesBody, SeriesPointView, BreakdownBody, HostClicks, CountryClicks,
-        DeviceClicks,
+        DeviceClicks, HealthSummary, HealthView, CheckView,
     )),
     modifiers(&Security),
     tags(

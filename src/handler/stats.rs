@@ -44,6 +44,9 @@ pub struct StatsResponse {
     /// WhatsApp, Googlebot, clients without a user agent, …).
     #[schema(minimum = 0)]
     pub bot_clicks: u64,
+    /// Whether the destination answers (see `GET /stats/{code}/health`); null where link
+    /// health is off.
+    pub health: Option<super::HealthSummary>,
 }
 
 /// A link's counters.
@@ -71,6 +74,7 @@ pub(crate) async fn stats(
         .await
         .map_err(|e| for_client(e, browser))?;
     let split = state.analytics.split(&code).await?;
+    let health = super::link_health::summary(&state, &code).await?;
     let body = StatsResponse {
         short_code: record.short_code,
         long_url: record.long_url,
@@ -80,6 +84,7 @@ pub(crate) async fn stats(
         last_accessed_at: record.last_accessed_at,
         human_clicks: split.human,
         bot_clicks: split.bot,
+        health,
     };
     let mut response = Json(body).into_response();
     response

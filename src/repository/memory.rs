@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 mod accounts;
 mod clicks;
+mod health;
 
 use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
@@ -112,6 +113,8 @@ pub struct MemoryRepository {
     accounts: accounts::Accounts,
     /// Each owner's links by (creation, code): the listing index.
     owners: RwLock<HashMap<Box<str>, OwnedLinks>>,
+    /// The link-health schedule and records.
+    health: health::HealthBook,
 }
 
 impl Default for MemoryRepository {
@@ -122,6 +125,7 @@ impl Default for MemoryRepository {
             keys: RwLock::default(),
             accounts: accounts::Accounts::default(),
             owners: RwLock::default(),
+            health: health::HealthBook::default(),
         }
     }
 }
@@ -210,6 +214,7 @@ impl Repository for MemoryRepository {
                 .or_default()
                 .insert((record.created_at, code.clone()));
         }
+        self.health.schedule(code, record.created_at);
         Ok(())
     }
 
@@ -276,6 +281,7 @@ impl Repository for MemoryRepository {
                 shard.by_expiry.remove(key);
                 if let Some(entry) = shard.records.remove(key.1.as_str()) {
                     self.unindex_owner(entry.owner.as_deref(), entry.created_at, &key.1);
+                    self.health.forget(&key.1);
                 }
             }
             removed += doomed.len();
@@ -362,6 +368,7 @@ impl Repository for MemoryRepository {
             shard.by_expiry.remove(&(old, code.clone()));
         }
         self.unindex_owner(owner.as_deref(), created_at, code);
+        self.health.forget(code);
         Ok(true)
     }
 }

@@ -9,6 +9,7 @@ mod analytics;
 mod changes;
 mod deadline;
 mod dynamodb;
+pub mod health;
 mod memory;
 mod metered;
 mod postgres;
@@ -38,6 +39,7 @@ pub use dynamodb::{
     DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, OWNER_INDEX, SWEEP_LOOKBACK_DAYS,
     expiry_bucket,
 };
+pub use health::{DueWindow, HISTORY_LEN, HealthRecord, HealthStore};
 pub use memory::MemoryRepository;
 pub use metered::Metered;
 pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresRepository};
@@ -410,6 +412,9 @@ pub struct AccountStores {
     pub invites: Arc<dyn InviteStore>,
     /// Click analytics (the reads; writes ride on [`Repository::increment_click_counts`]).
     pub clicks: Arc<dyn ClickStatsStore>,
+    /// The link-health schedule and records; `None` on a backend that has no link health
+    /// yet (the checker does not run there, and `/stats` shows no health).
+    pub health: Option<Arc<dyn HealthStore>>,
 }
 
 impl AccountStores {
@@ -422,7 +427,14 @@ impl AccountStores {
             sessions: backend.clone(),
             invites: backend.clone(),
             clicks: backend,
+            health: None,
         }
+    }
+
+    /// The same, with `backend`'s link-health store.
+    pub fn with_health(mut self, backend: Arc<dyn HealthStore>) -> Self {
+        self.health = Some(backend);
+        self
     }
 }
 
@@ -493,7 +505,14 @@ pub async fn build_stores(
     let timeout = Duration::from_millis(settings.timeout_ms);
     match settings.backend {
         // The memory store cannot fail, so it is not metered.
-        StorageBackend::Memory => Ok(Stores::with_accounts(MemoryRepository::new())),
+        StorageBackend::Memory => {
+            let repo = Arc::new(MemoryRepository::new());
+            Ok(Stores {
+                links: repo.clone(),
+                keys: repo.clone(),
+                accounts: AccountStores::of(repo.clone()).with_health(repo),
+            })
+        }
         StorageBackend::Sqlite => {
             let sqlite = &settings.sqlite;
             let repo = SqliteRepository::open(&sqlite.path, sqlite.synchronous)
@@ -501,7 +520,7 @@ pub async fn build_stores(
                 .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
             // Accounts are rare next to redirects: they skip the metering wrapper.
             let repo = Arc::new(repo);
-            let accounts = AccountStores::of(repo.clone());
+            let accounts = AccountStores::of(repo.clone()).with_health(repo.clone());
             Ok(Stores::split(
                 Metered::new(repo, "sqlite", errors),
                 accounts,

@@ -27,6 +27,7 @@ use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 
 mod accounts;
 mod clicks;
+mod health;
 mod keys;
 mod links;
 
@@ -66,6 +67,8 @@ const MIGRATIONS: &[&str] = &[
         WHERE owner_id IS NOT NULL;",
     // 5: click analytics.
     clicks::MIGRATION,
+    // 6: link health.
+    health::MIGRATION,
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see
@@ -403,6 +406,13 @@ fn execute(
                     record.last_accessed_at.map(Timestamp::as_unix_millis),
                     record.owner,
                 ])?;
+            if inserted == 1 {
+                health::schedule(
+                    tx,
+                    record.short_code.as_str(),
+                    record.created_at.as_unix_millis(),
+                )?;
+            }
             Ok(if inserted == 1 {
                 Ok(0)
             } else {
@@ -433,6 +443,7 @@ fn execute(
             let mut delete = tx.prepare_cached("DELETE FROM links WHERE short_code = ?1")?;
             for code in &codes {
                 clicks::forget(tx, code)?;
+                health::forget(tx, code)?;
                 delete.execute([code])?;
             }
             let silent =

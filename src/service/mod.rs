@@ -8,6 +8,7 @@ mod cache;
 mod clicks;
 mod error;
 mod expiration;
+pub mod health;
 mod url_service;
 mod visitor;
 

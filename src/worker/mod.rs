@@ -7,4 +7,4 @@ mod clicks;
 mod start;
 
 pub use clicks::{StreamProcessor, deltas_of};
-pub use start::{Background, start};
+pub use start::{Background, Parts, start};

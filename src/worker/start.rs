@@ -14,6 +14,7 @@ use super::StreamProcessor;
 use crate::config::{ClickQueue, Settings};
 use crate::domain::Clock;
 use crate::repository::{RedisClickStream, RepoError, Repository, SessionStore};
+use crate::service::health::LinkHealthService;
 use crate::service::{ClickOutbox, ExpirationService, UrlService};
 
 /// The loops one process started, by name.
@@ -35,21 +36,41 @@ impl Background {
     }
 }
 
-/// Starts the loops `settings` ask for. `urls` is the serving process's service (its clicks
-/// are flushed or published); `None` in `url-shortener worker`, which answers no redirects.
-/// `sessions` are swept with the links; `expired` counts what the sweep removes.
+/// What the background loops work on.
+pub struct Parts {
+    /// The serving process's service (its clicks are flushed or published); `None` in
+    /// `url-shortener worker`, which answers no redirects.
+    pub urls: Option<Arc<UrlService>>,
+    /// The links.
+    pub repo: Arc<dyn Repository>,
+    /// Swept with the links.
+    pub sessions: Option<Arc<dyn SessionStore>>,
+    /// The clock of the sweeps and the processor.
+    pub clock: Arc<dyn Clock>,
+    /// Counts what the expiry sweep removes.
+    pub expired: Option<Counter>,
+    /// Checks destinations; `None`: link health is off.
+    pub health: Option<Arc<LinkHealthService>>,
+}
+
+/// Starts the loops `settings` ask for over `parts`, each stopping when `stop` turns true.
 ///
 /// # Errors
 /// When the Redis of `clicks.redis_url` cannot be reached (the message names the key).
 pub async fn start(
     settings: &Settings,
-    urls: Option<&Arc<UrlService>>,
-    repo: Arc<dyn Repository>,
-    sessions: Option<Arc<dyn SessionStore>>,
-    clock: Arc<dyn Clock>,
-    expired: Option<Counter>,
+    parts: Parts,
     stop: &watch::Receiver<bool>,
 ) -> Result<Background, RepoError> {
+    let Parts {
+        urls,
+        repo,
+        sessions,
+        clock,
+        expired,
+        health,
+    } = parts;
+    let urls = urls.as_ref();
     let clicks = &settings.clicks;
     let workers = settings.workers.enabled;
     let mut background = Background::default();
@@ -130,6 +151,9 @@ pub async fn start(
             sweeper = sweeper.count_removed_in(counter);
         }
         background.add("expiration sweeper", sweeper.spawn(stop.clone()));
+        if let Some(health) = health {
+            background.add("link health checker", health.spawn(stop.clone()));
+        }
     }
     Ok(background)
 }

@@ -3,7 +3,9 @@
 #![allow(dead_code, unreachable_pub)] // each test crate uses a different subset
 
 pub mod backends;
+pub mod dns;
 pub mod doubles;
+pub mod fixture;
 pub mod process;
 pub mod proxy;
 pub mod shared;

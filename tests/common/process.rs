@@ -57,6 +57,8 @@ pub async fn start(dir: &Path, env: &[(&str, &str)]) -> ServerProcess {
         .env("URL_SHORTENER__LOG__FORMAT", "json")
         // Tests send bursts from one address; rate-limit tests pass `..ENABLED=true`.
         .env("URL_SHORTENER__RATE_LIMIT__ENABLED", "false")
+        // Test links point at example.com and the like: no checks of them unless a test asks.
+        .env("URL_SHORTENER__LINK_HEALTH__ENABLED", "false")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -116,6 +118,7 @@ pub async fn start_worker(dir: &Path, env: &[(&str, &str)]) -> WorkerProcess {
         .arg("worker")
         .current_dir(dir)
         .env("URL_SHORTENER__LOG__FORMAT", "json")
+        .env("URL_SHORTENER__LINK_HEALTH__ENABLED", "false")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
