@@ -44,8 +44,8 @@ pub struct DueWindow {
     pub lease_until: Timestamp,
 }
 
-/// The link-health schedule and records. Every backend passes the same conformance tests
-/// (`tests/health_conformance.rs`).
+/// The link-health schedule and records. Every backend that has it (all but DynamoDB, so far)
+/// passes the same conformance tests (`tests/health_conformance.rs`).
 #[async_trait]
 pub trait HealthStore: Send + Sync + 'static {
     /// Leases up to `limit` links that are due in `window`: each one's due time becomes

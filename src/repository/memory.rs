@@ -31,6 +31,11 @@ struct Entry {
     owner: Option<Box<str>>,
     /// Click analytics; `None` until the first analysed click, and again once deleted.
     stats: Option<Box<clicks::LinkStats>>,
+    /// When the link is next due for a destination check (or its lease ends); its creation
+    /// until the first check.
+    health_due: i64,
+    /// What the checks found; `None` until the first.
+    health: Option<Box<super::HealthRecord>>,
 }
 
 /// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
@@ -62,6 +67,8 @@ impl Entry {
             last_accessed_at: pack(record.last_accessed_at),
             owner: record.owner.as_deref().map(Box::from),
             stats: None,
+            health_due: record.created_at.as_unix_millis(),
+            health: None,
         }
     }
 
@@ -113,8 +120,6 @@ pub struct MemoryRepository {
     accounts: accounts::Accounts,
     /// Each owner's links by (creation, code): the listing index.
     owners: RwLock<HashMap<Box<str>, OwnedLinks>>,
-    /// The link-health schedule and records.
-    health: health::HealthBook,
 }
 
 impl Default for MemoryRepository {
@@ -125,7 +130,6 @@ impl Default for MemoryRepository {
             keys: RwLock::default(),
             accounts: accounts::Accounts::default(),
             owners: RwLock::default(),
-            health: health::HealthBook::default(),
         }
     }
 }
@@ -214,7 +218,6 @@ impl Repository for MemoryRepository {
                 .or_default()
                 .insert((record.created_at, code.clone()));
         }
-        self.health.schedule(code, record.created_at);
         Ok(())
     }
 
@@ -281,7 +284,6 @@ impl Repository for MemoryRepository {
                 shard.by_expiry.remove(key);
                 if let Some(entry) = shard.records.remove(key.1.as_str()) {
                     self.unindex_owner(entry.owner.as_deref(), entry.created_at, &key.1);
-                    self.health.forget(&key.1);
                 }
             }
             removed += doomed.len();
@@ -364,11 +366,11 @@ impl Repository for MemoryRepository {
         entry.long_url = Box::from("");
         entry.expires_at = NONE;
         entry.stats = None;
+        entry.health = None;
         if let Some(old) = old_expiry {
             shard.by_expiry.remove(&(old, code.clone()));
         }
         self.unindex_owner(owner.as_deref(), created_at, code);
-        self.health.forget(code);
         Ok(true)
     }
 }

@@ -476,7 +476,7 @@ impl Stores {
     /// A networked backend: links and keys behind a deadline and the error meter, accounts
     /// direct (they are rare next to redirects, and the clients' own timeouts bound them).
     fn metered_with_accounts<B>(
-        backend: B,
+        backend: Arc<B>,
         timeout: Duration,
         name: &'static str,
         errors: Family<StorageLabels, Counter>,
@@ -484,7 +484,6 @@ impl Stores {
     where
         B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore + ClickStatsStore,
     {
-        let backend = Arc::new(backend);
         Self::split(
             Metered::new(Deadline::new(backend.clone(), timeout), name, errors),
             AccountStores::of(backend),
@@ -536,9 +535,10 @@ pub async fn build_stores(
                         crate::config::redact_password(&redis.url)
                     )
                 })?;
-            Ok(Stores::metered_with_accounts(
-                repo, timeout, "redis", errors,
-            ))
+            let repo = Arc::new(repo);
+            let mut stores = Stores::metered_with_accounts(repo.clone(), timeout, "redis", errors);
+            stores.accounts.health = Some(repo);
+            Ok(stores)
         }
         StorageBackend::Dynamodb => {
             let dynamo = &settings.dynamodb;
@@ -549,7 +549,10 @@ pub async fn build_stores(
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
             Ok(Stores::metered_with_accounts(
-                repo, timeout, "dynamodb", errors,
+                Arc::new(repo),
+                timeout,
+                "dynamodb",
+                errors,
             ))
         }
         StorageBackend::Postgres => {
@@ -565,7 +568,7 @@ pub async fn build_stores(
             // Every call already has the deadline inside (see `postgres`), so no `Deadline`
             // wrapper: it would split click flushes into single increments.
             let repo = Arc::new(repo);
-            let accounts = AccountStores::of(repo.clone());
+            let accounts = AccountStores::of(repo.clone()).with_health(repo.clone());
             Ok(Stores::split(
                 Metered::new(repo, "postgres", errors),
                 accounts,

@@ -35,6 +35,7 @@ use crate::domain::{Timestamp, UrlRecord};
 
 mod accounts;
 mod clicks;
+mod health;
 mod keys;
 mod links;
 

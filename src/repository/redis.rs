@@ -26,6 +26,7 @@ use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MA
 mod accounts;
 mod changes;
 mod clicks;
+mod health;
 mod keys;
 mod links;
 mod stream;

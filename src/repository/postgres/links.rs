@@ -74,12 +74,20 @@ pub(super) async fn insert_batch(pool: &PgPool, batch: Vec<PendingSave>) {
         owners.push(record.owner.clone());
     }
     let inserted = sqlx::query_scalar!(
-        r#"INSERT INTO links (short_code, long_url, created_at, expires_at, click_count,
-                              last_accessed_at, owner_id)
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
-                                $5::bigint[], $6::timestamptz[], $7::text[])
-           ON CONFLICT (short_code) DO NOTHING
-           RETURNING short_code AS "short_code!""#,
+        // Each new link enters the link-health schedule in the same statement.
+        r#"WITH inserted AS (
+               INSERT INTO links (short_code, long_url, created_at, expires_at, click_count,
+                                  last_accessed_at, owner_id)
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                                    $5::bigint[], $6::timestamptz[], $7::text[])
+               ON CONFLICT (short_code) DO NOTHING
+               RETURNING short_code, created_at
+           ),
+           scheduled AS (
+               INSERT INTO link_health (short_code, due_at)
+               SELECT short_code, created_at FROM inserted
+           )
+           SELECT short_code AS "short_code!" FROM inserted"#,
         &codes,
         &urls,
         &created,
@@ -369,7 +377,7 @@ impl Repository for PostgresRepository {
         // it), no owner (out of the owner index).
         let changed = self
             .within(
-                // Its analytics go in the same statement.
+                // Its analytics and link health go in the same statement.
                 sqlx::query_scalar!(
                     r#"WITH gone AS (
                            UPDATE links SET deleted_at = $2, long_url = '', expires_at = NULL,
@@ -383,6 +391,9 @@ impl Repository for PostgresRepository {
                        breakdown AS (
                            DELETE FROM click_breakdown
                            WHERE short_code IN (SELECT short_code FROM gone)
+                       ),
+                       health AS (
+                           DELETE FROM link_health WHERE short_code IN (SELECT short_code FROM gone)
                        )
                        SELECT count(*) AS "deleted!" FROM gone"#,
                     code.as_str(),

@@ -70,6 +70,14 @@ impl Repository for RedisRepository {
             .await
             .map_err(unavailable)?;
         if created == 1 {
+            // Into the link-health schedule: another hash slot, so after the save (a link
+            // that misses it is created all the same, and says so in the log).
+            if let Err(error) = self
+                .schedule_health(&record.short_code, record.created_at)
+                .await
+            {
+                tracing::warn!(%error, "a new link did not enter the link-health schedule");
+            }
             return Ok(());
         }
         if let Some((index, member)) = indexed {
@@ -210,6 +218,7 @@ impl Repository for RedisRepository {
         let Some((owner, created)) = deleted else {
             return Ok(false);
         };
+        self.forget_health(&[code.as_str().to_owned()]).await?;
         if !owner.is_empty()
             && let Some(created_at) = Timestamp::from_unix_millis(created)
         {
