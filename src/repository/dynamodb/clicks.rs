@@ -287,13 +287,36 @@ impl DynamoDbRepository {
         let Some((created_at, held)) = self.live_link_days(code).await? else {
             return Ok(Vec::new());
         };
-        let wanted: Vec<i64> = held.into_iter().filter(|d| days.contains(d)).collect();
-        let mut found = Vec::with_capacity(wanted.len());
-        for chunk in wanted.chunks(BATCH_GET_MAX) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|day| Self::key(&day_key(code.as_str(), created_at, *day)))
-                .collect();
+        let keys: Vec<Item> = held
+            .into_iter()
+            .filter(|d| days.contains(d))
+            .map(|day| Self::key(&day_key(code.as_str(), created_at, day)))
+            .collect();
+        self.batch_get(keys, None)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let day = item
+                    .get("short_code")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|k| k.rsplit('#').next())
+                    .and_then(|d| d.parse().ok())
+                    .ok_or_else(|| RepoError::Corrupt(format!("a click day of '{code}'")))?;
+                Ok((day, item))
+            })
+            .collect()
+    }
+
+    /// The items with `keys` that exist (consistent reads, [`BATCH_GET_MAX`] at a time, the
+    /// keys DynamoDB left unprocessed asked again), with only `projection` when given.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, RepoError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut keys = chunk.to_vec();
             for attempt in 0..8 {
                 if keys.is_empty() {
                     break;
@@ -304,6 +327,7 @@ impl DynamoDbRepository {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
                     .consistent_read(true)
+                    .set_projection_expression(projection.map(str::to_owned))
                     .build()
                     .map_err(unavailable)?;
                 let output = self
@@ -313,19 +337,12 @@ impl DynamoDbRepository {
                     .send()
                     .await
                     .map_err(unavailable)?;
-                for item in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let day = item
-                        .get("short_code")
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|k| k.rsplit('#').next())
-                        .and_then(|d| d.parse().ok())
-                        .ok_or_else(|| RepoError::Corrupt(format!("a click day of '{code}'")))?;
-                    found.push((day, item));
-                }
+                found.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
                 keys = output
                     .unprocessed_keys
                     .and_then(|mut m| m.remove(&self.table))
@@ -358,45 +375,12 @@ impl DynamoDbRepository {
         &self,
         codes: &[AttributeValue],
     ) -> Result<Vec<Item>, RepoError> {
-        let mut items = Vec::new();
-        for chunk in codes.chunks(BATCH_GET_MAX) {
-            let mut keys: Vec<Item> = chunk
-                .iter()
-                .map(|c| HashMap::from([("short_code".to_owned(), c.clone())]))
-                .collect();
-            for attempt in 0..8 {
-                if keys.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .projection_expression("short_code, created_at, click_days")
-                    .build()
-                    .map_err(unavailable)?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                items.extend(
-                    output
-                        .responses
-                        .and_then(|mut r| r.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                keys = output
-                    .unprocessed_keys
-                    .and_then(|mut m| m.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-        }
-        Ok(items)
+        let keys = codes
+            .iter()
+            .map(|c| HashMap::from([("short_code".to_owned(), c.clone())]))
+            .collect();
+        self.batch_get(keys, Some("short_code, created_at, click_days"))
+            .await
     }
 }
 
