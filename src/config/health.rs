@@ -24,9 +24,9 @@ pub struct LinkHealthSettings {
     pub concurrency: usize,
     /// `link_health.connect_timeout_ms`: connecting to one address. Default 5000.
     pub connect_timeout_ms: u64,
-    /// `link_health.timeout_ms`: one whole check, redirects included; below
-    /// `server.request_timeout_ms`, so that a check asked for by hand answers before the
-    /// request's deadline. Default 8000.
+    /// `link_health.timeout_ms`: one whole check, redirects included. Default 8000: below the
+    /// default `server.request_timeout_ms`, so that a check asked for by hand answers before
+    /// the request's deadline (past it the request answers 503 and the check is not recorded).
     pub timeout_ms: u64,
     /// `link_health.max_body_bytes`: body bytes read before the connection is dropped.
     /// Default 65536.
