@@ -222,6 +222,14 @@ fn millis_field(
         .transpose()
 }
 
+/// Whether `key` names a Redis Cluster hash tag (a non-empty `{…}`), which then decides its
+/// hash slot.
+fn has_hash_tag(key: &str) -> bool {
+    key.find('{')
+        .and_then(|open| key[open + 1..].find('}').map(|len| len > 0))
+        .unwrap_or(false)
+}
+
 impl RedisRepository {
     /// Connects to `url` (`redis://[:password@]host:port[/db]`, or `rediss://` for TLS), with
     /// keys under `prefix`. The connection manager reconnects by itself after failures.
@@ -253,11 +261,7 @@ impl RedisRepository {
     /// Cluster.
     fn clicks_key(&self, code: &ShortCode) -> String {
         let link = self.key(code);
-        let tagged = link
-            .find('{')
-            .and_then(|open| link[open + 1..].find('}').map(|len| len > 0))
-            .unwrap_or(false);
-        if tagged {
+        if has_hash_tag(&link) {
             format!("{link}:clicks")
         } else {
             format!("{{{link}}}:clicks")

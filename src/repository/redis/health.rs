@@ -69,12 +69,7 @@ return #ARGV
 impl RedisRepository {
     /// `{prefix}{health}:{part}`, or `{prefix}health:{part}` when the prefix has its own tag.
     fn health_key(&self, part: &str) -> String {
-        let tagged = self
-            .prefix
-            .find('{')
-            .and_then(|open| self.prefix[open + 1..].find('}').map(|len| len > 0))
-            .unwrap_or(false);
-        if tagged {
+        if super::has_hash_tag(&self.prefix) {
             format!("{}health:{part}", self.prefix)
         } else {
             format!("{}{{health}}:{part}", self.prefix)
