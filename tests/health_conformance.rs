@@ -53,6 +53,11 @@ async fn redis() -> Backend {
     of(repo, false, Box::new(scope))
 }
 
+async fn dynamodb() -> Backend {
+    let (repo, table) = common::backends::dynamodb_table().await;
+    of(repo, true, Box::new(table))
+}
+
 async fn postgres() -> Backend {
     let (repo, scope) = postgres_schema().await;
     of(repo, true, Box::new(scope))
@@ -278,4 +283,74 @@ macro_rules! health {
 health!(memory);
 health!(sqlite);
 health!(redis);
+health!(dynamodb);
 health!(postgres);
+
+/// A development table made by a version before link health (`create_table = true`) gets the
+/// schedule's indexes at start, and its new links are leased from them.
+#[tokio::test]
+async fn an_older_dynamodb_table_gets_the_health_indexes_at_start() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use url_shortener::repository::{BROKEN_INDEX, DynamoDbRepository, HEALTH_INDEX};
+
+    common::backends::local_aws_env();
+    let table = common::backends::unique("older");
+    let client = DynamoDbRepository::client(
+        "us-east-1",
+        Some(&common::backends::dynamodb_endpoint()),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    client
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("short_code")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("short_code")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("the DynamoDB-compatible server (scripts/test starts one) takes a bare table");
+
+    let repo = DynamoDbRepository::new(client.clone(), &table, true)
+        .await
+        .unwrap();
+
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = described
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    for wanted in [BROKEN_INDEX, HEALTH_INDEX, "expiry-index", "owner-index"] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "{wanted} missing from {names:?}"
+        );
+    }
+    let b = of(repo, true, Box::new(table));
+    link(&b, "upgraded", T0, None).await;
+    let leased = b.health.lease_due(window(T0 + MINUTE), 10).await.unwrap();
+    assert_eq!(sorted(leased), vec!["upgraded"]);
+}

@@ -18,8 +18,11 @@
 //! | `deleted_at` | N | set on a deleted link's tombstone, which keeps the code taken for ever |
 //! | `human_clicks`, `bot_clicks` | N | the clicks split into people and bots |
 //! | `click_days` | NS | the days that have a click analytics item (see `clicks`) |
+//! | `health_due`, `health_bucket`, `health` | N, S, S | the link-health schedule and record (see `health`) |
+//! | `broken_bucket`, `broken_since` | S, N | only while the destination is broken (see `health`) |
 //!
-//! The global secondary index `owner-index` (keys only) lists an owner's links newest first.
+//! The global secondary index `owner-index` (keys only) lists an owner's links newest first;
+//! `health-index` and `broken-index` (keys only, sparse) hold the link-health schedule.
 //! The global secondary index `expiry-index` (keys only) is keyed by `expiry_bucket` with
 //! `expires_at` as sort key. A GSI keyed by `expires_at` itself could only answer equality, not
 //! "everything before T"; bucketing by expiry day makes it a range query per day, and the shard
@@ -35,8 +38,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
-    DeleteRequest, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
+    DeleteRequest, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, WriteRequest,
 };
 
@@ -44,7 +47,9 @@ use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MA
 
 mod accounts;
 mod clicks;
+mod health;
 mod keys;
+pub use health::{BROKEN_INDEX, HEALTH_INDEX};
 mod links;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
@@ -125,6 +130,43 @@ fn key_element(name: &str, kind: KeyType) -> Result<KeySchemaElement, RepoError>
         .map_err(unavailable)
 }
 
+/// One of the table's global secondary indexes, all keys only.
+struct Index {
+    name: &'static str,
+    hash: (&'static str, ScalarAttributeType),
+    range: (&'static str, ScalarAttributeType),
+}
+
+impl Index {
+    fn definition(&self) -> Result<GlobalSecondaryIndex, RepoError> {
+        keys_only_index(self.name, self.hash.0, self.range.0)
+    }
+}
+
+/// Every index the service queries (README "Storage" / DynamoDB; Terraform makes the same).
+const INDEXES: [Index; 4] = [
+    Index {
+        name: EXPIRY_INDEX,
+        hash: ("expiry_bucket", ScalarAttributeType::S),
+        range: ("expires_at", ScalarAttributeType::N),
+    },
+    Index {
+        name: OWNER_INDEX,
+        hash: ("owner_id", ScalarAttributeType::S),
+        range: ("owner_sort", ScalarAttributeType::S),
+    },
+    Index {
+        name: health::HEALTH_INDEX,
+        hash: ("health_bucket", ScalarAttributeType::S),
+        range: ("health_due", ScalarAttributeType::N),
+    },
+    Index {
+        name: health::BROKEN_INDEX,
+        hash: ("broken_bucket", ScalarAttributeType::S),
+        range: ("broken_since", ScalarAttributeType::N),
+    },
+];
+
 /// A global secondary index named `name` on (`hash`, `range`) that projects only the keys.
 fn keys_only_index(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, RepoError> {
     GlobalSecondaryIndex::builder()
@@ -149,12 +191,16 @@ pub fn expiry_bucket(code: &ShortCode, expires_at: Timestamp) -> String {
 /// kind; other items that expire (sessions: `s`) have their own, so a sweep of one kind never
 /// meets the other.
 fn bucket(kind: &str, name: &str, expires_at: Timestamp) -> String {
-    // FNV-1a: stable across processes and versions, unlike std's randomly seeded hasher.
-    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
     let day = expires_at.as_unix_millis().div_euclid(DAY_MS);
-    format!("{kind}{day}#{}", hash % EXPIRY_SHARDS)
+    format!("{kind}{day}#{}", stable_hash(name) % EXPIRY_SHARDS)
+}
+
+/// FNV-1a of `name`: stable across processes and versions, unlike std's randomly seeded
+/// hasher, so an item's index shard never moves.
+fn stable_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 impl DynamoDbRepository {
@@ -251,44 +297,28 @@ impl DynamoDbRepository {
                 .map_err(unavailable)
         };
 
-        let index = keys_only_index(EXPIRY_INDEX, "expiry_bucket", "expires_at")?;
-        let owners = keys_only_index(OWNER_INDEX, "owner_id", "owner_sort")?;
-        let created = self
+        let mut create = self
             .client
             .create_table()
             .table_name(&self.table)
             .attribute_definitions(attribute("short_code", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("expiry_bucket", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("expires_at", ScalarAttributeType::N)?)
-            .attribute_definitions(attribute("owner_id", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("owner_sort", ScalarAttributeType::S)?)
             .key_schema(key_element("short_code", KeyType::Hash)?)
-            .global_secondary_indexes(index)
-            .global_secondary_indexes(owners.clone())
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
-        match created {
+            .billing_mode(BillingMode::PayPerRequest);
+        for index in &INDEXES {
+            create = create
+                .attribute_definitions(attribute(index.hash.0, index.hash.1.clone())?)
+                .attribute_definitions(attribute(index.range.0, index.range.1.clone())?)
+                .global_secondary_indexes(index.definition()?);
+        }
+        match create.send().await {
             Ok(_) => tracing::info!(table = %self.table, "created DynamoDB table"),
             Err(e) if e.code() == Some("ResourceInUseException") => {
                 tracing::debug!(table = %self.table, "DynamoDB table exists");
-                return self.add_owner_index(owners).await;
+                return self.add_missing_indexes().await;
             }
             Err(e) => return Err(unavailable(e)),
         }
-        for _ in 0..120 {
-            let described = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        self.wait_until_active().await?;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
@@ -305,48 +335,81 @@ impl DynamoDbRepository {
         Ok(())
     }
 
-    /// Adds the owner index to a table made by a version without it (development tables
-    /// only: `create_table`; production tables get it from Terraform).
-    async fn add_owner_index(&self, owners: GlobalSecondaryIndex) -> Result<(), RepoError> {
-        let described = self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let has_it = described
-            .table()
-            .map(|t| t.global_secondary_indexes())
-            .is_some_and(|indexes| indexes.iter().any(|i| i.index_name() == Some(OWNER_INDEX)));
-        if has_it {
-            return Ok(());
+    /// Waits (at most a minute) for the table and its indexes to be active: DynamoDB takes
+    /// one index change at a time.
+    async fn wait_until_active(&self) -> Result<(), RepoError> {
+        for _ in 0..120 {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let table = described.table();
+            let active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
+                && table.is_some_and(|t| {
+                    t.global_secondary_indexes()
+                        .iter()
+                        .all(|i| i.index_status() == Some(&IndexStatus::Active))
+                });
+            if active {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let definition = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
+        Err(RepoError::Unavailable(format!(
+            "DynamoDB table {} did not become active within a minute",
+            self.table
+        )))
+    }
+
+    /// Adds the indexes a table made by an older version lacks, one at a time (development
+    /// tables only: `create_table`; production tables get them from Terraform).
+    async fn add_missing_indexes(&self) -> Result<(), RepoError> {
+        for index in &INDEXES {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let has_it = described
+                .table()
+                .map(|t| t.global_secondary_indexes())
+                .is_some_and(|all| all.iter().any(|i| i.index_name() == Some(index.name)));
+            if has_it {
+                continue;
+            }
+            let definition = |(name, kind): &(&str, ScalarAttributeType)| {
+                AttributeDefinition::builder()
+                    .attribute_name(*name)
+                    .attribute_type(kind.clone())
+                    .build()
+                    .map_err(unavailable)
+            };
+            let built = index.definition()?;
+            let create = CreateGlobalSecondaryIndexAction::builder()
+                .index_name(index.name)
+                .set_key_schema(Some(built.key_schema().to_vec()))
+                .set_projection(built.projection().cloned())
                 .build()
-                .map_err(unavailable)
-        };
-        let create = CreateGlobalSecondaryIndexAction::builder()
-            .index_name(OWNER_INDEX)
-            .set_key_schema(Some(owners.key_schema().to_vec()))
-            .set_projection(owners.projection().cloned())
-            .build()
-            .map_err(unavailable)?;
-        self.client
-            .update_table()
-            .table_name(&self.table)
-            .attribute_definitions(definition("owner_id")?)
-            .attribute_definitions(definition("owner_sort")?)
-            .global_secondary_index_updates(
-                GlobalSecondaryIndexUpdate::builder().create(create).build(),
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
-        tracing::info!(table = %self.table, "added the owner index to the DynamoDB table");
+                .map_err(unavailable)?;
+            self.client
+                .update_table()
+                .table_name(&self.table)
+                .attribute_definitions(definition(&index.hash)?)
+                .attribute_definitions(definition(&index.range)?)
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                )
+                .send()
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(table = %self.table, index = index.name, "added an index to the DynamoDB table");
+            self.wait_until_active().await?;
+        }
         Ok(())
     }
 

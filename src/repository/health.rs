@@ -44,7 +44,7 @@ pub struct DueWindow {
     pub lease_until: Timestamp,
 }
 
-/// The link-health schedule and records. Every backend that has it (all but DynamoDB, so far)
+/// The link-health schedule and records. Every backend
 /// passes the same conformance tests (`tests/health_conformance.rs`).
 #[async_trait]
 pub trait HealthStore: Send + Sync + 'static {

@@ -36,8 +36,8 @@ pub use analytics::{ClickStatsStore, MAX_BREAKDOWN_DAYS, MAX_SERIES_HOURS};
 pub use changes::LinkChangeFeed;
 pub use deadline::Deadline;
 pub use dynamodb::{
-    DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, OWNER_INDEX, SWEEP_LOOKBACK_DAYS,
-    expiry_bucket,
+    BROKEN_INDEX, DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, HEALTH_INDEX, OWNER_INDEX,
+    SWEEP_LOOKBACK_DAYS, expiry_bucket,
 };
 pub use health::{DueWindow, HISTORY_LEN, HealthRecord, HealthStore};
 pub use memory::MemoryRepository;
@@ -548,12 +548,11 @@ pub async fn build_stores(
             let repo = DynamoDbRepository::new(client, &dynamo.table, dynamo.create_table)
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
-            Ok(Stores::metered_with_accounts(
-                Arc::new(repo),
-                timeout,
-                "dynamodb",
-                errors,
-            ))
+            let repo = Arc::new(repo);
+            let mut stores =
+                Stores::metered_with_accounts(repo.clone(), timeout, "dynamodb", errors);
+            stores.accounts.health = Some(repo);
+            Ok(stores)
         }
         StorageBackend::Postgres => {
             let pg = &settings.postgres;

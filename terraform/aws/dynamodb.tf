@@ -1,6 +1,6 @@
 # The table exactly as the service expects it (README "Storage" / DynamoDB): links and API keys
 # keyed by short_code, the expiry index the sweeper queries, the owner index of users' listings,
-# native TTL on `ttl`. Only with store = "dynamodb".
+# the link-health schedule and broken-links indexes, native TTL on `ttl`. Only with store = "dynamodb".
 resource "aws_dynamodb_table" "links" {
   count = local.store_dynamodb ? 1 : 0
 
@@ -34,6 +34,26 @@ resource "aws_dynamodb_table" "links" {
     type = "S"
   }
 
+  attribute {
+    name = "health_bucket"
+    type = "S"
+  }
+
+  attribute {
+    name = "health_due"
+    type = "N"
+  }
+
+  attribute {
+    name = "broken_bucket"
+    type = "S"
+  }
+
+  attribute {
+    name = "broken_since"
+    type = "N"
+  }
+
   global_secondary_index {
     name            = "expiry-index"
     hash_key        = "expiry_bucket"
@@ -46,6 +66,22 @@ resource "aws_dynamodb_table" "links" {
     name            = "owner-index"
     hash_key        = "owner_id"
     range_key       = "owner_sort"
+    projection_type = "KEYS_ONLY"
+  }
+
+  # The link-health schedule: the links due for a check, leased by the workers.
+  global_secondary_index {
+    name            = "health-index"
+    hash_key        = "health_bucket"
+    range_key       = "health_due"
+    projection_type = "KEYS_ONLY"
+  }
+
+  # Broken destinations, the longest broken first (the link_health_broken_links gauge).
+  global_secondary_index {
+    name            = "broken-index"
+    hash_key        = "broken_bucket"
+    range_key       = "broken_since"
     projection_type = "KEYS_ONLY"
   }
 

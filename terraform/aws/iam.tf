@@ -41,6 +41,8 @@ data "aws_iam_policy_document" "task" {
       aws_dynamodb_table.links[0].arn,
       "${aws_dynamodb_table.links[0].arn}/index/expiry-index",
       "${aws_dynamodb_table.links[0].arn}/index/owner-index",
+      "${aws_dynamodb_table.links[0].arn}/index/health-index",
+      "${aws_dynamodb_table.links[0].arn}/index/broken-index",
     ]
   }
 

@@ -86,6 +86,9 @@ impl Repository for DynamoDbRepository {
                 item.insert(name.to_owned(), value);
             }
         }
+        for (name, value) in health::schedule_attributes(&record.short_code, record.created_at) {
+            item.insert(name.to_owned(), value);
+        }
         if let Some(owner) = &record.owner {
             item.insert("owner_id".to_owned(), s(owner));
             item.insert(
@@ -353,15 +356,16 @@ impl Repository for DynamoDbRepository {
 
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
         // The item stays as the code's tombstone: without destination, expiry (neither the
-        // sweep nor native TTL takes it) or owner (out of the owner index).
+        // sweep nor native TTL takes it), owner (out of the owner index) or health schedule.
         let deleted = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(code.as_str())))
-            .update_expression(
-                "SET deleted_at = :at REMOVE long_url, expires_at, #t, expiry_bucket, owner_id, owner_sort",
-            )
+            .update_expression(format!(
+                "SET deleted_at = :at REMOVE long_url, expires_at, #t, expiry_bucket, owner_id, owner_sort, {}",
+                health::HEALTH_ATTRIBUTES
+            ))
             .condition_expression("attribute_exists(short_code) AND attribute_not_exists(deleted_at)")
             .expression_attribute_names("#t", "ttl")
             .expression_attribute_values(":at", n(at.as_unix_millis()))
