@@ -15,6 +15,10 @@
 //!                                            for SECONDS while probing: a fresh link is
 //!                                            followed every 50 ms and /stats polled until its
 //!                                            click shows; prints the probes' lag p50/p99
+//! seed checks ADDR LINKS HOSTS               serves HOSTS loopback fixtures (200 to anything),
+//!                                            creates LINKS links `h%07d` spread over them and
+//!                                            waits until the service's link-health checker
+//!                                            has checked each once: prints checks per second
 //! ```
 //!
 //! Each prints one `key=value` line for the script to parse and exits non-zero on any failure.
@@ -39,7 +43,8 @@ fn usage() -> ExitCode {
          seed resolve ADDR FROM TO CONCURRENCY\n       \
          seed sqlite-fill DB FROM TO CREATED_MS\n       \
          seed publish REDIS PREFIX FROM TO EVENTS\n       \
-         seed lag ADDR RATE SECONDS"
+         seed lag ADDR RATE SECONDS\n       \
+         seed checks ADDR LINKS HOSTS"
     );
     ExitCode::from(2)
 }
@@ -383,6 +388,77 @@ async fn lag(addr: &str, rate: u64, seconds: u64) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The link-health checker's throughput: `hosts` fixtures on 127.0.0.1 that answer every
+/// request 200 and count them, `links` links spread over them (each fixture is another host to
+/// the checker's politeness gates), and the time from the first check to the last.
+async fn checks(addr: &str, links: u64, hosts: u64) -> ExitCode {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let served = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let mut ports = Vec::new();
+    for _ in 0..hosts {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("seed checks: cannot listen: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        ports.push(listener.local_addr().map(|a| a.port()).unwrap_or(0));
+        let (served, first) = (served.clone(), first.clone());
+        let app = axum::Router::new().fallback(move || {
+            let (served, first) = (served.clone(), first.clone());
+            async move {
+                first.get_or_init(Instant::now);
+                served.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::OK
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    let http = client(64);
+    let url = format!("http://{addr}/shorten");
+    let mut failed = 0u64;
+    let mut results = futures_util::stream::iter(0..links)
+        .map(|i| {
+            let port = ports[(i % hosts) as usize];
+            let request = http.post(&url).json(&serde_json::json!({
+                "long_url": format!("http://127.0.0.1:{port}/page/{i}"),
+                "alias": format!("h{i:07}"),
+            }));
+            async move {
+                matches!(request.send().await, Ok(r) if r.status() == reqwest::StatusCode::CREATED)
+            }
+        })
+        .buffer_unordered(64);
+    while let Some(created) = results.next().await {
+        failed += u64::from(!created);
+    }
+    if failed > 0 {
+        eprintln!("seed checks: {failed} of {links} links were not created");
+        return ExitCode::FAILURE;
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(180);
+    while served.load(Ordering::Relaxed) < links {
+        if Instant::now() > deadline {
+            eprintln!(
+                "seed checks: only {} of {links} links checked within 180 s",
+                served.load(Ordering::Relaxed)
+            );
+            return ExitCode::FAILURE;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let seconds = first.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
+    println!(
+        "checks={links} hosts={hosts} seconds={seconds:.3} per_second={:.0}",
+        links as f64 / seconds.max(1e-9)
+    );
+    ExitCode::SUCCESS
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -415,6 +491,10 @@ async fn main() -> ExitCode {
                 _ => usage(),
             }
         }
+        ["checks", addr, links, hosts] => match (number(links), number(hosts)) {
+            (Some(links), Some(hosts)) if hosts > 0 => checks(addr, links, hosts).await,
+            _ => usage(),
+        },
         ["lag", addr, rate, seconds] => match (number(rate), number(seconds)) {
             (Some(rate), Some(seconds)) => lag(addr, rate, seconds).await,
             _ => usage(),
