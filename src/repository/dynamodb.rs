@@ -167,6 +167,15 @@ const INDEXES: [Index; 4] = [
     },
 ];
 
+/// The definition of attribute `name` of type `kind` (a key of the table or of an index).
+fn attribute((name, kind): &(&str, ScalarAttributeType)) -> Result<AttributeDefinition, RepoError> {
+    AttributeDefinition::builder()
+        .attribute_name(*name)
+        .attribute_type(kind.clone())
+        .build()
+        .map_err(unavailable)
+}
+
 /// A global secondary index named `name` on (`hash`, `range`) that projects only the keys.
 fn keys_only_index(name: &str, hash: &str, range: &str) -> Result<GlobalSecondaryIndex, RepoError> {
     GlobalSecondaryIndex::builder()
@@ -289,25 +298,17 @@ impl DynamoDbRepository {
     }
 
     async fn create_table(&self) -> Result<(), RepoError> {
-        let attribute = |name: &str, kind: ScalarAttributeType| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(kind)
-                .build()
-                .map_err(unavailable)
-        };
-
         let mut create = self
             .client
             .create_table()
             .table_name(&self.table)
-            .attribute_definitions(attribute("short_code", ScalarAttributeType::S)?)
+            .attribute_definitions(attribute(&("short_code", ScalarAttributeType::S))?)
             .key_schema(key_element("short_code", KeyType::Hash)?)
             .billing_mode(BillingMode::PayPerRequest);
         for index in &INDEXES {
             create = create
-                .attribute_definitions(attribute(index.hash.0, index.hash.1.clone())?)
-                .attribute_definitions(attribute(index.range.0, index.range.1.clone())?)
+                .attribute_definitions(attribute(&index.hash)?)
+                .attribute_definitions(attribute(&index.range)?)
                 .global_secondary_indexes(index.definition()?);
         }
         match create.send().await {
@@ -335,17 +336,22 @@ impl DynamoDbRepository {
         Ok(())
     }
 
+    async fn describe(
+        &self,
+    ) -> Result<aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput, RepoError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(unavailable)
+    }
+
     /// Waits (at most a minute) for the table and its indexes to be active: DynamoDB takes
     /// one index change at a time.
     async fn wait_until_active(&self) -> Result<(), RepoError> {
         for _ in 0..120 {
-            let described = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let described = self.describe().await?;
             let table = described.table();
             let active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active)
                 && table.is_some_and(|t| {
@@ -368,13 +374,7 @@ impl DynamoDbRepository {
     /// tables only: `create_table`; production tables get them from Terraform).
     async fn add_missing_indexes(&self) -> Result<(), RepoError> {
         for index in &INDEXES {
-            let described = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let described = self.describe().await?;
             let has_it = described
                 .table()
                 .map(|t| t.global_secondary_indexes())
@@ -382,13 +382,6 @@ impl DynamoDbRepository {
             if has_it {
                 continue;
             }
-            let definition = |(name, kind): &(&str, ScalarAttributeType)| {
-                AttributeDefinition::builder()
-                    .attribute_name(*name)
-                    .attribute_type(kind.clone())
-                    .build()
-                    .map_err(unavailable)
-            };
             let built = index.definition()?;
             let create = CreateGlobalSecondaryIndexAction::builder()
                 .index_name(index.name)
@@ -399,8 +392,8 @@ impl DynamoDbRepository {
             self.client
                 .update_table()
                 .table_name(&self.table)
-                .attribute_definitions(definition(&index.hash)?)
-                .attribute_definitions(definition(&index.range)?)
+                .attribute_definitions(attribute(&index.hash)?)
+                .attribute_definitions(attribute(&index.range)?)
                 .global_secondary_index_updates(
                     GlobalSecondaryIndexUpdate::builder().create(create).build(),
                 )
