@@ -211,13 +211,15 @@ async fn a_new_link_is_checked_after_a_minute_and_again_a_round_later() {
     assert_eq!(health.run_round().await.unwrap(), 1);
     assert_eq!(health.run_round().await.unwrap(), 0, "checked this round");
     assert_eq!(stats(&app, &code).await["health"]["status"], "healthy");
-    app.clock.advance_millis((23 * 3600) * 1000);
+    // The next check comes one interval (24 h) later, give or take 5% of jitter: not yet at
+    // 22 h, due by 26 h whatever the jitter drew.
+    app.clock.advance_millis((22 * 3600) * 1000);
     assert_eq!(
         health.run_round().await.unwrap(),
         0,
         "not due before the interval"
     );
-    app.clock.advance_millis((2 * 3600) * 1000);
+    app.clock.advance_millis((4 * 3600) * 1000);
     assert_eq!(health.run_round().await.unwrap(), 1);
     assert_eq!(site.seen().len(), 2);
 }
@@ -287,8 +289,8 @@ async fn a_destination_that_resolves_inside_is_blocked_with_no_connection() {
     assert_eq!(body["outcome"], "blocked");
     assert_eq!(body["status"], "failing");
     assert_eq!(trap.attempts(), 0);
-    // The scheduled checker refuses it the same way.
-    app.clock.advance_millis((25 * 3600) * 1000);
+    // The scheduled checker refuses it the same way (due again within 24 h + 5% jitter).
+    app.clock.advance_millis((26 * 3600) * 1000);
     assert_eq!(
         app.state.health.clone().unwrap().run_round().await.unwrap(),
         1
