@@ -352,6 +352,8 @@ pub fn app(state: AppState) -> Router {
             get(handler::list_keys).post(handler::create_key),
         )
         .route("/api/keys/{id}", delete(handler::revoke_key))
+        // The web UI: its own layers (security headers) wrap its routes only.
+        .merge(crate::web::router())
         .fallback(handler::no_route)
         .method_not_allowed_fallback(handler::wrong_method)
         // `layer` after the routes and fallbacks so that it wraps all of them and sees the

@@ -2,7 +2,8 @@
 //! to them.
 //!
 //! Layers, dependencies pointing inward: [`handler`] (HTTP) → [`service`] (rules) →
-//! [`domain`] (types, no I/O); [`repository`] implements storage behind a trait. [`app`] builds
+//! [`domain`] (types, no I/O); [`repository`] implements storage behind a trait; [`web`] is the
+//! UI for people, beside the handlers. [`app`] builds
 //! the router without I/O and [`serve`] ([`server`]) runs it, so tests bind port 0 and choose their own
 //! shutdown.
 
@@ -19,6 +20,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod web;
 pub mod worker;
 
 pub use app::{AppState, app};

@@ -121,9 +121,11 @@ async fn main() -> anyhow::Result<()> {
     match state.accounts.open_setup().await {
         Ok(None) => {}
         Ok(Some(token)) => tracing::warn!(
+            setup_url = format!("{}/setup?token={}", state.web.base_url, token.expose()),
             setup_token = token.expose(),
-            "no administrator yet: POST /api/setup with this one-time token, or run \
-             `url-shortener user create NAME --admin` (same --config and environment)"
+            "no administrator yet: open setup_url in a browser to create one (or POST \
+             /api/setup with setup_token, or run `url-shortener user create NAME --admin` with \
+             the same --config and environment)"
         ),
         Err(error) => tracing::warn!(%error, "could not check for an administrator"),
     }

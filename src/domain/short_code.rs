@@ -19,6 +19,7 @@ pub const MAX_CODE_LEN: usize = 64;
 pub const RESERVED_ALIASES: &[&str] = &[
     "s", "shorten", "stats", "health", "live", "ready", "metrics", "openapi", "api", "admin",
     "docs", "swagger", "static", "assets", "login", "logout", "auth", "api-key", "api-keys",
+    "setup", "signup", "invite", "account", "links", "keys",
 ];
 
 fn is_code_char(b: u8) -> bool {

@@ -129,7 +129,7 @@ pub struct SetupRequest {
 }
 
 /// The client a request counts against, for the login budgets.
-pub(crate) struct Client(ClientId);
+pub(crate) struct Client(pub(crate) ClientId);
 
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;

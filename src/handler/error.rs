@@ -354,18 +354,14 @@ impl RateLimitHeaders {
     }
 }
 
-/// The page a browser shows for an unknown or expired link.
-const NOT_FOUND_HTML: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"robots\" content=\"noindex\"><title>Link not found</title></head>\
-<body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem\">\
-<h1>Link not found</h1><p>This short link does not exist or has expired.</p></body></html>\n";
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = if let Self::NotFound { html: true } = self {
-            (status, Html(NOT_FOUND_HTML)).into_response()
+            // The site's own 404 page, with the headers every page of the UI carries.
+            let mut r = (status, Html(crate::web::link_not_found_html())).into_response();
+            crate::web::add_security_headers(r.headers_mut());
+            r
         } else {
             let detail = if status.is_server_error() {
                 // A 5xx body never carries internal detail.

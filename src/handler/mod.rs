@@ -45,7 +45,7 @@ pub use keys::{CreatedKey, KeyList, KeyView, NewKeyRequest};
 pub use link_health::{CheckView, HealthSummary, HealthView};
 pub use links::{LinkList, LinkPatch, LinkView, ListParams};
 
-pub(crate) use account::{change_password, end_sessions, login, logout, me, setup, signup};
+pub(crate) use account::{Client, change_password, end_sessions, login, logout, me, setup, signup};
 pub(crate) use analytics::{breakdown, timeseries};
 pub(crate) use health::{health, live, ready};
 pub(crate) use keys::{create_key, list_keys, revoke_key};

@@ -55,6 +55,7 @@ fn route_label(route: Option<&MatchedPath>) -> &'static str {
         None => "<unmatched>",
         Some(route) => ROUTES
             .iter()
+            .chain(crate::web::ROUTES)
             .find(|r| **r == route.as_str())
             .copied()
             .unwrap_or("<other>"),

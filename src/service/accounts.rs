@@ -298,6 +298,14 @@ impl AccountService {
             .ok_or(ServiceError::NoSuchUser)
     }
 
+    /// The user with the public id `id`, if any (disabled ones included).
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ServiceError> {
+        Ok(self.users.find_user(id).await?)
+    }
+
     /// The active user an API key acts for: its owner, or for an operator's key without one
     /// (made before accounts existed) the first active administrator; `None` when that user
     /// is disabled or gone, or no administrator exists yet.

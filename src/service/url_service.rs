@@ -567,6 +567,11 @@ impl UrlService {
         });
     }
 
+    /// The expiry policy links are created and changed under.
+    pub fn link_policy(&self) -> LinkPolicy {
+        self.link_policy
+    }
+
     /// One round trip to storage.
     ///
     /// # Errors

@@ -1,0 +1,142 @@
+//! `/account`: who you are, a new password (which ends every other session), and "log out
+//! everywhere".
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::Done;
+use crate::app::AppState;
+use crate::domain::AccountInputError;
+use crate::handler::{ApiError, Client, cleared_session_cookie};
+use crate::limiter::Budget;
+use crate::middleware::spend;
+use crate::service::ServiceError;
+use crate::web::error::PageError;
+use crate::web::forms::{Field, when};
+use crate::web::render::{Hx, Layout, page, respond, see_other};
+use crate::web::session::{Member, own_origin};
+
+#[derive(Template)]
+#[template(path = "account.html", blocks = ["page"])]
+pub(crate) struct AccountPage {
+    layout: Layout,
+    username: String,
+    display_name: Option<String>,
+    role: &'static str,
+    since: String,
+    current: Field,
+    new: Field,
+    new2: Field,
+}
+
+page!(AccountPage);
+
+fn account_page(member: &Member) -> AccountPage {
+    let user = &member.user;
+    AccountPage {
+        layout: Layout::new("Your account", Some(user), "account"),
+        username: user.username.to_string(),
+        display_name: user.display_name.as_ref().map(|d| d.as_str().to_owned()),
+        role: if user.is_admin() {
+            "administrator"
+        } else {
+            "user"
+        },
+        since: when(user.created_at),
+        current: Field::default(),
+        new: Field::default(),
+        new2: Field::default(),
+    }
+}
+
+/// `GET /account`.
+pub(crate) async fn show(member: Member, hx: Hx, done: Done) -> Response {
+    let mut page = account_page(&member);
+    page.layout = page.layout.with_notice(done.0);
+    respond(&hx, StatusCode::OK, page)
+}
+
+/// The password form as sent. No `Debug`: it holds passwords.
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    new2: String,
+}
+
+/// `POST /account/password`.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    member: Member,
+    hx: Hx,
+    Client(client): Client,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    own_origin(&headers, &state)?;
+    let mut page = account_page(&member);
+    if form.new != form.new2 {
+        page.new2.fail("The two new passwords differ.");
+        return Ok(respond(&hx, StatusCode::UNPROCESSABLE_ENTITY, page));
+    }
+    // Guessing the current password from a stolen session is a login attempt too.
+    if let Err(refused) = spend(&state.guards, Budget::Login, &client).await {
+        return match refused {
+            ApiError::RateLimited(limits) => {
+                page.current.fail(format!(
+                    "Too many attempts. Wait {} seconds and try again.",
+                    limits.retry_after_secs()
+                ));
+                Ok(respond(&hx, StatusCode::TOO_MANY_REQUESTS, page))
+            }
+            other => Err(other.into()),
+        };
+    }
+    match state
+        .accounts
+        .change_password(
+            &member.user,
+            Some(&member.session),
+            &form.current,
+            &form.new,
+        )
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(user = %member.user.username, "password changed from the web form");
+            Ok(see_other("/account?done=password"))
+        }
+        Err(ServiceError::InvalidCredentials) => {
+            page.current.fail("This is not your current password.");
+            Ok(respond(&hx, StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(ServiceError::Account(AccountInputError::WeakPassword)) => {
+            page.new.fail("A password is 12 to 256 characters long.");
+            Ok(respond(&hx, StatusCode::UNPROCESSABLE_ENTITY, page))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /account/sessions`: ends every session of the user, this one too.
+pub(crate) async fn end_sessions(
+    State(state): State<AppState>,
+    member: Member,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    own_origin(&headers, &state)?;
+    let ended = state.accounts.end_sessions(&member.user, None).await?;
+    tracing::info!(user = %member.user.username, ended, "logged out everywhere from the web form");
+    let mut response = see_other("/login?done=logged-out");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_session_cookie(&state.web));
+    Ok(response)
+}
