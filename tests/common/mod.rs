@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)] // each test crate uses a different subset
 
 pub mod backends;
+pub mod browser;
 pub mod dns;
 pub mod doubles;
 pub mod fixture;

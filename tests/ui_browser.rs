@@ -1,0 +1,389 @@
+//! The web UI as a person uses it: a real headless Chromium clicks through the release binary
+//! on SQLite, once with JavaScript (htmx swaps, no full reload) and once without (plain forms,
+//! POST → 303 → GET). First-run setup from the link in the log, create a link, copy it, follow
+//! it, see the click on its page, check its destination, edit it, create and revoke an API key,
+//! create a user and an invite, log out and in, the new user cannot see the administrator's
+//! link or pages, delete the link. With JavaScript every page passes axe-core with no serious
+//! or critical violation, and each page is saved as a screenshot (wide and narrow) under
+//! `<target>/ui-screenshots/`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::{
+    Driver, axe_violations, click, fill, free_port, screenshots, text_of, wait_for,
+    wait_for_heading,
+};
+use common::fixture::Destination;
+use common::process::{ServerProcess, start, temp_dir};
+use fantoccini::{Client, Locator};
+
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const BOB_PASSWORD: &str = "bob's long enough password";
+
+/// The service for one run, and where its destinations live.
+struct Site {
+    server: ServerProcess,
+    base: String,
+    destination: Destination,
+}
+
+async fn site(name: &str) -> Site {
+    let dir = temp_dir(name);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let base = format!("http://127.0.0.1:{port}");
+    let server = start(
+        &dir,
+        &[
+            ("URL_SHORTENER__SERVER__LISTEN", listen.as_str()),
+            ("URL_SHORTENER__SERVER__BASE_URL", base.as_str()),
+            // The destinations are the fixture on 127.0.0.2.
+            (
+                "URL_SHORTENER__SECURITY__ALLOW_PRIVATE_DESTINATIONS",
+                "true",
+            ),
+            ("URL_SHORTENER__LINK_HEALTH__ENABLED", "true"),
+            ("URL_SHORTENER__LINK_HEALTH__MIN_HOST_INTERVAL_MS", "0"),
+        ],
+    )
+    .await;
+    Site {
+        server,
+        base,
+        destination: Destination::start("127.0.0.2").await,
+    }
+}
+
+impl Site {
+    /// The setup link the service logged at its first start.
+    fn setup_url(&self) -> String {
+        let logs = self.server.logs.lock().unwrap();
+        logs.iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|e| e["setup_url"].as_str().map(str::to_owned))
+            .expect("the first start logs a setup link")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn destination(&self, path: &str) -> String {
+        format!("http://127.0.0.2:{}{path}", self.destination.addr.port())
+    }
+}
+
+/// Checks a page the way the test treats every page: with JavaScript, axe-core finds nothing
+/// serious and the page is photographed.
+async fn look(browser: &Client, javascript: bool, name: &str) {
+    if !javascript {
+        return;
+    }
+    let violations = axe_violations(browser).await;
+    assert!(
+        violations.is_empty(),
+        "{name}: accessibility violations:\n{}",
+        violations.join("\n")
+    );
+    screenshots(browser, name).await;
+}
+
+/// Marks the page so that a full reload would show: the mark lives in the window, which a
+/// reload replaces and an htmx swap keeps.
+async fn mark(browser: &Client) {
+    browser
+        .execute("window.__stayed = true; return true;", vec![])
+        .await
+        .unwrap();
+}
+
+/// With JavaScript, the page was not reloaded since [`mark`].
+async fn assert_no_reload(browser: &Client, javascript: bool, step: &str) {
+    if !javascript {
+        return;
+    }
+    let stayed = browser
+        .execute("return window.__stayed === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stayed, true, "{step}: htmx swapped without a full reload");
+}
+
+/// Sends the form around `button` (a CSS selector) and, with JavaScript, checks that no full
+/// reload happened once the page shows `heading`.
+async fn send(browser: &Client, javascript: bool, button: &str, heading: &str) {
+    if javascript {
+        mark(browser).await;
+    }
+    click(browser, button).await;
+    wait_for_heading(browser, heading).await;
+    assert_no_reload(browser, javascript, heading).await;
+}
+
+async fn notice(browser: &Client) -> String {
+    text_of(browser, "main .notice").await
+}
+
+async fn log_in(browser: &Client, javascript: bool, name: &str, password: &str, heading: &str) {
+    fill(browser, "#username", name).await;
+    fill(browser, "#password", password).await;
+    send(browser, javascript, "form[action='/login'] button", heading).await;
+}
+
+async fn people_use_every_page(javascript: bool) {
+    let site = site(if javascript { "ui-js" } else { "ui-nojs" }).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(javascript).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // First run: the setup link from the log makes the first administrator.
+    browser.goto(&site.setup_url()).await.unwrap();
+    wait_for_heading(&browser, "Set up url-shortener").await;
+    look(&browser, javascript, "setup").await;
+    fill(&browser, "#username", "ada").await;
+    fill(&browser, "#display_name", "Ada Lovelace").await;
+    fill(&browser, "#password", ADMIN_PASSWORD).await;
+    fill(&browser, "#password2", ADMIN_PASSWORD).await;
+    send(
+        &browser,
+        javascript,
+        "form[action='/setup'] button",
+        "Administration",
+    )
+    .await;
+    assert!(notice(&browser).await.contains("Welcome"));
+
+    // Create a link from the home page.
+    click(&browser, "a.brand").await;
+    wait_for_heading(&browser, "Shorten a link").await;
+    look(&browser, javascript, "home").await;
+    fill(&browser, "#url", &site.destination("/ok")).await;
+    if javascript {
+        mark(&browser).await;
+    }
+    click(&browser, "#create button[type=submit]").await;
+    let short_url = wait_for(&browser, "#short-url").await.text().await.unwrap();
+    assert_no_reload(&browser, javascript, "create").await;
+    assert!(
+        short_url.starts_with(&site.url("/s/")),
+        "a short URL: {short_url}"
+    );
+    let code = short_url.rsplit('/').next().unwrap().to_owned();
+    look(&browser, javascript, "home-created").await;
+
+    // Copy it: with JavaScript the button copies and says so; without, it is not shown (it
+    // could not work).
+    let copy = browser
+        .find(Locator::Css("button[data-copy='short-url']"))
+        .await
+        .unwrap();
+    if javascript {
+        copy.click().await.unwrap();
+        let mut copied = String::new();
+        for _ in 0..50 {
+            copied = text_of(&browser, "#create .copy-status").await;
+            if !copied.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(copied, "Copied");
+    } else {
+        assert!(!copy.is_displayed().await.unwrap());
+    }
+
+    // Follow it: the browser lands on the destination.
+    browser.goto(&short_url).await.unwrap();
+    let landed = browser.current_url().await.unwrap();
+    assert_eq!(landed.as_str(), site.destination("/ok"));
+
+    // See the click on the link's page.
+    browser.goto(&site.url("/links")).await.unwrap();
+    wait_for_heading(&browser, "My links").await;
+    look(&browser, javascript, "links").await;
+    if javascript {
+        mark(&browser).await;
+    }
+    click(&browser, &format!("a[href='/links/{code}']")).await;
+    wait_for_heading(&browser, &format!("Link {code}")).await;
+    assert_no_reload(&browser, javascript, "link page").await;
+    assert_eq!(text_of(&browser, ".figures div:first-child dd").await, "1");
+    look(&browser, javascript, "link").await;
+
+    // Check its destination now.
+    if javascript {
+        mark(&browser).await;
+    }
+    click(&browser, "#health button").await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = text_of(&browser, "#health .badge").await;
+        if status == "healthy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "healthy");
+    assert_no_reload(&browser, javascript, "check now").await;
+
+    // Edit its destination.
+    fill(&browser, "#url", &site.destination("/chain/0")).await;
+    send(
+        &browser,
+        javascript,
+        "#edit button[type=submit]",
+        &format!("Link {code}"),
+    )
+    .await;
+    assert_eq!(notice(&browser).await, "Saved.");
+    assert!(
+        text_of(&browser, "p.destination")
+            .await
+            .contains("/chain/0")
+    );
+    let answer = http.get(&short_url).send().await.unwrap();
+    assert_eq!(
+        answer.headers()["location"].to_str().unwrap(),
+        site.destination("/chain/0")
+    );
+
+    // Create an API key, use it, revoke it.
+    click(&browser, "nav a[href='/keys']").await;
+    wait_for_heading(&browser, "API keys").await;
+    fill(&browser, "#name", "deploy script").await;
+    send(
+        &browser,
+        javascript,
+        "form[action='/keys'] button",
+        "API keys",
+    )
+    .await;
+    let secret = text_of(&browser, "#new-key").await;
+    assert!(secret.starts_with("usk_"), "{secret}");
+    look(&browser, javascript, "keys-created").await;
+    let me = |key: String| {
+        http.get(site.url("/api/me"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    assert_eq!(me(secret.clone()).await.unwrap().status(), 200);
+    send(
+        &browser,
+        javascript,
+        "form[action$='/revoke'] button",
+        "API keys",
+    )
+    .await;
+    assert!(notice(&browser).await.contains("revoked"));
+    assert_eq!(me(secret).await.unwrap().status(), 401);
+    look(&browser, javascript, "keys").await;
+
+    // The account page.
+    click(&browser, "nav a[href='/account']").await;
+    wait_for_heading(&browser, "Your account").await;
+    look(&browser, javascript, "account").await;
+
+    // The administrator creates a user and an invite.
+    click(&browser, "nav a[href='/admin']").await;
+    wait_for_heading(&browser, "Administration").await;
+    fill(&browser, "#username", "bob").await;
+    fill(&browser, "#password", BOB_PASSWORD).await;
+    send(
+        &browser,
+        javascript,
+        "form[action='/admin/users'] button",
+        "Administration",
+    )
+    .await;
+    assert_eq!(notice(&browser).await, "The account is created.");
+    send(
+        &browser,
+        javascript,
+        "form[action='/admin/invites'] button",
+        "Administration",
+    )
+    .await;
+    assert!(
+        text_of(&browser, "#invite-url")
+            .await
+            .starts_with(&site.url("/invite/"))
+    );
+    look(&browser, javascript, "admin").await;
+
+    // Log out; bob logs in and sees neither the link nor the admin pages.
+    send(
+        &browser,
+        javascript,
+        "form[action='/logout'] button",
+        "Log in",
+    )
+    .await;
+    assert_eq!(notice(&browser).await, "You are logged out.");
+    look(&browser, javascript, "login").await;
+    log_in(&browser, javascript, "bob", BOB_PASSWORD, "My links").await;
+    assert!(text_of(&browser, "#results").await.contains("No links yet"));
+    browser
+        .goto(&site.url(&format!("/links/{code}")))
+        .await
+        .unwrap();
+    wait_for_heading(&browser, "Page not found").await;
+    look(&browser, javascript, "not-found").await;
+    browser.goto(&site.url("/admin")).await.unwrap();
+    wait_for_heading(&browser, "Page not found").await;
+    assert!(
+        browser
+            .find(Locator::Css("nav a[href='/admin']"))
+            .await
+            .is_err()
+    );
+    browser.goto(&site.url("/links")).await.unwrap();
+    wait_for_heading(&browser, "My links").await;
+    send(
+        &browser,
+        javascript,
+        "form[action='/logout'] button",
+        "Log in",
+    )
+    .await;
+
+    // Back as the administrator, straight to the link's page, and delete it.
+    browser
+        .goto(&site.url(&format!("/links/{code}")))
+        .await
+        .unwrap();
+    wait_for_heading(&browser, "Log in").await;
+    log_in(
+        &browser,
+        javascript,
+        "ada",
+        ADMIN_PASSWORD,
+        &format!("Link {code}"),
+    )
+    .await;
+    click(&browser, &format!("a[href='/links/{code}/delete']")).await;
+    wait_for_heading(&browser, &format!("Delete {code}?")).await;
+    look(&browser, javascript, "delete").await;
+    send(&browser, javascript, "form button.danger", "My links").await;
+    assert!(notice(&browser).await.contains("deleted"));
+    assert_eq!(http.get(&short_url).send().await.unwrap().status(), 404);
+    browser.goto(&short_url).await.unwrap();
+    wait_for_heading(&browser, "Link not found").await;
+    look(&browser, javascript, "link-not-found").await;
+
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_use_every_page_with_javascript() {
+    people_use_every_page(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_use_every_page_without_javascript() {
+    people_use_every_page(false).await;
+}
