@@ -15,6 +15,8 @@ ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /src
+# sqlx checks its queries against the committed offline data (.sqlx/): no database at build.
+ENV SQLX_OFFLINE=true
 COPY . .
 # The target dir lives in a cache mount (not in the image layer), so the binary is copied out
 # in the same step. /data is created here because the runtime image has no shell.
