@@ -186,3 +186,32 @@ postgres_scratch_migrated() {
   done
   POSTGRES_SCRATCH_URL="${admin%/*}/$db"
 }
+
+# The browser the UI tests drive: Debian's chromium and its chromedriver (same package
+# version, so the driver speaks the browser's protocol), and axe-core from npm at a pinned
+# version for the accessibility check, kept under the target directory
+# (URL_SHORTENER_AXE_JS points at it).
+AXE_CORE_VERSION="4.14.1"
+
+ensure_browser() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver
+  fi
+  command -v chromedriver >/dev/null 2>&1 || die "chromedriver is missing after installing chromium-driver"
+  echo "Browser: $(chromium --version 2>/dev/null | head -n 1), $(chromedriver --version | cut -d' ' -f1-2)"
+}
+
+ensure_axe() {
+  local target_dir="$1" dir
+  dir="$target_dir/axe"
+  if [ ! -f "$dir/node_modules/axe-core/axe.min.js" ] ||
+    ! grep -q "\"version\": \"$AXE_CORE_VERSION\"" "$dir/node_modules/axe-core/package.json"; then
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    echo "axe-core: installing $AXE_CORE_VERSION from npm into $dir"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --no-audit --no-fund --silent --no-save "axe-core@$AXE_CORE_VERSION") ||
+      die "could not install axe-core from npm"
+  fi
+  export URL_SHORTENER_AXE_JS="$dir/node_modules/axe-core/axe.min.js"
+  echo "axe-core: $URL_SHORTENER_AXE_JS"
+}
