@@ -103,6 +103,10 @@ pub enum ApiError {
     /// 503 `storage_unavailable`, with `Retry-After`.
     #[error("storage is unavailable; try again shortly")]
     StorageUnavailable,
+    /// 503 `storage_unavailable` (with `Retry-After`) or 500 `internal_error` for a browser
+    /// following a short link: the error page in the site's look instead of JSON.
+    #[error("{0}")]
+    ErrorPage(Box<ApiError>),
     /// 503 `request_timeout`, with `Retry-After`: the server's own deadline passed.
     #[error("the request took too long; try again shortly")]
     Timeout,
@@ -198,6 +202,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::StorageUnavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ErrorPage(inner) => inner.status(),
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -243,6 +248,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::StorageUnavailable => "storage_unavailable",
+            Self::ErrorPage(inner) => inner.code(),
             Self::Timeout => "request_timeout",
             Self::Internal => "internal_error",
         }
@@ -275,6 +281,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::StorageUnavailable => "Storage unavailable",
+            Self::ErrorPage(inner) => inner.title(),
             Self::Timeout => "Request timeout",
             Self::Internal => "Internal server error",
         }
@@ -357,6 +364,14 @@ impl RateLimitHeaders {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        if let Self::ErrorPage(inner) = self {
+            let page = if inner.status() == StatusCode::SERVICE_UNAVAILABLE {
+                crate::web::PageError::Unavailable
+            } else {
+                crate::web::PageError::Internal
+            };
+            return page.page();
+        }
         let mut response = if let Self::NotFound { html: true } = self {
             // The site's own 404 page, with the headers every page of the UI carries.
             let mut r = (status, Html(crate::web::link_not_found_html())).into_response();

@@ -83,11 +83,17 @@ pub(crate) fn possible_code(
     ShortCode::parse(&raw).map_err(|_| not_found())
 }
 
-/// A service error as this client should see it: 404s as HTML for browsers.
+/// A service error as this client should see it: for browsers, 404s and server errors as the
+/// site's pages.
 pub(crate) fn for_client(error: ServiceError, Browser(html): Browser) -> ApiError {
     match error {
         ServiceError::NotFound => ApiError::NotFound { html },
-        other => other.into(),
+        other => match ApiError::from(other) {
+            server if html && server.status().is_server_error() => {
+                ApiError::ErrorPage(Box::new(server))
+            }
+            api => api,
+        },
     }
 }
 
