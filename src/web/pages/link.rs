@@ -234,6 +234,7 @@ pub(crate) async fn edit(
     own_origin(&headers, &state)?;
     let code = code_of(&code)?;
     let record = state.urls.managed_link(&member.user, &code).await?;
+    let current_expiry = record.expires_at;
     let mut page = link_page(&state, &member.user, record, RANGES[1]).await?;
     page.url = Field::of(form.url.trim());
     page.expires_at = Field::of(form.expires_at.trim());
@@ -242,15 +243,19 @@ pub(crate) async fn edit(
     let long_url = LongUrl::parse(&page.url.value, state.urls.url_policy())
         .map_err(|e| page.url.fail(format!("{e}.")))
         .ok();
-    let expires_at = if page.never {
-        Some(None)
+    // Outer: whether the field is valid; inner: the change to make (`None`: keep it).
+    let expires_at: Option<Option<Option<Timestamp>>> = if page.never {
+        Some((current_expiry.is_some()).then_some(None))
     } else if page.expires_at.value.is_empty() {
         page.expires_at
             .fail("Choose a date and time, or tick “Never expires”.");
         None
     } else {
         match parse_local(&page.expires_at.value) {
-            Some(at) => Some(Some(at)),
+            // The form shows minutes: the same minute sent back keeps the expiry as it is
+            // (an untouched field must not move it, nor fail once it is in the past).
+            Some(at) if current_expiry.is_some_and(|c| minute(c) == minute(at)) => Some(None),
+            Some(at) => Some(Some(Some(at))),
             None => {
                 page.expires_at
                     .fail("Give the date and time as YYYY-MM-DD HH:MM (UTC).");
@@ -263,7 +268,7 @@ pub(crate) async fn edit(
     };
     let change = LinkChange {
         long_url: Some(long_url),
-        expires_at: Some(expires_at),
+        expires_at,
     };
     match state.urls.change_link(&member.user, &code, change).await {
         Ok(_) => {
@@ -271,7 +276,8 @@ pub(crate) async fn edit(
             Ok(see_other(&format!("/links/{code}?done=saved")))
         }
         Err(ServiceError::InvalidExpiry(why)) => {
-            page.expires_at.fail(sentence(why));
+            page.expires_at
+                .fail(sentence(&why.replace("expires_at", "the expiry")));
             Ok(respond(&hx, StatusCode::UNPROCESSABLE_ENTITY, page))
         }
         Err(error) => Err(error.into()),
@@ -287,6 +293,11 @@ fn parse_local(value: &str) -> Option<Timestamp> {
         _ => return None,
     };
     Timestamp::parse_rfc3339(&with_seconds)
+}
+
+/// `at` to the minute, as the form shows it.
+fn minute(at: Timestamp) -> i64 {
+    at.as_unix_millis().div_euclid(60_000)
 }
 
 /// A rule's message as a sentence.
@@ -383,4 +394,41 @@ pub(crate) async fn check(
         "/links/{code}?done={}",
         session::encode(done)
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_date_time_is_read_as_utc_with_or_without_seconds() {
+        let at = parse_local("2026-12-31T23:59").unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-12-31T23:59:00.000Z");
+        assert_eq!(
+            parse_local("2026-12-31 23:59:30").unwrap().to_rfc3339(),
+            "2026-12-31T23:59:30.000Z"
+        );
+        for bad in [
+            "",
+            "2026-12-31",
+            "tomorrow",
+            "2026-13-01T00:00",
+            "2026-12-31T23:59Z",
+        ] {
+            assert!(parse_local(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            minute(at),
+            minute(parse_local("2026-12-31T23:59:59").unwrap())
+        );
+    }
+
+    #[test]
+    fn a_rule_reads_as_a_sentence() {
+        assert_eq!(
+            sentence("the expiry must be in the future"),
+            "The expiry must be in the future."
+        );
+        assert_eq!(sentence("Done."), "Done.");
+    }
 }

@@ -246,3 +246,52 @@ async fn rows(state: &AppState, records: Vec<UrlRecord>) -> Vec<Row> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_destination_and_search_render_inert() {
+        let hostile = "https://example.com/\"><script>alert(1)</script>";
+        let page = LinksPage {
+            layout: Layout::new("My links", None, "links"),
+            heading: "My links".to_owned(),
+            q: "\"><script>alert(2)</script>".to_owned(),
+            sort: "newest",
+            owner: None,
+            rows: vec![
+                Row {
+                    code: "abc".to_owned(),
+                    short_url: "https://sho.rt/s/abc".to_owned(),
+                    long_url: hostile.to_owned(),
+                    href: safe_href(hostile),
+                    created: String::new(),
+                    clicks: 0,
+                    expired: false,
+                    health: "",
+                },
+                Row {
+                    code: "def".to_owned(),
+                    short_url: "https://sho.rt/s/def".to_owned(),
+                    long_url: "javascript:alert(3)".to_owned(),
+                    href: safe_href("javascript:alert(3)"),
+                    created: String::new(),
+                    clicks: 0,
+                    expired: true,
+                    health: "broken",
+                },
+            ],
+            next: None,
+            previous: None,
+            truncated: false,
+        };
+        let html = page.render().unwrap();
+        for raw in ["<script>alert(1)", "<script>alert(2)", "href=\"javascript:"] {
+            assert!(!html.contains(raw), "{raw} in {html}");
+        }
+        assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
+        assert!(html.contains("javascript:alert(3)"), "shown as text");
+        assert!(html.contains("broken destination") && html.contains("expired"));
+    }
+}
