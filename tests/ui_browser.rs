@@ -22,9 +22,30 @@ use fantoccini::{Client, Locator};
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 const BOB_PASSWORD: &str = "bob's long enough password";
 
+/// Visitors of the first link: user agent and referrer.
+const VISITORS: &[(&str, &str)] = &[
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        "https://news.example.org/item?id=1",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "https://news.example.org/item?id=2",
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+        "https://blog.example.net/links",
+    ),
+    (
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "https://app.slack.example/",
+    ),
+];
+
 /// The service for one run, and where its destinations live.
 struct Site {
     server: ServerProcess,
+    dir: std::path::PathBuf,
     base: String,
     destination: Destination,
 }
@@ -51,6 +72,7 @@ async fn site(name: &str) -> Site {
     .await;
     Site {
         server,
+        dir,
         base,
         destination: Destination::start("127.0.0.2").await,
     }
@@ -157,6 +179,12 @@ async fn people_use_every_page(javascript: bool) {
     )
     .await;
     assert!(notice(&browser).await.contains("Welcome"));
+    let session = browser
+        .get_named_cookie("session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
 
     // Create a link from the home page.
     click(&browser, "a.brand").await;
@@ -202,6 +230,30 @@ async fn people_use_every_page(javascript: bool) {
     let landed = browser.current_url().await.unwrap();
     assert_eq!(landed.as_str(), site.destination("/ok"));
 
+    // Visitors from elsewhere, so the pages have something to show: people on phones and
+    // desktops from two sites, and a link-preview bot; and two more links of ada's.
+    for (agent, referrer) in VISITORS {
+        let response = http
+            .get(&short_url)
+            .header("user-agent", *agent)
+            .header("referer", *referrer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+    }
+    for path in ["/docs/getting-started", "/blog/2026/12/release-notes"] {
+        let created = http
+            .post(site.url("/shorten"))
+            .header("cookie", format!("session={session}"))
+            .header("origin", &site.base)
+            .json(&serde_json::json!({ "long_url": site.destination(path) }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+
     // See the click on the link's page.
     browser.goto(&site.url("/links")).await.unwrap();
     wait_for_heading(&browser, "My links").await;
@@ -212,7 +264,16 @@ async fn people_use_every_page(javascript: bool) {
     click(&browser, &format!("a[href='/links/{code}']")).await;
     wait_for_heading(&browser, &format!("Link {code}")).await;
     assert_no_reload(&browser, javascript, "link page").await;
-    assert_eq!(text_of(&browser, ".figures div:first-child dd").await, "1");
+    let all = 1 + VISITORS.len();
+    assert_eq!(
+        text_of(&browser, ".figures div:first-child dd").await,
+        all.to_string()
+    );
+    assert!(
+        text_of(&browser, "#referrers-heading + ul")
+            .await
+            .contains("news.example.org")
+    );
     look(&browser, javascript, "link").await;
 
     // Check its destination now.
@@ -272,6 +333,11 @@ async fn people_use_every_page(javascript: bool) {
             .send()
     };
     assert_eq!(me(secret.clone()).await.unwrap().status(), 200);
+    let mut secrets = vec![
+        ADMIN_PASSWORD.to_owned(),
+        BOB_PASSWORD.to_owned(),
+        secret.clone(),
+    ];
     send(
         &browser,
         javascript,
@@ -308,11 +374,9 @@ async fn people_use_every_page(javascript: bool) {
         "Administration",
     )
     .await;
-    assert!(
-        text_of(&browser, "#invite-url")
-            .await
-            .starts_with(&site.url("/invite/"))
-    );
+    let invite = text_of(&browser, "#invite-url").await;
+    assert!(invite.starts_with(&site.url("/invite/")), "{invite}");
+    secrets.push(invite.rsplit('/').next().unwrap().to_owned());
     look(&browser, javascript, "admin").await;
 
     // Log out; bob logs in and sees neither the link nor the admin pages.
@@ -374,8 +438,37 @@ async fn people_use_every_page(javascript: bool) {
     browser.goto(&short_url).await.unwrap();
     wait_for_heading(&browser, "Link not found").await;
     look(&browser, javascript, "link-not-found").await;
-
+    for cookie in browser.get_all_cookies().await.unwrap() {
+        secrets.push(cookie.value().to_owned());
+    }
     browser.close().await.unwrap();
+
+    // Nothing secret reached the log or the database file: no password, key, invite token or
+    // session id, and no visitor's address.
+    let logs = site.server.logs.lock().unwrap().join("\n");
+    let mut stored = Vec::new();
+    for file in ["url-shortener.db", "url-shortener.db-wal"] {
+        if let Ok(bytes) = std::fs::read(site.dir.join("data").join(file)) {
+            stored.extend(bytes);
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(!stored.is_empty(), "the database file was read");
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "the log holds a secret");
+        assert!(
+            !stored.contains(secret.as_str()),
+            "the database holds a secret in clear"
+        );
+    }
+    let requests: Vec<&str> = logs.lines().filter(|l| l.contains("\"route\"")).collect();
+    assert!(requests.len() > 20, "one event per request");
+    for line in requests {
+        assert!(
+            !line.contains("127.0.0."),
+            "a request's event names no address: {line}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
