@@ -230,9 +230,13 @@ async fn other_methods_get_405_with_allow() {
 #[tokio::test]
 async fn unknown_routes_are_404_problems() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/nope", "/s/", "/s/abc/def", "/stats"] {
+    for path in ["/nope", "/s/", "/s/abc/def", "/stats"] {
         let response = app.get(path).await;
         assert!(response.headers().contains_key("x-processing-time-micros"));
         assert_problem(response, 404, "not_found").await;
     }
+    // `/` is the web UI's home page now.
+    let home = app.get("/").await;
+    assert_eq!(home.status(), 200);
+    assert!(home.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
