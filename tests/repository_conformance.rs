@@ -637,6 +637,63 @@ async fn an_owners_links_are_listed_newest_first_in_stable_pages(b: Backend) {
     assert!(pages(&b, "u-nobody", 10).await.is_empty());
 }
 
+async fn a_scan_of_every_link_sees_each_live_link_once(b: Backend) {
+    // Links of two owners and of nobody, one expiring later; one deleted; an API key beside
+    // them (DynamoDB keeps it in the same table, Redis in the same keyspace).
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let c = format!("scan{i:02}");
+        let link = match i % 3 {
+            0 => owned(&c, "u-a", now() - HOUR),
+            1 => owned(&c, "u-b", now() - HOUR),
+            _ => record(&c, Some(now() + HOUR)),
+        };
+        b.repo.save(&link).await.unwrap();
+        expected.push(c);
+    }
+    assert!(
+        b.repo
+            .delete_link(&code("scan05"), at(now()))
+            .await
+            .unwrap()
+    );
+    expected.retain(|c| c != "scan05");
+    let key = ApiKeySecret::generate();
+    b.keys
+        .insert_key(&ApiKeyRecord::new(
+            &key,
+            "beside the links",
+            None,
+            at(1_000),
+        ))
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
+        let page = b.repo.scan_links(after.as_deref(), 5).await.unwrap();
+        seen.extend(page.links.iter().map(|r| r.short_code.to_string()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, expected, "each live link once, the deleted one never");
+    let one = b.repo.scan_links(None, 100).await.unwrap();
+    let first = one.links.iter().find(|r| r.short_code.as_str() == "scan00");
+    assert_eq!(
+        first.and_then(|r| r.owner.as_deref()),
+        Some("u-a"),
+        "whole records"
+    );
+    assert!(matches!(
+        b.repo.scan_links(Some("not a cursor"), 5).await,
+        Ok(_) | Err(RepoError::Corrupt(_))
+    ));
+}
+
 async fn a_deleted_link_is_gone_and_its_code_retired_for_ever(b: Backend) {
     let base = now() - HOUR;
     let link = owned("doomed", "u-me", base).owned_by(Some("u-me".into()));
@@ -808,6 +865,7 @@ macro_rules! conformance {
                 an_api_key_hash_is_stored_once,
                 an_owners_links_are_listed_newest_first_in_stable_pages,
                 a_deleted_link_is_gone_and_its_code_retired_for_ever,
+                a_scan_of_every_link_sees_each_live_link_once,
                 an_update_changes_destination_and_expiry_and_keeps_the_rest,
             );
         }

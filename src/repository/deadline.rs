@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
@@ -80,6 +80,11 @@ impl<R: Repository> Repository for Deadline<R> {
         limit: usize,
     ) -> Result<Vec<UrlRecord>, RepoError> {
         self.within("list_owned", self.inner.list_owned(owner, after, limit))
+            .await
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        self.within("scan_links", self.inner.scan_links(after, limit))
             .await
     }
 

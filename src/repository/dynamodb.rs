@@ -43,7 +43,9 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, WriteRequest,
 };
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
+use super::{
+    ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository, WRITE_MARK_TTL_MS,
+};
 
 mod accounts;
 mod clicks;

@@ -13,7 +13,7 @@ mod accounts;
 mod clicks;
 mod health;
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// A stored link, packed: the code lives once, as the map key; the strings are boxed (16 bytes,
@@ -325,6 +325,41 @@ impl Repository for MemoryRepository {
             }
         }
         Ok(records)
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        // By code across the shards: the smallest codes past the cursor, found without a sort
+        // of the whole store (a development store; the durable ones walk an index).
+        let mut codes: Vec<CompactString> = Vec::new();
+        for shard in &self.shards {
+            codes.extend(
+                read(shard)
+                    .records
+                    .iter()
+                    .filter(|(code, entry)| {
+                        !entry.is_deleted() && after.is_none_or(|a| code.as_str() > a)
+                    })
+                    .map(|(code, _)| code.clone()),
+            );
+        }
+        let more = codes.len() > limit;
+        if more {
+            codes.select_nth_unstable(limit);
+            codes.truncate(limit);
+        }
+        codes.sort_unstable();
+        let mut links = Vec::with_capacity(codes.len());
+        for code in &codes {
+            if let Ok(code) = ShortCode::parse(code)
+                && let Some(record) = self.find_by_short_code(&code).await?
+            {
+                links.push(record);
+            }
+        }
+        let next = more
+            .then(|| codes.last().map(ToString::to_string))
+            .flatten();
+        Ok(LinkScan { links, next })
     }
 
     async fn update_link(

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::StorageLabels;
 
@@ -97,6 +97,10 @@ impl<R: Repository> Repository for Metered<R> {
             "list_owned",
             self.inner.list_owned(owner, after, limit).await,
         )
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        self.count("scan_links", self.inner.scan_links(after, limit).await)
     }
 
     async fn update_link(

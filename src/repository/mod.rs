@@ -205,6 +205,17 @@ pub trait Repository: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<UrlRecord>, RepoError>;
 
+    /// One page of every link, whoever owns it (or nobody), for administrators: a scan of the
+    /// store in its own order (by code on memory, SQLite and PostgreSQL; the scan's order on
+    /// Redis and DynamoDB), resumed after `after`, a [`LinkScan::next`] this store returned.
+    /// Deleted links never; expired ones until they are swept. A page may hold fewer than
+    /// `limit` links (none, even) while [`LinkScan::next`] is set; `next` is `None` at the end.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`] (also for a cursor this store
+    /// never gave).
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError>;
+
     /// Sets the destination and expiry of the link `code`, atomically; `false` when there is
     /// no such link (or it was deleted). Counters, owner and creation time are kept; a store
     /// with native expiry moves it.
@@ -226,6 +237,15 @@ pub trait Repository: Send + Sync + 'static {
     /// # Errors
     /// [`RepoError::Unavailable`].
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError>;
+}
+
+/// One page of [`Repository::scan_links`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkScan {
+    /// The links of this page.
+    pub links: Vec<UrlRecord>,
+    /// Where the next page starts; `None` when the scan is complete.
+    pub next: Option<String>,
 }
 
 /// A position in an owner's listing: the last link of the previous page.
@@ -347,6 +367,10 @@ impl<R: Repository + ?Sized> Repository for Arc<R> {
         limit: usize,
     ) -> Result<Vec<UrlRecord>, RepoError> {
         (**self).list_owned(owner, after, limit).await
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        (**self).scan_links(after, limit).await
     }
 
     async fn update_link(

@@ -21,7 +21,9 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
+use super::{
+    ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository, WRITE_MARK_TTL_MS,
+};
 
 mod accounts;
 mod changes;

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ClickDelta, LinkCursor, RepoError, Repository, WRITE_MARK_TTL_MS};
+use super::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository, WRITE_MARK_TTL_MS};
 use crate::config::SqliteSync;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use url_shortener::domain::{LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlRecord};
-use url_shortener::repository::{ClickDelta, LinkCursor, RepoError, Repository};
+use url_shortener::repository::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 
 /// A store that is down: every call fails with `Unavailable`.
 pub struct DownRepository;
@@ -42,6 +42,9 @@ impl Repository for DownRepository {
         _: Option<&LinkCursor>,
         _: usize,
     ) -> Result<Vec<UrlRecord>, RepoError> {
+        down()
+    }
+    async fn scan_links(&self, _: Option<&str>, _: usize) -> Result<LinkScan, RepoError> {
         down()
     }
     async fn update_link(
@@ -183,6 +186,10 @@ impl Repository for InstrumentedRepository {
     ) -> Result<Vec<UrlRecord>, RepoError> {
         self.count();
         self.inner.list_owned(owner, after, limit).await
+    }
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        self.count();
+        self.inner.scan_links(after, limit).await
     }
     async fn update_link(
         &self,

@@ -316,6 +316,44 @@ impl Repository for DynamoDbRepository {
         Ok(records)
     }
 
+    /// A consistent scan of the table for link items (the table also holds accounts, keys and
+    /// analytics under other keys); the cursor is the last key the scan read.
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        let mut links = Vec::with_capacity(limit);
+        let mut start_key = after.map(|code| Self::key(code));
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "attribute_exists(long_url) AND attribute_not_exists(deleted_at)",
+                )
+                .consistent_read(true)
+                .limit(i32::try_from(limit.max(10)).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                let is_link = item
+                    .get("short_code")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|c| ShortCode::parse(c).is_ok());
+                if is_link && let Some(record) = parse_item(item)? {
+                    links.push(record);
+                }
+            }
+            start_key = page.last_evaluated_key;
+            if start_key.is_none() || links.len() >= limit {
+                break;
+            }
+        }
+        let next =
+            start_key.and_then(|key| key.get("short_code").and_then(|v| v.as_s().ok()).cloned());
+        Ok(LinkScan { links, next })
+    }
+
     async fn update_link(
         &self,
         code: &ShortCode,

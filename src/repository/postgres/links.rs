@@ -14,7 +14,7 @@ use super::{
     to_pg, unavailable,
 };
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
-use crate::repository::{ClickDelta, LinkCursor, RepoError, Repository};
+use crate::repository::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 
 /// Click statements in flight at once during one flush.
 const CLICK_CONCURRENCY: usize = 2;
@@ -348,6 +348,33 @@ impl Repository for PostgresRepository {
         .into_iter()
         .map(LinkRow::into_record)
         .collect()
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        // A walk of the primary key from the cursor on; one more row says whether more follow.
+        let mut links: Vec<UrlRecord> = self
+            .within(
+                sqlx::query_as!(
+                    LinkRow,
+                    "SELECT short_code, long_url, created_at, expires_at, click_count,
+                            last_accessed_at, owner_id
+                     FROM links WHERE short_code > $1 AND deleted_at IS NULL
+                     ORDER BY short_code LIMIT $2",
+                    after.unwrap_or_default(),
+                    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
+                )
+                .fetch_all(&self.pool),
+            )
+            .await?
+            .into_iter()
+            .map(LinkRow::into_record)
+            .collect::<Result<_, _>>()?;
+        let more = links.len() > limit;
+        links.truncate(limit);
+        let next = more
+            .then(|| links.last().map(|r| r.short_code.to_string()))
+            .flatten();
+        Ok(LinkScan { links, next })
     }
 
     async fn update_link(

@@ -2,6 +2,18 @@
 
 use super::*;
 
+/// `text` with the glob characters of `SCAN … MATCH` escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The live link in a hash, or `None` for a tombstone.
 fn parse_record(
     code: &ShortCode,
@@ -184,6 +196,51 @@ impl Repository for RedisRepository {
             }
         }
         Ok(records)
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        let mut connection = self.connection.clone();
+        let mut cursor: u64 = match after {
+            None => 0,
+            Some(text) => text
+                .parse()
+                .map_err(|_| RepoError::Corrupt("not a scan cursor of this store".into()))?,
+        };
+        // Link hashes only: the analytics hash (`…link:{code}:clicks` under a hash-tagged
+        // prefix) matches the pattern too, but its tail is no code.
+        let head = format!("{}link:", self.prefix);
+        let pattern = format!("{}*", glob_escape(&head));
+        let mut links = Vec::with_capacity(limit);
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(limit.max(10))
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            for key in keys {
+                let Some(code) = key
+                    .strip_prefix(head.as_str())
+                    .and_then(|c| ShortCode::parse(c).ok())
+                else {
+                    continue;
+                };
+                if let Some(record) = self.find_by_short_code(&code).await? {
+                    links.push(record);
+                }
+            }
+            cursor = next;
+            if cursor == 0 || links.len() >= limit {
+                break;
+            }
+        }
+        Ok(LinkScan {
+            links,
+            next: (cursor != 0).then(|| cursor.to_string()),
+        })
     }
 
     async fn update_link(

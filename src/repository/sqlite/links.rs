@@ -14,6 +14,11 @@ pub(super) const OWNED_LINKS_SQL: &str =
      FROM links WHERE owner_id = ?1 AND (created_at, short_code) < (?2, ?3)
      ORDER BY created_at DESC, short_code DESC LIMIT ?4";
 
+/// One page of every link, by code: a walk of the primary key from the cursor on.
+pub(super) const SCAN_LINKS_SQL: &str =
+    "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id
+     FROM links WHERE short_code > ?1 AND deleted_at IS NULL ORDER BY short_code LIMIT ?2";
+
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord, RepoError>> {
     let code: String = row.get(0)?;
     let long_url: String = row.get(1)?;
@@ -141,6 +146,28 @@ impl Repository for SqliteRepository {
             rows.into_iter().collect()
         })
         .await
+    }
+
+    async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
+        let after = after.unwrap_or_default().to_owned();
+        let want = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        let mut links: Vec<UrlRecord> = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(SCAN_LINKS_SQL).map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![after, want], record_from_row)
+                    .map_err(unavailable)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(unavailable)?;
+                rows.into_iter().collect()
+            })
+            .await?;
+        let more = links.len() > limit;
+        links.truncate(limit);
+        let next = more
+            .then(|| links.last().map(|r| r.short_code.to_string()))
+            .flatten();
+        Ok(LinkScan { links, next })
     }
 
     async fn update_link(
