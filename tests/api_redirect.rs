@@ -238,5 +238,10 @@ async fn unknown_routes_are_404_problems() {
     // `/` is the web UI's home page now.
     let home = app.get("/").await;
     assert_eq!(home.status(), 200);
-    assert!(home.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        home.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
 }

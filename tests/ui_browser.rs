@@ -378,6 +378,10 @@ async fn people_use_every_page(javascript: bool) {
     assert!(invite.starts_with(&site.url("/invite/")), "{invite}");
     secrets.push(invite.rsplit('/').next().unwrap().to_owned());
     look(&browser, javascript, "admin").await;
+    click(&browser, "a[href='/admin/links']").await;
+    wait_for_heading(&browser, "All links").await;
+    assert!(text_of(&browser, "#results").await.contains(&code));
+    look(&browser, javascript, "admin-links").await;
 
     // Log out; bob logs in and sees neither the link nor the admin pages.
     send(

@@ -612,3 +612,57 @@ async fn a_password_change_ends_the_other_sessions_and_logging_out_everywhere_en
     assert!(header(&everywhere, "set-cookie").contains("Max-Age=0"));
     assert_eq!(page(&app, Some(&first), "/account").await.status(), 303);
 }
+
+#[tokio::test]
+async fn administrators_list_and_search_every_link_and_nobody_else_can() {
+    let app = TestApp::spawn().await;
+    let ada = user(&app, "ada", Role::Admin).await;
+    let bob = user(&app, "bob", Role::User).await;
+    let bobs = create_link(&app, &bob, "https://bob.example/page").await;
+    let anonymous = app.create("https://spam.example/offer").await;
+    let anonymous = anonymous["short_code"].as_str().unwrap().to_owned();
+    for i in 0..30 {
+        create_link(&app, &ada, &format!("https://ada.example/{i}")).await;
+    }
+
+    let all = page(&app, Some(&ada), "/admin/links").await;
+    assert_eq!(all.status(), 200);
+    let body = all.text().await.unwrap();
+    assert!(body.contains("Next page"), "32 links, pages of 25");
+
+    let search = page(&app, Some(&ada), "/admin/links?q=SPAM.example")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        search.contains(&format!("/links/{anonymous}\"")),
+        "{search}"
+    );
+    assert!(search.contains("nobody"));
+    assert!(!search.contains(&bobs));
+    let search = page(&app, Some(&ada), "/admin/links?q=bob.example")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(search.contains(&bobs) && search.contains("/links?owner=bob"));
+
+    // Pages together hold every link once.
+    let mut seen = 0;
+    let mut path = "/admin/links".to_owned();
+    loop {
+        let body = page(&app, Some(&ada), &path).await.text().await.unwrap();
+        let body = body.replace("&#38;", "&");
+        seen += body.matches("data-label=\"Link\"").count();
+        let Some(at) = body.find("href=\"/admin/links?q=&cursor=") else {
+            break;
+        };
+        let start = at + "href=\"".len();
+        path = body[start..start + body[start..].find('"').unwrap()].to_owned();
+    }
+    assert_eq!(seen, 32);
+
+    assert_eq!(page(&app, Some(&bob), "/admin/links").await.status(), 404);
+    assert_eq!(page(&app, None, "/admin/links").await.status(), 303);
+}

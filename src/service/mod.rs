@@ -25,5 +25,7 @@ pub use clicks::{
 };
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
-pub use url_service::{LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, UrlService};
+pub use url_service::{
+    LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, SCAN_BUDGET, UrlService,
+};
 pub use visitor::{Visitor, VisitorHeaders, Visitors};

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::domain::{
     Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
 };
-use crate::repository::{LinkChangeFeed, LinkCursor, LinkTier, RepoError, Repository, Tiered};
+use crate::repository::{
+    LinkChangeFeed, LinkCursor, LinkScan, LinkTier, RepoError, Repository, Tiered,
+};
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -72,6 +74,10 @@ pub struct LinkPage {
 
 /// How many links a listing with a search reads from the store per round trip.
 const LIST_BATCH: usize = 200;
+
+/// The most links one call of [`UrlService::all_links`] reads: a search through a large store
+/// answers in bounded time, and the caller continues from its cursor.
+pub const SCAN_BUDGET: usize = 5_000;
 
 /// Whether `caller` may see and change `record`: its owner, or an administrator. Anyone else
 /// is told the link does not exist (no existence oracle).
@@ -453,6 +459,43 @@ impl UrlService {
             None
         };
         Ok(LinkPage {
+            links: found.into_iter().map(|r| self.with_pending(r)).collect(),
+            next,
+        })
+    }
+
+    /// About `limit` links of everyone's (and nobody's) matching `q` in their code or
+    /// destination (case-insensitively), from `after` on in the store's order (see
+    /// [`Repository::scan_links`]), for administrators (the caller checks the role). Reads at
+    /// most [`SCAN_BUDGET`] links, so a page may hold fewer matches while `next` is set.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn all_links(
+        &self,
+        q: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<LinkScan, ServiceError> {
+        let needle = q.to_lowercase();
+        let batch = if needle.is_empty() { limit } else { LIST_BATCH };
+        let mut found = Vec::new();
+        let mut read = 0;
+        let mut next = after.map(str::to_owned);
+        loop {
+            let page = self.repo.scan_links(next.as_deref(), batch).await?;
+            read += page.links.len().max(1);
+            found.extend(page.links.into_iter().filter(|r| {
+                needle.is_empty()
+                    || r.short_code.as_str().to_lowercase().contains(&needle)
+                    || r.long_url.as_str().to_lowercase().contains(&needle)
+            }));
+            next = page.next;
+            if next.is_none() || found.len() >= limit || read >= SCAN_BUDGET {
+                break;
+            }
+        }
+        Ok(LinkScan {
             links: found.into_iter().map(|r| self.with_pending(r)).collect(),
             next,
         })

@@ -51,6 +51,7 @@ pub const ROUTES: &[&str] = &[
     "/admin/users/{username}",
     "/admin/invites",
     "/admin/link",
+    "/admin/links",
     "/static/{file}",
 ];
 
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{username}", post(admin::change_user))
         .route("/admin/invites", post(admin::create_invite))
         .route("/admin/link", get(admin::find_link))
+        .route("/admin/links", get(admin::all_links))
         .route("/static/{file}", get(assets::serve))
         .layer(axum::middleware::map_response(render::security_headers))
 }

@@ -321,3 +321,87 @@ pub(crate) async fn find_link(
         crate::domain::ShortCode::parse(query.code.trim()).map_err(|_| PageError::NotFound)?;
     Ok(see_other(&format!("/links/{code}")))
 }
+
+/// One link of the administrators' listing.
+pub(crate) struct AnyLink {
+    code: String,
+    long_url: String,
+    href: Option<String>,
+    owner: String,
+    created: String,
+    clicks: u64,
+    expired: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_links.html", blocks = ["page", "results"])]
+pub(crate) struct AllLinksPage {
+    layout: Layout,
+    q: String,
+    links: Vec<AnyLink>,
+    /// The query string of the next page.
+    next: Option<String>,
+    /// Whether this page is not the first.
+    later: bool,
+}
+
+page!(AllLinksPage, "results" => as_results);
+
+/// `?q=&cursor=` of the listing.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AllQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `GET /admin/links`: every link, whoever owns it, with a search through codes and
+/// destinations (a scan of the store, read a bounded number of links at a time).
+pub(crate) async fn all_links(
+    State(state): State<AppState>,
+    member: Member,
+    hx: Hx,
+    axum::extract::Query(query): axum::extract::Query<AllQuery>,
+) -> Result<Response, PageError> {
+    let member = member.admin()?;
+    let q: String = query.q.trim().chars().take(200).collect();
+    let scan = state
+        .urls
+        .all_links(&q, query.cursor.as_deref(), 25)
+        .await?;
+    let names: HashMap<String, String> = state
+        .accounts
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username.to_string()))
+        .collect();
+    let now = state.urls.clock().now();
+    let links = scan
+        .links
+        .into_iter()
+        .map(|r| AnyLink {
+            code: r.short_code.to_string(),
+            href: crate::web::forms::safe_href(r.long_url.as_str()),
+            long_url: r.long_url.to_string(),
+            owner: r
+                .owner
+                .as_ref()
+                .map_or_else(String::new, |id| names.get(id).cloned().unwrap_or_default()),
+            created: when(r.created_at),
+            clicks: r.click_count,
+            expired: !r.is_live_at(now),
+        })
+        .collect();
+    let page = AllLinksPage {
+        layout: Layout::new("All links", Some(&member.user), "admin"),
+        next: scan
+            .next
+            .map(|c| format!("?q={}&cursor={}", encode(&q), encode(&c))),
+        later: query.cursor.is_some(),
+        q,
+        links,
+    };
+    Ok(respond(&hx, StatusCode::OK, page))
+}
