@@ -320,7 +320,7 @@ impl Repository for DynamoDbRepository {
     /// analytics under other keys); the cursor is the last key the scan read.
     async fn scan_links(&self, after: Option<&str>, limit: usize) -> Result<LinkScan, RepoError> {
         let mut links = Vec::with_capacity(limit);
-        let mut start_key = after.map(|code| Self::key(code));
+        let mut start_key = after.map(Self::key);
         loop {
             let page = self
                 .client
