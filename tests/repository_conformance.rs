@@ -694,6 +694,63 @@ async fn a_scan_of_every_link_sees_each_live_link_once(b: Backend) {
     ));
 }
 
+async fn a_link_is_disabled_and_enabled_again_keeping_the_rest(b: Backend) {
+    let link = owned("tobedisabled", "u-a", now() - HOUR);
+    b.repo.save(&link).await.unwrap();
+    b.repo
+        .increment_click_count(&click("tobedisabled", 3, now()))
+        .await
+        .unwrap();
+    let when = at(now());
+    assert!(
+        b.repo
+            .set_disabled(&code("tobedisabled"), Some(when))
+            .await
+            .unwrap()
+    );
+    let found = b.found("tobedisabled").await.unwrap();
+    assert_eq!(found.disabled_at, Some(when));
+    assert_eq!(
+        (found.long_url, found.owner.as_deref(), found.click_count),
+        (link.long_url.clone(), Some("u-a"), 3),
+        "all else kept"
+    );
+    let listed = b.repo.list_owned("u-a", None, 10).await.unwrap();
+    assert_eq!(listed[0].disabled_at, Some(when), "listed with its state");
+
+    assert!(
+        b.repo
+            .set_disabled(&code("tobedisabled"), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(b.found("tobedisabled").await.unwrap().disabled_at, None);
+
+    assert!(
+        !b.repo
+            .set_disabled(&code("nosuchlink"), Some(when))
+            .await
+            .unwrap()
+    );
+    assert!(b.found("nosuchlink").await.is_none(), "nothing created");
+    assert!(
+        b.repo
+            .delete_link(&code("tobedisabled"), at(now()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.repo
+            .set_disabled(&code("tobedisabled"), Some(when))
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.found("tobedisabled").await.is_none(),
+        "the tombstone stays one"
+    );
+}
+
 async fn a_deleted_link_is_gone_and_its_code_retired_for_ever(b: Backend) {
     let base = now() - HOUR;
     let link = owned("doomed", "u-me", base).owned_by(Some("u-me".into()));
@@ -866,6 +923,7 @@ macro_rules! conformance {
                 an_owners_links_are_listed_newest_first_in_stable_pages,
                 a_deleted_link_is_gone_and_its_code_retired_for_ever,
                 a_scan_of_every_link_sees_each_live_link_once,
+                a_link_is_disabled_and_enabled_again_keeping_the_rest,
                 an_update_changes_destination_and_expiry_and_keeps_the_rest,
             );
         }

@@ -144,8 +144,22 @@ async fn send(browser: &Client, javascript: bool, button: &str, heading: &str) {
     assert_no_reload(browser, javascript, heading).await;
 }
 
-async fn notice(browser: &Client) -> String {
-    text_of(browser, "main .notice").await
+/// Waits (at most 10 s) for the notice at the top of the page to say `text`: a form that
+/// lands on the page it was sent from keeps its heading, so the notice is what shows it came.
+async fn see_notice(browser: &Client, text: &str) {
+    let mut seen = String::new();
+    for _ in 0..100 {
+        if let Ok(notice) = browser.find(Locator::Css("main .notice")).await
+            && let Ok(got) = notice.text().await
+        {
+            if got.contains(text) {
+                return;
+            }
+            seen = got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the notice says {text:?} within 10 s; it says {seen:?}");
 }
 
 async fn log_in(browser: &Client, javascript: bool, name: &str, password: &str, heading: &str) {
@@ -178,7 +192,7 @@ async fn people_use_every_page(javascript: bool) {
         "Administration",
     )
     .await;
-    assert!(notice(&browser).await.contains("Welcome"));
+    see_notice(&browser, "Welcome").await;
     let session = browser
         .get_named_cookie("session")
         .await
@@ -301,7 +315,7 @@ async fn people_use_every_page(javascript: bool) {
         &format!("Link {code}"),
     )
     .await;
-    assert_eq!(notice(&browser).await, "Saved.");
+    see_notice(&browser, "Saved.").await;
     assert!(
         text_of(&browser, "p.destination")
             .await
@@ -312,6 +326,26 @@ async fn people_use_every_page(javascript: bool) {
         answer.headers()["location"].to_str().unwrap(),
         site.destination("/chain/0")
     );
+
+    // Disable it (it answers 404 at once), then enable it again.
+    send(
+        &browser,
+        javascript,
+        "button[value='disable']",
+        &format!("Link {code}"),
+    )
+    .await;
+    see_notice(&browser, "answers 404 until").await;
+    assert_eq!(http.get(&short_url).send().await.unwrap().status(), 404);
+    send(
+        &browser,
+        javascript,
+        "button[value='enable']",
+        &format!("Link {code}"),
+    )
+    .await;
+    see_notice(&browser, "it redirects again").await;
+    assert_eq!(http.get(&short_url).send().await.unwrap().status(), 302);
 
     // Create an API key, use it, revoke it.
     click(&browser, "nav a[href='/keys']").await;
@@ -345,7 +379,7 @@ async fn people_use_every_page(javascript: bool) {
         "API keys",
     )
     .await;
-    assert!(notice(&browser).await.contains("revoked"));
+    see_notice(&browser, "revoked").await;
     assert_eq!(me(secret).await.unwrap().status(), 401);
     look(&browser, javascript, "keys").await;
 
@@ -366,7 +400,7 @@ async fn people_use_every_page(javascript: bool) {
         "Administration",
     )
     .await;
-    assert_eq!(notice(&browser).await, "The account is created.");
+    see_notice(&browser, "The account is created.").await;
     send(
         &browser,
         javascript,
@@ -391,7 +425,7 @@ async fn people_use_every_page(javascript: bool) {
         "Log in",
     )
     .await;
-    assert_eq!(notice(&browser).await, "You are logged out.");
+    see_notice(&browser, "You are logged out.").await;
     look(&browser, javascript, "login").await;
     log_in(&browser, javascript, "bob", BOB_PASSWORD, "My links").await;
     assert!(text_of(&browser, "#results").await.contains("No links yet"));
@@ -437,7 +471,7 @@ async fn people_use_every_page(javascript: bool) {
     wait_for_heading(&browser, &format!("Delete {code}?")).await;
     look(&browser, javascript, "delete").await;
     send(&browser, javascript, "form button.danger", "My links").await;
-    assert!(notice(&browser).await.contains("deleted"));
+    see_notice(&browser, "deleted").await;
     assert_eq!(http.get(&short_url).send().await.unwrap().status(), 404);
     browser.goto(&short_url).await.unwrap();
     wait_for_heading(&browser, "Link not found").await;

@@ -666,3 +666,98 @@ async fn administrators_list_and_search_every_link_and_nobody_else_can() {
     assert_eq!(page(&app, Some(&bob), "/admin/links").await.status(), 404);
     assert_eq!(page(&app, None, "/admin/links").await.status(), 303);
 }
+
+#[tokio::test]
+async fn an_administrator_disables_a_link_everywhere_and_enables_it_again() {
+    let app = TestApp::spawn().await;
+    let ada = user(&app, "ada", Role::Admin).await;
+    let bob = user(&app, "bob", Role::User).await;
+    let code = create_link(&app, &bob, "https://bob.example/offer").await;
+    let follow = || app.client.get(app.url(&format!("/s/{code}"))).send();
+    assert_eq!(
+        follow().await.unwrap().status(),
+        302,
+        "served, and now in the cache"
+    );
+
+    // Only an administrator may disable: the owner is refused over the API and the page.
+    let by_owner = app
+        .client
+        .patch(app.url(&format!("/api/links/{code}")))
+        .header("cookie", &bob)
+        .header("origin", BASE_URL)
+        .json(&json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_owner.status(), 403);
+    let by_owner = post_form(
+        &app,
+        Some(&bob),
+        &format!("/links/{code}/disable"),
+        &[("action", "disable")],
+    )
+    .await;
+    assert_eq!(by_owner.status(), 404);
+    assert_eq!(follow().await.unwrap().status(), 302);
+
+    let disabled = post_form(
+        &app,
+        Some(&ada),
+        &format!("/links/{code}/disable"),
+        &[("action", "disable")],
+    )
+    .await;
+    assert_eq!(disabled.status(), 303);
+    assert_eq!(location(&disabled), format!("/links/{code}?done=disabled"));
+    assert_eq!(
+        follow().await.unwrap().status(),
+        404,
+        "at once, cache or not"
+    );
+    assert_eq!(app.stats(&code).await.status(), 404);
+
+    // The owner still sees it, marked, with its clicks.
+    let mine: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/links/{code}")))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(mine["disabled_at"].is_string(), "{mine}");
+    assert_eq!(mine["expired"], false);
+    assert_eq!(
+        mine["click_count"], 2,
+        "both redirects before it was disabled"
+    );
+    let page_text = page(&app, Some(&bob), &format!("/links/{code}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page_text.contains("An administrator disabled this link"));
+    assert!(
+        !page_text.contains("Disable the link"),
+        "the owner has no such button"
+    );
+    let list = page(&app, Some(&bob), "/links").await.text().await.unwrap();
+    assert!(list.contains("badge disabled"));
+
+    let enabled = app
+        .client
+        .patch(app.url(&format!("/api/links/{code}")))
+        .header("cookie", &ada)
+        .header("origin", BASE_URL)
+        .json(&json!({ "disabled": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 200);
+    let body: serde_json::Value = enabled.json().await.unwrap();
+    assert!(body["disabled_at"].is_null());
+    assert_eq!(follow().await.unwrap().status(), 302, "redirects again");
+}

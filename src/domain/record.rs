@@ -20,6 +20,9 @@ pub struct UrlRecord {
     /// The user (id) the link belongs to; `None` for a link made anonymously or with an
     /// operator's key.
     pub owner: Option<String>,
+    /// Set while an administrator has disabled the link: it answers 404 like an unknown one,
+    /// keeps its code, clicks and owner, and can be enabled again.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl UrlRecord {
@@ -38,6 +41,7 @@ impl UrlRecord {
             click_count: 0,
             last_accessed_at: None,
             owner: None,
+            disabled_at: None,
         }
     }
 
@@ -47,9 +51,14 @@ impl UrlRecord {
         self
     }
 
-    /// Whether the link still resolves at `now`: served while `now < expires_at`.
+    /// Whether the link resolves at `now`: not disabled, and served while `now < expires_at`.
     pub fn is_live_at(&self, now: Timestamp) -> bool {
-        self.expires_at.is_none_or(|exp| now < exp)
+        self.disabled_at.is_none() && !self.has_expired_at(now)
+    }
+
+    /// Whether the link's expiry has passed at `now` (whether or not it is disabled).
+    pub fn has_expired_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|exp| now >= exp)
     }
 }
 
@@ -69,5 +78,20 @@ mod tests {
         assert!(record.is_live_at(at(999)));
         assert!(!record.is_live_at(at(1_000)));
         assert!(!record.is_live_at(at(1_001)));
+        assert!(record.has_expired_at(at(1_000)) && !record.has_expired_at(at(999)));
+    }
+
+    #[test]
+    fn a_disabled_link_does_not_resolve_whatever_its_expiry() {
+        let at = |ms| Timestamp::from_unix_millis(ms).unwrap();
+        let mut record = UrlRecord::new(
+            ShortCode::parse("abc").unwrap(),
+            LongUrl::from_trusted("https://example.com/".into()),
+            at(0),
+            None,
+        );
+        record.disabled_at = Some(at(5));
+        assert!(!record.is_live_at(at(10)));
+        assert!(!record.has_expired_at(at(10)));
     }
 }

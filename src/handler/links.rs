@@ -49,6 +49,10 @@ pub struct LinkView {
     pub last_accessed_at: Option<Timestamp>,
     /// Whether it has expired (it no longer redirects; expired links are purged later).
     pub expired: bool,
+    /// When an administrator disabled it (it answers 404 until enabled again); null while
+    /// enabled.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub disabled_at: Option<Timestamp>,
 }
 
 /// `GET /api/links`.
@@ -98,11 +102,16 @@ pub struct LinkPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Option<String>>,
+    /// Administrators only: `true` disables the link (it answers 404, keeping its code,
+    /// clicks and owner), `false` enables it again.
+    #[serde(default)]
+    pub disabled: Option<bool>,
 }
 
 fn view(state: &AppState, record: UrlRecord) -> LinkView {
-    let expired = !record.is_live_at(state.urls.clock().now());
+    let expired = record.has_expired_at(state.urls.clock().now());
     LinkView {
+        disabled_at: record.disabled_at,
         short_url: state.web.short_url(&record.short_code),
         short_code: record.short_code,
         long_url: record.long_url,
@@ -216,7 +225,7 @@ pub(crate) async fn get_link(
         (status = 200, description = "The link as changed", body = LinkView),
         (status = 400, description = "An invalid long_url (its own code), invalid_expiry, or invalid_request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "csrf_rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "csrf_rejected, or forbidden: `disabled` is for administrators", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
     )
@@ -240,17 +249,28 @@ pub(crate) async fn patch_link(
             ApiError::InvalidExpiry("expires_at must be an RFC 3339 date-time, or null"),
         )?)),
     };
-    let record = state
-        .urls
-        .change_link(
-            &caller.user,
-            &code,
-            LinkChange {
-                long_url,
-                expires_at,
-            },
-        )
-        .await?;
+    if patch.disabled.is_some() {
+        caller.clone().admin()?;
+    }
+    let mut record = if long_url.is_some() || expires_at.is_some() {
+        state
+            .urls
+            .change_link(
+                &caller.user,
+                &code,
+                LinkChange {
+                    long_url,
+                    expires_at,
+                },
+            )
+            .await?
+    } else {
+        state.urls.managed_link(&caller.user, &code).await?
+    };
+    if let Some(disabled) = patch.disabled {
+        record = state.urls.set_disabled(&code, disabled).await?;
+        tracing::info!(code = %code, by = %caller.user.username, disabled, "link disabled or enabled");
+    }
     tracing::info!(code = %code, by = %caller.user.username, "link changed");
     Ok(Json(view(&state, record)))
 }

@@ -101,6 +101,15 @@ impl<R: Repository> Repository for Deadline<R> {
         .await
     }
 
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        self.within("set_disabled", self.inner.set_disabled(code, at))
+            .await
+    }
+
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
         self.within("delete_link", self.inner.delete_link(code, at))
             .await

@@ -14,6 +14,7 @@
 //! | `last_accessed_at` | N | Unix milliseconds of the latest click |
 //! | `w_{instance}` | N | the last click write (seq) of that instance applied to the link |
 //! | `owner_id` | S | the owning user's id; partition key of the owner index (absent = no owner) |
+//! | `disabled_at` | N | Unix milliseconds an administrator disabled the link at; absent = enabled |
 //! | `owner_sort` | S | `{created_at:016}:{code}`: sort key of the owner index |
 //! | `deleted_at` | N | set on a deleted link's tombstone, which keeps the code taken for ever |
 //! | `human_clicks`, `bot_clicks` | N | the clicks split into people and bots |

@@ -36,6 +36,8 @@ struct Entry {
     health_due: i64,
     /// What the checks found; `None` until the first.
     health: Option<Box<super::HealthRecord>>,
+    /// When an administrator disabled the link; [`NONE`] while it is enabled.
+    disabled_at: i64,
 }
 
 /// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
@@ -69,6 +71,7 @@ impl Entry {
             stats: None,
             health_due: record.created_at.as_unix_millis(),
             health: None,
+            disabled_at: pack(record.disabled_at),
         }
     }
 
@@ -85,6 +88,7 @@ impl Entry {
             click_count: self.click_count,
             last_accessed_at: unpack(self.last_accessed_at),
             owner: self.owner.as_deref().map(str::to_owned),
+            disabled_at: unpack(self.disabled_at),
         }
     }
 }
@@ -385,6 +389,21 @@ impl Repository for MemoryRepository {
             shard.by_expiry.insert((new, code.clone()));
         }
         Ok(true)
+    }
+
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let mut shard = write(self.shard(code.as_str()));
+        match shard.records.get_mut(code.as_str()) {
+            Some(entry) if !entry.is_deleted() => {
+                entry.disabled_at = pack(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn delete_link(&self, code: &ShortCode, _at: Timestamp) -> Result<bool, RepoError> {

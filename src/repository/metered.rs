@@ -115,6 +115,14 @@ impl<R: Repository> Repository for Metered<R> {
         )
     }
 
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        self.count("set_disabled", self.inner.set_disabled(code, at).await)
+    }
+
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
         self.count("delete_link", self.inner.delete_link(code, at).await)
     }

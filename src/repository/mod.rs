@@ -229,6 +229,19 @@ pub trait Repository: Send + Sync + 'static {
         expires_at: Option<Timestamp>,
     ) -> Result<bool, RepoError>;
 
+    /// Disables the link `code` as of `at` (`Some`), or enables it again (`None`): a disabled
+    /// link keeps its code, destination, counters and owner, and is found with `disabled_at`
+    /// set (the service then answers 404 for it). `false` when there is no live record (none,
+    /// or a deleted link's tombstone).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError>;
+
     /// Deletes the link `code` and retires its code for ever: from then on
     /// [`Self::find_by_short_code`] and [`Self::list_owned`] do not see it, [`Self::save`] of
     /// the code is a `Conflict`, increments change nothing and no sweep or native expiry
@@ -380,6 +393,14 @@ impl<R: Repository + ?Sized> Repository for Arc<R> {
         expires_at: Option<Timestamp>,
     ) -> Result<bool, RepoError> {
         (**self).update_link(code, long_url, expires_at).await
+    }
+
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        (**self).set_disabled(code, at).await
     }
 
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {

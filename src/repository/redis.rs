@@ -1,7 +1,8 @@
 //! `RedisRepository`: links in Redis, for fleets of instances sharing one store.
 //!
 //! One hash per link at `{prefix}link:{code}` with short field names (`u` long URL, `c` created,
-//! `e` expires, `n` clicks, `a` last access, `o` owner; times in Unix milliseconds;
+//! `e` expires, `n` clicks, `a` last access, `o` owner, `d` disabled by an administrator;
+//! times in Unix milliseconds;
 //! `w:{instance}` the last click write of each instance; `hn`, `bn` the human and bot
 //! totals). A link's click analytics are in a second hash in the same slot (`redis::clicks`). Every script touches exactly one
 //! key, so the same code works on Redis Cluster. Expiry is native (`PEXPIREAT`): Redis deletes
@@ -137,6 +138,18 @@ end
 return 1
 ";
 
+/// Sets (ARGV[1] the time) or clears (ARGV[1] empty) field `d` of a live link: an
+/// administrator's disabling. 0 when there is no live link.
+const DISABLE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'd', ARGV[1])
+else
+  redis.call('HDEL', KEYS[1], 'd')
+end
+return 1
+";
+
 /// Turns a live link into its tombstone (ARGV[1] the time), dropping its analytics (KEYS[2]):
 /// returns {owner, created} of the
 /// link it was ('' for no owner), or false when there was none.
@@ -178,6 +191,7 @@ pub struct RedisRepository {
     save: Script,
     increment: Script,
     update: Script,
+    disable: Script,
     delete: Script,
     insert_key: Script,
     key_time: Script,
@@ -248,6 +262,7 @@ impl RedisRepository {
             save: Script::new(SAVE_SCRIPT),
             increment: Script::new(INCREMENT_SCRIPT),
             update: Script::new(UPDATE_SCRIPT),
+            disable: Script::new(DISABLE_SCRIPT),
             delete: Script::new(DELETE_SCRIPT),
             insert_key: Script::new(INSERT_KEY_SCRIPT),
             key_time: Script::new(KEY_TIME_SCRIPT),

@@ -69,6 +69,8 @@ const MIGRATIONS: &[&str] = &[
     clicks::MIGRATION,
     // 6: link health.
     health::MIGRATION,
+    // 7: links an administrator disabled (they answer 404 until enabled again).
+    "ALTER TABLE links ADD COLUMN disabled_at INTEGER;",
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see

@@ -568,6 +568,37 @@ impl UrlService {
         })
     }
 
+    /// Disables the link `code` (it answers 404 like an unknown one, everywhere within the
+    /// bound of [`Self::change_link`]) or enables it again; the caller must be an
+    /// administrator (the handlers check). Answers the link as it is now.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] for a missing or deleted link; [`ServiceError::Storage`].
+    pub async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        disabled: bool,
+    ) -> Result<UrlRecord, ServiceError> {
+        let current = self
+            .repo
+            .find_by_short_code(code)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let at = if disabled {
+            current.disabled_at.or(Some(self.clock.now()))
+        } else {
+            None
+        };
+        if !self.repo.set_disabled(code, at).await? {
+            return Err(ServiceError::NotFound);
+        }
+        self.forget_cached(code).await;
+        Ok(self.with_pending(UrlRecord {
+            disabled_at: at,
+            ..current
+        }))
+    }
+
     /// Deletes the link `code` if `caller` may manage it; its code is retired for ever. This
     /// instance answers 404 for it at once; other instances as for [`Self::change_link`].
     ///

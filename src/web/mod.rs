@@ -44,6 +44,7 @@ pub const ROUTES: &[&str] = &[
     "/links/{code}",
     "/links/{code}/delete",
     "/links/{code}/check",
+    "/links/{code}/disable",
     "/keys",
     "/keys/{id}/revoke",
     "/admin",
@@ -78,6 +79,7 @@ pub fn router() -> Router<AppState> {
             get(link::confirm_delete).post(link::delete),
         )
         .route("/links/{code}/check", post(link::check))
+        .route("/links/{code}/disable", post(link::disable))
         .route("/keys", get(keys::show).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/admin", get(admin::show))

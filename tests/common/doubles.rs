@@ -55,6 +55,9 @@ impl Repository for DownRepository {
     ) -> Result<bool, RepoError> {
         down()
     }
+    async fn set_disabled(&self, _: &ShortCode, _: Option<Timestamp>) -> Result<bool, RepoError> {
+        down()
+    }
     async fn delete_link(&self, _: &ShortCode, _: Timestamp) -> Result<bool, RepoError> {
         down()
     }
@@ -199,6 +202,14 @@ impl Repository for InstrumentedRepository {
     ) -> Result<bool, RepoError> {
         self.count();
         self.inner.update_link(code, long_url, expires_at).await
+    }
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        self.count();
+        self.inner.set_disabled(code, at).await
     }
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
         self.count();

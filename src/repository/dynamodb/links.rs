@@ -39,6 +39,7 @@ fn parse_live_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, 
         })?,
         last_accessed_at: time("last_accessed_at")?,
         owner: text("owner_id").cloned(),
+        disabled_at: time("disabled_at")?,
     })
 }
 
@@ -384,6 +385,32 @@ impl Repository for DynamoDbRepository {
             None => {
                 update.update_expression("SET long_url = :u REMOVE expires_at, #t, expiry_bucket")
             }
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .condition_expression(
+                "attribute_exists(long_url) AND attribute_not_exists(deleted_at)",
+            );
+        let update = match at {
+            Some(at) => update
+                .update_expression("SET disabled_at = :d")
+                .expression_attribute_values(":d", n(at.as_unix_millis())),
+            None => update.update_expression("REMOVE disabled_at"),
         };
         match update.send().await {
             Ok(_) => Ok(true),

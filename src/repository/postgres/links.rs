@@ -28,6 +28,7 @@ struct LinkRow {
     click_count: i64,
     last_accessed_at: Option<OffsetDateTime>,
     owner_id: Option<String>,
+    disabled_at: Option<OffsetDateTime>,
 }
 
 impl LinkRow {
@@ -41,6 +42,7 @@ impl LinkRow {
             click_count: u64::try_from(self.click_count).unwrap_or(0),
             last_accessed_at: from_pg_opt(self.last_accessed_at, "a link's last_accessed_at")?,
             owner: self.owner_id,
+            disabled_at: from_pg_opt(self.disabled_at, "a link's disabled_at")?,
         })
     }
 }
@@ -251,7 +253,7 @@ impl Repository for PostgresRepository {
             sqlx::query_as!(
                 LinkRow,
                 "SELECT short_code, long_url, created_at, expires_at, click_count,
-                        last_accessed_at, owner_id
+                        last_accessed_at, owner_id, disabled_at
                  FROM links WHERE short_code = $1 AND deleted_at IS NULL",
                 code.as_str()
             )
@@ -334,7 +336,7 @@ impl Repository for PostgresRepository {
             sqlx::query_as!(
                 LinkRow,
                 "SELECT short_code, long_url, created_at, expires_at, click_count,
-                        last_accessed_at, owner_id
+                        last_accessed_at, owner_id, disabled_at
                  FROM links WHERE owner_id = $1 AND (created_at, short_code) < ($2, $3)
                  ORDER BY created_at DESC, short_code DESC LIMIT $4",
                 owner,
@@ -357,7 +359,7 @@ impl Repository for PostgresRepository {
                 sqlx::query_as!(
                     LinkRow,
                     "SELECT short_code, long_url, created_at, expires_at, click_count,
-                            last_accessed_at, owner_id
+                            last_accessed_at, owner_id, disabled_at
                      FROM links WHERE short_code > $1 AND deleted_at IS NULL
                      ORDER BY short_code LIMIT $2",
                     after.unwrap_or_default(),
@@ -397,6 +399,24 @@ impl Repository for PostgresRepository {
             .await?
             .rows_affected();
         Ok(changed == 1)
+    }
+
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let changed = self
+            .within(
+                sqlx::query!(
+                    "UPDATE links SET disabled_at = $2 WHERE short_code = $1 AND deleted_at IS NULL",
+                    code.as_str(),
+                    at.map(to_pg)
+                )
+                .execute(&self.pool),
+            )
+            .await?;
+        Ok(changed.rows_affected() == 1)
     }
 
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {

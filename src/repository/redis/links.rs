@@ -41,6 +41,7 @@ fn parse_live_record(
             .map_or(Ok(0), |v| v.parse::<u64>().map_err(|_| corrupt("n")))?,
         last_accessed_at: time("a")?,
         owner: fields.get("o").cloned(),
+        disabled_at: time("d")?,
     })
 }
 
@@ -256,6 +257,22 @@ impl Repository for RedisRepository {
             .key(self.clicks_key(code))
             .arg(long_url.as_str())
             .arg(expires_at.map_or(String::new(), |t| millis(t).to_string()))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(changed == 1)
+    }
+
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let changed: i64 = self
+            .disable
+            .key(self.key(code))
+            .arg(at.map_or(String::new(), |t| millis(t).to_string()))
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;

@@ -4,19 +4,21 @@
 use super::*;
 
 /// The columns [`record_from_row`] reads, in its order.
-const LINK_COLUMNS: &str =
-    "short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id";
+const LINK_COLUMNS: &str = "short_code, long_url, created_at, expires_at, click_count, \
+     last_accessed_at, owner_id, disabled_at";
 
 /// One page of an owner's links: answered from `links_owner` (see
 /// `an_owners_listing_reads_only_the_owner_index` below).
 pub(super) const OWNED_LINKS_SQL: &str =
-    "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id
+    "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id,
+            disabled_at
      FROM links WHERE owner_id = ?1 AND (created_at, short_code) < (?2, ?3)
      ORDER BY created_at DESC, short_code DESC LIMIT ?4";
 
 /// One page of every link, by code: a walk of the primary key from the cursor on.
 pub(super) const SCAN_LINKS_SQL: &str =
-    "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id
+    "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id,
+            disabled_at
      FROM links WHERE short_code > ?1 AND deleted_at IS NULL ORDER BY short_code LIMIT ?2";
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord, RepoError>> {
@@ -27,6 +29,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord
     let click_count: i64 = row.get(4)?;
     let last_accessed_at: Option<i64> = row.get(5)?;
     let owner: Option<String> = row.get(6)?;
+    let disabled_at: Option<i64> = row.get(7)?;
     let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}'"));
     let time = |ms: i64, what: &str| Timestamp::from_unix_millis(ms).ok_or_else(|| corrupt(what));
     Ok((|| {
@@ -40,6 +43,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord
                 .map(|ms| time(ms, "last_accessed_at"))
                 .transpose()?,
             owner,
+            disabled_at: disabled_at.map(|ms| time(ms, "disabled_at")).transpose()?,
         })
     })())
 }
@@ -189,6 +193,26 @@ impl Repository for SqliteRepository {
                         long_url.as_str(),
                         expires_at.map(Timestamp::as_unix_millis),
                     ])?;
+                Ok(Ok(changed as u64))
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn set_disabled(
+        &self,
+        code: &ShortCode,
+        at: Option<Timestamp>,
+    ) -> Result<bool, RepoError> {
+        let code = code.clone();
+        let changed = self
+            .exec(move |tx| {
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE links SET disabled_at = ?2
+                         WHERE short_code = ?1 AND deleted_at IS NULL",
+                    )?
+                    .execute(params![code.as_str(), at.map(Timestamp::as_unix_millis)])?;
                 Ok(Ok(changed as u64))
             })
             .await?;

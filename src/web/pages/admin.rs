@@ -331,6 +331,7 @@ pub(crate) struct AnyLink {
     created: String,
     clicks: u64,
     expired: bool,
+    disabled: bool,
 }
 
 #[derive(Template)]
@@ -391,7 +392,8 @@ pub(crate) async fn all_links(
                 .map_or_else(String::new, |id| names.get(id).cloned().unwrap_or_default()),
             created: when(r.created_at),
             clicks: r.click_count,
-            expired: !r.is_live_at(now),
+            expired: r.has_expired_at(now),
+            disabled: r.disabled_at.is_some(),
         })
         .collect();
     let page = AllLinksPage {

@@ -59,6 +59,10 @@ pub(crate) struct LinkPage {
     created: String,
     expires: String,
     expired: bool,
+    /// When an administrator disabled it.
+    disabled: Option<String>,
+    /// The viewer may disable or enable it.
+    can_disable: bool,
     owner: Option<String>,
     qr: Option<String>,
     clicks: u64,
@@ -140,7 +144,9 @@ async fn link_page(
         long_url: record.long_url.to_string(),
         created: when(record.created_at),
         expires: when_or(record.expires_at, "never"),
-        expired: !record.is_live_at(now),
+        expired: record.has_expired_at(now),
+        disabled: record.disabled_at.map(when),
+        can_disable: viewer.is_admin(),
         owner,
         clicks: record.click_count,
         human: split.human,
@@ -357,6 +363,36 @@ pub(crate) async fn delete(
     state.urls.delete_link(&member.user, &code).await?;
     tracing::info!(code = %code, by = %member.user.username, "link deleted from the web form");
     Ok(see_other("/links?done=deleted"))
+}
+
+/// What the disable form sends.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DisableForm {
+    #[serde(default)]
+    action: String,
+}
+
+/// `POST /links/{code}/disable`, administrators only: `disable` (the link answers 404 but
+/// keeps its code, clicks and owner) or `enable`.
+pub(crate) async fn disable(
+    State(state): State<AppState>,
+    member: Member,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Form(form): Form<DisableForm>,
+) -> Result<Response, PageError> {
+    own_origin(&headers, &state)?;
+    let member = member.admin()?;
+    let code = code_of(&code)?;
+    let disabled = match form.action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(PageError::NotFound),
+    };
+    state.urls.set_disabled(&code, disabled).await?;
+    tracing::info!(code = %code, by = %member.user.username, disabled, "link disabled or enabled from the web form");
+    let done = if disabled { "disabled" } else { "enabled" };
+    Ok(see_other(&format!("/links/{code}?done={done}")))
 }
 
 /// `POST /links/{code}/check`: check the destination now.

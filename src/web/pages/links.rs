@@ -73,6 +73,7 @@ pub(crate) struct Row {
     created: String,
     clicks: u64,
     expired: bool,
+    disabled: bool,
     health: &'static str,
 }
 
@@ -241,7 +242,8 @@ async fn rows(state: &AppState, records: Vec<UrlRecord>) -> Vec<Row> {
             long_url: r.long_url.to_string(),
             created: when(r.created_at),
             clicks: r.click_count,
-            expired: !r.is_live_at(now),
+            expired: r.has_expired_at(now),
+            disabled: r.disabled_at.is_some(),
             health,
         })
         .collect()
@@ -269,6 +271,7 @@ mod tests {
                     created: String::new(),
                     clicks: 0,
                     expired: false,
+                    disabled: false,
                     health: "",
                 },
                 Row {
@@ -279,6 +282,7 @@ mod tests {
                     created: String::new(),
                     clicks: 0,
                     expired: true,
+                    disabled: true,
                     health: "broken",
                 },
             ],
@@ -293,5 +297,6 @@ mod tests {
         assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
         assert!(html.contains("javascript:alert(3)"), "shown as text");
         assert!(html.contains("broken destination") && html.contains("expired"));
+        assert!(html.contains("badge disabled"));
     }
 }

@@ -50,6 +50,16 @@ const NOTICES: &[(&str, &str, &str)] = &[
     ),
     ("user-created", "success", "The account is created."),
     (
+        "disabled",
+        "success",
+        "The link is disabled: it answers 404 until it is enabled again.",
+    ),
+    (
+        "enabled",
+        "success",
+        "The link is enabled: it redirects again.",
+    ),
+    (
         "checked",
         "success",
         "The destination was checked just now.",
@@ -86,6 +96,51 @@ impl<S: Send + Sync> FromRequestParts<S> for Done {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_done_the_pages_send_has_its_notice() {
+        let sent = [
+            "logged-out",
+            "setup-done",
+            "welcome",
+            "saved",
+            "deleted",
+            "revoked",
+            "password",
+            "user-created",
+            "user-changed",
+            "checked",
+            "check-later",
+            "disabled",
+            "enabled",
+        ];
+        for done in sent {
+            assert!(notice_of(done).is_some(), "{done}");
+        }
+        let mut sources = String::new();
+        for file in [
+            "account.rs",
+            "admin.rs",
+            "auth.rs",
+            "keys.rs",
+            "link.rs",
+            "links.rs",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/web/pages")
+                .join(file);
+            sources.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+        for (at, _) in sources.match_indices("done=") {
+            let done: String = sources[at + 5..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                .collect();
+            if !done.is_empty() {
+                assert!(notice_of(&done).is_some(), "done={done} has no notice");
+            }
+        }
+    }
 
     #[test]
     fn only_known_notices_are_shown() {
