@@ -271,7 +271,7 @@ mod tests {
                     created: String::new(),
                     clicks: 0,
                     expired: false,
-                    disabled: false,
+                    disabled: true,
                     health: "",
                 },
                 Row {
@@ -282,7 +282,7 @@ mod tests {
                     created: String::new(),
                     clicks: 0,
                     expired: true,
-                    disabled: true,
+                    disabled: false,
                     health: "broken",
                 },
             ],
