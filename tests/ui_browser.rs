@@ -518,3 +518,68 @@ async fn people_use_every_page_with_javascript() {
 async fn people_use_every_page_without_javascript() {
     people_use_every_page(false).await;
 }
+
+/// Sends `key` to whatever has the focus.
+async fn press(browser: &Client, key: fantoccini::key::Key) {
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&key)
+        .await
+        .unwrap();
+}
+
+/// What has the focus: its id, or its class when it has no id.
+async fn focused(browser: &Client) -> String {
+    browser
+        .execute(
+            "const e = document.activeElement; return e.id || e.className || e.tagName;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_is_made_with_the_keyboard_alone() {
+    use fantoccini::key::Key;
+    let site = site("ui-keyboard").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser(true).await;
+    browser.goto(&site.url("/")).await.unwrap();
+    wait_for_heading(&browser, "Shorten a link").await;
+
+    // The first Tab reaches the skip link, which shows itself and has a visible outline.
+    press(&browser, Key::Tab).await;
+    assert_eq!(focused(&browser).await, "skip-link");
+    let shown = browser
+        .execute(
+            "const e = document.activeElement, r = e.getBoundingClientRect();
+             return r.left >= 0 && r.top >= 0 && getComputedStyle(e).outlineStyle !== 'none';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown, true,
+        "the focused skip link is on screen and outlined"
+    );
+    // Enter follows it to the content; the next Tab is the form's first field.
+    press(&browser, Key::Enter).await;
+    press(&browser, Key::Tab).await;
+    assert_eq!(focused(&browser).await, "url");
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&format!("{}{}", site.destination("/ok"), Key::Enter))
+        .await
+        .unwrap();
+    let short_url = wait_for(&browser, "#short-url").await.text().await.unwrap();
+    assert!(short_url.starts_with(&site.url("/s/")), "{short_url}");
+    browser.close().await.unwrap();
+}
