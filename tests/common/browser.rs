@@ -38,11 +38,14 @@ impl Driver {
     /// Starts chromedriver and waits until it answers.
     pub async fn start() -> Self {
         let port = free_port();
+        // Its own process group, which the browsers it starts join: dropping the driver ends
+        // them all, even when a test panicked before closing its browser.
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect(
@@ -93,6 +96,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
+            let group = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = self.child.start_kill();
     }
 }
