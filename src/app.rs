@@ -16,7 +16,8 @@ use crate::handler;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::middleware::{
-    DeadlineLayer, Guards, LogLayer, LookupGuardLayer, TimingLayer, guard_create, recovery_layer,
+    DeadlineLayer, Guards, LogLayer, LookupGuardLayer, RedirectRoute, TimingLayer, guard_create,
+    recovery_layer,
 };
 use crate::repository::Stores;
 use crate::service::health::LinkHealthService;
@@ -283,8 +284,10 @@ pub fn app(state: AppState) -> Router {
     //   deadline  - 503 request_timeout past server.request_timeout_ms
     //   recovery  - again, so a handler panic becomes a 500 that timing and logging still see
     //   guards    - per route: API key and create budget on /shorten; redirect and 404 budgets
-    //               on /s/{code} and /stats/{code} (see middleware::guard)
+    //               on /stats/{code} (see middleware::guard)
     //   handler
+    //
+    // /s/{code}, the redirect, has the same onion folded into one service (RedirectRoute).
     let middleware = ServiceBuilder::new()
         .layer(recovery_layer())
         .layer(TimingLayer)
@@ -296,12 +299,6 @@ pub fn app(state: AppState) -> Router {
     let lookup_guard = LookupGuardLayer::new(state.guards.clone());
     Router::new()
         .route("/shorten", post(handler::shorten).route_layer(create_guard))
-        .route(
-            "/s/{code}",
-            get(handler::follow)
-                .head(handler::peek)
-                .route_layer(lookup_guard.clone()),
-        )
         .route(
             "/stats/{code}",
             get(handler::stats).route_layer(lookup_guard.clone()),
@@ -360,5 +357,8 @@ pub fn app(state: AppState) -> Router {
         // matched route.
         .layer(middleware)
         .layer(DefaultBodyLimit::max(handler::MAX_BODY_BYTES))
+        // Added after the layers, so they do not wrap it: the redirect route carries the same
+        // onion folded into one service (see middleware::RedirectRoute).
+        .route_service("/s/{code}", RedirectRoute::new(state.clone()))
         .with_state(state)
 }

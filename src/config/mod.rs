@@ -107,6 +107,10 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// `server.http2_max_concurrent_streams`: HTTP/2 streams per connection. Default 100.
     pub http2_max_concurrent_streams: u32,
+    /// `server.worker_threads`: threads that serve requests; 0 (the default) = one per CPU this
+    /// process may use (its CPU affinity and cgroup quota). With one, a single-threaded runtime
+    /// serves everything without work stealing.
+    pub worker_threads: usize,
 }
 
 impl Default for ServerSettings {
@@ -120,6 +124,7 @@ impl Default for ServerSettings {
             idle_timeout_seconds: 60,
             max_connections: 512,
             http2_max_concurrent_streams: 100,
+            worker_threads: 0,
         }
     }
 }
@@ -479,6 +484,12 @@ impl Settings {
                 return Err(ConfigError::key(key, "must be at least 1"));
             }
         }
+        if self.server.worker_threads > 1024 {
+            return Err(ConfigError::key(
+                "server.worker_threads",
+                "must be at most 1024 (0 = one per CPU)",
+            ));
+        }
         if self.server.max_connections > 1_000_000 {
             return Err(ConfigError::key(
                 "server.max_connections",
@@ -811,6 +822,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("rate_limit.secret"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_cpu_and_are_bounded() {
+        assert_eq!(Settings::default().server.worker_threads, 0);
+        let s = Settings::load_from(None, env(&[("URL_SHORTENER__SERVER__WORKER_THREADS", "1")]))
+            .unwrap();
+        assert_eq!(s.server.worker_threads, 1);
+        let err = Settings::load_from(
+            None,
+            env(&[("URL_SHORTENER__SERVER__WORKER_THREADS", "5000")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("server.worker_threads"), "{err}");
     }
 
     #[test]

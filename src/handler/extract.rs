@@ -5,10 +5,9 @@ use std::convert::Infallible;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 
 use super::ApiError;
-use crate::app::AppState;
 use crate::service::VisitorHeaders;
 
 /// Largest accepted request body.
@@ -90,27 +89,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
 }
 
 /// The visitor headers a counted redirect keeps for its click event: `User-Agent`, `Referer`
-/// and the configured CDN country header, each a cheap clone of the request's bytes. Reduced
-/// to a [`crate::domain::ClickEvent`] by the service; never logged or stored.
-pub(crate) struct Visitor(pub(crate) VisitorHeaders);
-
-impl FromRequestParts<AppState> for Visitor {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let headers = &parts.headers;
-        Ok(Self(VisitorHeaders {
-            user_agent: headers.get(header::USER_AGENT).cloned(),
-            referer: headers.get(header::REFERER).cloned(),
-            country: state
-                .web
-                .country_header
-                .as_ref()
-                .and_then(|name| headers.get(name).cloned()),
-        }))
+/// and the configured CDN country header (`country_header`), each a cheap clone of the
+/// request's bytes. Reduced to a [`crate::domain::ClickEvent`] by the service; never logged or
+/// stored.
+pub(crate) fn visitor_headers(
+    headers: &HeaderMap,
+    country_header: Option<&HeaderName>,
+) -> VisitorHeaders {
+    VisitorHeaders {
+        user_agent: headers.get(header::USER_AGENT).cloned(),
+        referer: headers.get(header::REFERER).cloned(),
+        country: country_header.and_then(|name| headers.get(name).cloned()),
     }
 }
 

@@ -26,6 +26,7 @@ pub use caller::{
 pub use error::{
     ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
 };
+pub(crate) use extract::visitor_headers;
 pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, declares_too_large, wants_html};
 pub use health::STORAGE_CHECK_DEADLINE;
 pub use health::{Checks, HealthBody};

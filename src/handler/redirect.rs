@@ -1,21 +1,23 @@
-//! `GET /s/{code}` and `HEAD /s/{code}`: the redirect, the product's hot path.
+//! `GET /s/{code}` and `HEAD /s/{code}`: the redirect, the product's hot path. The answers are
+//! built here; `middleware::RedirectRoute` serves them with the route's layers folded into one
+//! service (see there for why).
 
 use axum::body::Body;
+use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use super::extract::Visitor;
 use super::{ApiError, Browser, Problem};
 use crate::app::AppState;
 use crate::domain::{LongUrl, ShortCode};
-use crate::service::ServiceError;
+use crate::service::{ServiceError, VisitorHeaders};
 
 /// Browsers must ask again every time: each visit is counted and the link may expire.
 const REDIRECT_CACHE_CONTROL: &str = "private, no-cache, no-store, max-age=0";
 
-/// Redirect to the link's destination, counting one click.
+/// Redirect to the link's destination, counting one click (an impossible code never gets here:
+/// see [`possible_code`]).
 #[utoipa::path(
     get,
     path = "/s/{code}",
@@ -31,18 +33,15 @@ const REDIRECT_CACHE_CONTROL: &str = "private, no-cache, no-store, max-age=0";
     )
 )]
 pub(crate) async fn follow(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    state: AppState,
+    code: ShortCode,
     browser: Browser,
-    Visitor(visitor): Visitor,
-) -> Result<Response, ApiError> {
-    let code = possible_code(path, browser)?;
-    let record = state
-        .urls
-        .follow(&code, &visitor)
-        .await
-        .map_err(|e| for_client(e, browser))?;
-    Ok(redirect(&state, &record.long_url))
+    visitor: VisitorHeaders,
+) -> Response {
+    match state.urls.follow(&code, &visitor).await {
+        Ok(record) => redirect(&state, &record.long_url),
+        Err(e) => for_client(e, browser).into_response(),
+    }
 }
 
 /// Answers as `GET` would, without counting a click (link checkers, previews).
@@ -59,18 +58,11 @@ pub(crate) async fn follow(
         (status = 503, description = "Storage unavailable"),
     )
 )]
-pub(crate) async fn peek(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    browser: Browser,
-) -> Result<Response, ApiError> {
-    let code = possible_code(path, browser)?;
-    let record = state
-        .urls
-        .resolve(&code)
-        .await
-        .map_err(|e| for_client(e, browser))?;
-    Ok(redirect(&state, &record.long_url))
+pub(crate) async fn peek(state: AppState, code: ShortCode, browser: Browser) -> Response {
+    match state.urls.resolve(&code).await {
+        Ok(record) => redirect(&state, &record.long_url),
+        Err(e) => for_client(e, browser).into_response(),
+    }
 }
 
 /// The code from the path, or 404 without touching storage when no link could have it.
@@ -103,7 +95,7 @@ fn redirect(state: &AppState, long_url: &LongUrl) -> Response {
         // Normalized URLs are ASCII without controls, so this is a corrupt record.
         Err(_) => {
             tracing::error!("stored long URL is not a valid header value");
-            return axum::response::IntoResponse::into_response(ApiError::Internal);
+            return ApiError::Internal.into_response();
         }
     };
     let mut response = Response::new(Body::empty());

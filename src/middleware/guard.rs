@@ -303,7 +303,7 @@ where
 
 /// The 429 for a lookup the limiter refused. A spent 404 budget says nothing of the limit
 /// (`limit: 0`): the client should not learn how many misses it may make.
-fn lookup_refused(refused: LookupAdmission) -> Response {
+pub(crate) fn lookup_refused(refused: LookupAdmission) -> Response {
     let headers = match refused {
         LookupAdmission::NotFoundSpent(decision) => RateLimitHeaders {
             limit: 0,

@@ -5,10 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
-use axum::http::{Method, Request, Response};
+use axum::http::{Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::sync::Arc;
 
@@ -62,7 +62,8 @@ fn route_label(route: Option<&MatchedPath>) -> &'static str {
     }
 }
 
-fn method_label(method: &Method) -> &'static str {
+/// The method as a `'static` label (`OTHER` for methods the service does not serve).
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -123,20 +124,36 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         if let Ok(response) = &result {
-            let elapsed = this.start.elapsed();
-            let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-            let route = route_label(this.route.as_ref());
-            let method = method_label(this.method);
-            let status = response.status().as_u16();
-            this.metrics
-                .record_request(method, route, status, elapsed.as_secs_f64());
-            // Fields as `&'static str` and integers: recorded without going through `Debug`.
-            if response.status().is_server_error() {
-                tracing::warn!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
-            } else {
-                tracing::info!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
-            }
+            record_request(
+                this.metrics,
+                method_label(this.method),
+                route_label(this.route.as_ref()),
+                response.status(),
+                this.start.elapsed(),
+            );
         }
         Poll::Ready(result)
+    }
+}
+
+/// Logs and counts one answered request: the event at target `url_shortener::request` (`warn`
+/// for a server error, else `info`) and the request metrics. Shared by [`LogRequests`] and the
+/// redirect route, which answers outside the router's layers.
+pub(crate) fn record_request(
+    metrics: &Metrics,
+    method: &'static str,
+    route: &'static str,
+    status: StatusCode,
+    elapsed: Duration,
+) {
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let server_error = status.is_server_error();
+    let status = status.as_u16();
+    metrics.record_request(method, route, status, elapsed.as_secs_f64());
+    // Fields as `&'static str` and integers: recorded without going through `Debug`.
+    if server_error {
+        tracing::warn!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
+    } else {
+        tracing::info!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
     }
 }

@@ -4,6 +4,7 @@
 mod guard;
 mod logging;
 mod recovery;
+mod redirect_route;
 mod timeout;
 mod timing;
 
@@ -13,5 +14,6 @@ pub use guard::{
 };
 pub use logging::{LogFuture, LogLayer, LogRequests};
 pub use recovery::{PanicHandler, recovery_layer};
+pub use redirect_route::{RedirectFuture, RedirectRoute};
 pub use timeout::{Deadline, DeadlineFuture, DeadlineLayer};
 pub use timing::{PROCESSING_TIME_HEADER, Timing, TimingFuture, TimingLayer};

@@ -16,7 +16,7 @@ pub fn recovery_layer() -> CatchPanicLayer<PanicHandler> {
     CatchPanicLayer::custom(panic_response as PanicHandler)
 }
 
-fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+pub(crate) fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -69,10 +69,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = ready!(this.inner.poll(cx))?;
-        let micros = u64::try_from(this.start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        response
-            .headers_mut()
-            .insert(PROCESSING_TIME_HEADER.clone(), HeaderValue::from(micros));
+        stamp_processing_time(&mut response, *this.start);
         Poll::Ready(Ok(response))
     }
+}
+
+/// Sets [`PROCESSING_TIME_HEADER`] to the microseconds since `start`.
+pub(crate) fn stamp_processing_time<B>(response: &mut Response<B>, start: Instant) {
+    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    response
+        .headers_mut()
+        .insert(PROCESSING_TIME_HEADER.clone(), HeaderValue::from(micros));
 }
