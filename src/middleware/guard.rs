@@ -237,7 +237,12 @@ where
             let inner = std::mem::replace(&mut self.inner, clone);
             let limiter = limiter.clone();
             return LookupFuture::Remote {
-                inner: Box::pin(lookup_remote(limiter, client, request, inner)),
+                inner: Box::pin(lookup_remote(limiter, client, async move {
+                    match inner.oneshot(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                })),
             };
         };
         match local.admit_lookup_now(&client) {
@@ -318,17 +323,14 @@ pub(crate) fn lookup_refused(refused: LookupAdmission) -> Response {
 }
 
 /// The lookup guard against a limiter in another process (Redis): one round trip admits the
-/// lookup, and the reserved 404 is given back in the background once the answer is known, so
-/// the redirect does not wait for a second round trip.
-async fn lookup_remote<S>(
+/// lookup (`answer`, run only when admitted), and the reserved 404 is given back in the
+/// background once the answer is known, so the redirect does not wait for a second round trip.
+/// A limiter that is down lets lookups through. Shared with `RedirectRoute`.
+pub(crate) async fn lookup_remote(
     limiter: Arc<dyn Limiter>,
     client: ClientId,
-    request: Request,
-    inner: S,
-) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
+    answer: impl Future<Output = Response>,
+) -> Response {
     let reserved = match limiter.admit_lookup(&client).await {
         Ok(LookupAdmission::Admitted) => true,
         Ok(refused) => return lookup_refused(refused),
@@ -337,10 +339,7 @@ where
             false
         }
     };
-    let response = match inner.oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
+    let response = answer.await;
     if reserved && response.status() != StatusCode::NOT_FOUND {
         tokio::spawn(async move {
             if let Err(error) = limiter.refund(Budget::NotFound, &client).await {

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Sleep;
 use tower::Service;
 
-use super::guard::{client_from, lookup_refused};
+use super::guard::{client_from, lookup_refused, lookup_remote};
 use super::logging::{method_label, record_request};
 use super::recovery::panic_response;
 use super::timing::stamp_processing_time;
@@ -90,7 +90,7 @@ impl RedirectRoute {
         let client = client_from(request.extensions(), request.headers(), guards);
         let Some(local) = limiter.local() else {
             let limiter = limiter.clone();
-            return Stage::running(Box::pin(remote_guarded(limiter, client, answer)), None);
+            return Stage::running(Box::pin(lookup_remote(limiter, client, answer)), None);
         };
         match local.admit_lookup_now(&client) {
             LookupAdmission::Admitted => {
@@ -109,33 +109,6 @@ fn code_in(path: &str) -> Option<ShortCode> {
         .decode_utf8()
         .ok()?;
     ShortCode::parse(&decoded).ok()
-}
-
-/// The lookup behind a limiter in another process (Redis): one round trip admits it; the
-/// reserved 404 is given back in the background once the answer is known, so the redirect does
-/// not wait for a second round trip. A limiter that is down lets lookups through.
-async fn remote_guarded(
-    limiter: Arc<dyn Limiter>,
-    client: ClientId,
-    answer: impl Future<Output = Response>,
-) -> Response {
-    let reserved = match limiter.admit_lookup(&client).await {
-        Ok(LookupAdmission::Admitted) => true,
-        Ok(refused) => return lookup_refused(refused),
-        Err(error) => {
-            tracing::warn!(%error, "rate limiter unavailable; letting lookups through");
-            false
-        }
-    };
-    let response = answer.await;
-    if reserved && response.status() != StatusCode::NOT_FOUND {
-        tokio::spawn(async move {
-            if let Err(error) = limiter.refund(Budget::NotFound, &client).await {
-                tracing::warn!(%error, "rate limiter unavailable; reserved 404 not given back");
-            }
-        });
-    }
-    response
 }
 
 impl Service<Request> for RedirectRoute {
