@@ -24,4 +24,4 @@ pub mod web;
 pub mod worker;
 
 pub use app::{AppState, app};
-pub use server::{ConnectionLimits, serve, serve_with};
+pub use server::{ConnectionLimits, serve, serve_sharded, serve_with};

@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use url_shortener::cli::{Cli, Command, run_api_key, run_healthcheck, run_user, run_worker};
-use url_shortener::config::{Settings, StorageBackend, redact_password};
+use url_shortener::config::{ServerRuntime, Settings, StorageBackend, redact_password};
 use url_shortener::domain::SystemClock;
 use url_shortener::limiter::build_limiter;
 use url_shortener::metrics::Metrics;
 use url_shortener::repository::{RedisChangeFeed, RedisLinkTier, build_stores};
-use url_shortener::{AppState, app, serve_with, shutdown, telemetry, worker};
+use url_shortener::{AppState, app, serve_sharded, serve_with, shutdown, telemetry, worker};
 
 /// mimalloc instead of glibc's malloc: a request makes dozens of small, short-lived allocations
 /// across two worker threads (hyper, axum, the handler), where glibc's malloc/free and their
@@ -26,18 +27,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    runtime(settings.server.worker_threads)?.block_on(run(cli, settings))
+    let threads = settings.server.threads();
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    // Sharded: requests run on threads of their own (serve_sharded); this runtime keeps only
+    // the start, the signals and the background work, which one thread carries.
+    let shards = (serving && threads > 1 && settings.server.runtime == ServerRuntime::Sharded)
+        .then_some(threads);
+    runtime(if shards.is_some() { 1 } else { threads })?.block_on(run(cli, settings, shards))
 }
 
-/// The async runtime: `server.worker_threads` threads, one per usable CPU by default. With one
-/// thread (one CPU, or asked for) a current-thread runtime: a work-stealing scheduler with one
-/// worker only adds cross-thread queues and wake-ups (measured: about 5% of a redirect's CPU).
-fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let threads = match worker_threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        n => n,
-    };
-    let mut builder = if threads == 1 {
+/// The async runtime of `threads` threads. With one, a current-thread runtime: a
+/// work-stealing scheduler with one worker only adds cross-thread queues and wake-ups
+/// (measured: about 5% of a redirect's CPU).
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -47,7 +50,7 @@ fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
-async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+async fn run(cli: Cli, settings: Settings, shards: Option<usize>) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::ApiKey(command)) => return run_api_key(command, &settings).await,
         Some(Command::User(command)) => return run_user(command, &settings).await,
@@ -173,8 +176,24 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let grace = Duration::from_secs(settings.server.shutdown_timeout_seconds);
+    let limits = settings.connection_limits();
+    let served: BoxFuture<'static, std::io::Result<()>> = match shards {
+        Some(threads) => Box::pin(serve_sharded(
+            listener.into_std()?,
+            threads,
+            app(state),
+            limits,
+            stop_rx.clone(),
+        )?),
+        None => Box::pin(serve_with(
+            listener,
+            app(state),
+            limits,
+            stopped(stop_rx.clone()),
+        )),
+    };
     tokio::select! {
-        result = serve_with(listener, app(state), settings.connection_limits(), stopped(stop_rx.clone())) => result.context("server failed")?,
+        result = served => result.context("server failed")?,
         () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(?grace, "requests still in flight after the shutdown timeout; exiting");
         }

@@ -78,6 +78,78 @@ async fn create_redirect_and_stats_work_against_the_binary() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Many connections at once, each with requests of its own, on `runtime` with three serving
+/// threads: every redirect answers, every click is counted in the one shared state, and
+/// SIGTERM ends the process cleanly.
+async fn many_connections_on(runtime: &str) {
+    let dir = process::temp_dir(&format!("e2e-runtime-{runtime}"));
+    let mut server = process::start(
+        &dir,
+        &[
+            ("URL_SHORTENER__SERVER__RUNTIME", runtime),
+            ("URL_SHORTENER__SERVER__WORKER_THREADS", "3"),
+        ],
+    )
+    .await;
+    let root = format!("http://{}", server.addr);
+    let created: Value = reqwest::Client::new()
+        .post(format!("{root}/shorten"))
+        .json(&json!({ "long_url": "https://example.com/threads" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = created["short_code"].as_str().unwrap().to_owned();
+
+    // A client each, so each task holds its own keep-alive connection.
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let url = format!("{root}/s/{code}");
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                let mut statuses = Vec::new();
+                for _ in 0..10 {
+                    statuses.push(client.get(&url).send().await.unwrap().status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for task in tasks {
+        for status in task.await.unwrap() {
+            assert_eq!(status, 302);
+            answered += 1;
+        }
+    }
+    let stats = process::get_json(&reqwest::Client::new(), &format!("{root}/stats/{code}")).await;
+
+    assert_eq!(answered, 240);
+    assert_eq!(stats["click_count"], 240);
+    process::signal(&server.child, Signal::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(30), server.child.wait())
+        .await
+        .expect("the server exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_sharded_server_answers_every_connection_and_counts_every_click() {
+    many_connections_on("sharded").await;
+}
+
+#[tokio::test]
+async fn a_work_stealing_server_answers_every_connection_and_counts_every_click() {
+    many_connections_on("work_stealing").await;
+}
+
 /// Reads one HTTP/1.1 response head from `stream`.
 async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();

@@ -111,6 +111,32 @@ pub struct ServerSettings {
     /// process may use (its CPU affinity and cgroup quota). With one, a single-threaded runtime
     /// serves everything without work stealing.
     pub worker_threads: usize,
+    /// `server.runtime`: how the serving threads share connections. Default `sharded`.
+    pub runtime: ServerRuntime,
+}
+
+/// `server.runtime` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerRuntime {
+    /// Each serving thread runs its own single-threaded runtime and keeps the connections it
+    /// accepted ([`crate::serve_sharded`]): no request's work crosses threads.
+    #[default]
+    Sharded,
+    /// One runtime whose threads take tasks from each other: a long request (a big page, a
+    /// slow query) never holds up the other connections of its thread.
+    WorkStealing,
+}
+
+impl ServerSettings {
+    /// The serving threads `worker_threads` asks for: itself, or for 0 one per CPU this process
+    /// may use.
+    pub fn threads(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -125,6 +151,7 @@ impl Default for ServerSettings {
             max_connections: 512,
             http2_max_concurrent_streams: 100,
             worker_threads: 0,
+            runtime: ServerRuntime::Sharded,
         }
     }
 }
@@ -836,6 +863,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("server.worker_threads"), "{err}");
+    }
+
+    #[test]
+    fn the_runtime_defaults_to_sharded_and_an_unknown_one_is_named() {
+        assert_eq!(Settings::default().server.runtime, ServerRuntime::Sharded);
+        assert!(Settings::default().server.threads() >= 1);
+        let s = Settings::load_from(
+            None,
+            env(&[("URL_SHORTENER__SERVER__RUNTIME", "work_stealing")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.runtime, ServerRuntime::WorkStealing);
+        let err = Settings::load_from(None, env(&[("URL_SHORTENER__SERVER__RUNTIME", "fibers")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("runtime"), "{err}");
     }
 
     #[test]

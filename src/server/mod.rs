@@ -16,6 +16,7 @@
 //! HTTP/2 (prior knowledge) gets the idle timeout, keep-alive pings and a stream cap.
 
 mod connection;
+mod shards;
 
 use std::future::Future;
 use std::io;
@@ -31,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use connection::{ConnState, Tracked, Watched};
+pub use shards::serve_sharded;
 
 /// The bounds every connection lives within. `Default` matches the documented defaults of the
 /// `server.*` settings.
