@@ -11,7 +11,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteRepository, unavailable};
 use crate::domain::{
-    ClickSplit, ClickTally, Dimension, DimensionClicks, HourClicks, OTHER, ShortCode, kept_key,
+    BREAKDOWN_KEYS_PER_DAY, ClickSplit, ClickTally, Dimension, DimensionClicks, HourClicks, OTHER,
+    ShortCode,
 };
 use crate::repository::{ClickStatsStore, RepoError};
 
@@ -76,22 +77,18 @@ fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Adds `tally` to the analytics of `code`, inside the click write's transaction, after its
-/// `UPDATE links` found the live link (so a deleted link gains nothing).
+/// Adds `tally`'s hours and breakdowns to the analytics of `code`, inside the click write's
+/// transaction, after its `UPDATE links` found the live link and added the human/bot totals
+/// (so a deleted link gains nothing).
+///
+/// Each row is one statement, whether it is new or not: a flush over many links meets mostly
+/// rows it has to create (the link's first click of the hour or day), and a look-up, a count
+/// and an insert per breakdown row were three B-tree descents where one will do.
 pub(super) fn add_tally(
     tx: &rusqlite::Transaction<'_>,
     code: &str,
     tally: &ClickTally,
 ) -> rusqlite::Result<()> {
-    let (human, bot) = tally
-        .hours
-        .iter()
-        .fold((0, 0), |(h, b), hour| (h + hour.human, b + hour.bot));
-    tx.prepare_cached(
-        "UPDATE links SET human_clicks = human_clicks + ?2, bot_clicks = bot_clicks + ?3
-         WHERE short_code = ?1",
-    )?
-    .execute(params![code, int(human), int(bot)])?;
     let mut hours = tx.prepare_cached(
         "INSERT INTO click_hours (short_code, hour, human, bot) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (short_code, hour)
@@ -100,28 +97,32 @@ pub(super) fn add_tally(
     for hour in &tally.hours {
         hours.execute(params![code, hour.hour, int(hour.human), int(hour.bot)])?;
     }
-    let mut bump = tx.prepare_cached(
-        "UPDATE click_breakdown SET clicks = clicks + ?5
-         WHERE short_code = ?1 AND day = ?2 AND dimension = ?3 AND key = ?4",
-    )?;
-    let mut kept = tx.prepare_cached(
-        "SELECT COUNT(*) FROM click_breakdown
-         WHERE short_code = ?1 AND day = ?2 AND dimension = ?3 AND key <> ?4",
-    )?;
-    let mut insert = tx.prepare_cached(
+    // The key is counted under itself while the day holds fewer than ?7 other kept keys of the
+    // dimension (an existing key always is: it is one of at most ?7), else under ?6 (OTHER):
+    // the rule of `kept_key`, decided in the statement that writes the row. `VALUES`, not
+    // `SELECT`: an `INSERT … SELECT` that reads its own table first copies the row into a
+    // temporary table (an ephemeral B-tree opened and closed per row).
+    let mut upsert = tx.prepare_cached(
         "INSERT INTO click_breakdown (short_code, day, dimension, key, clicks)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+         VALUES (?1, ?2, ?3,
+                 CASE WHEN (SELECT COUNT(*) FROM click_breakdown
+                            WHERE short_code = ?1 AND day = ?2 AND dimension = ?3
+                              AND key <> ?6 AND key <> ?4) < ?7
+                      THEN ?4 ELSE ?6 END,
+                 ?5)
          ON CONFLICT (short_code, day, dimension, key) DO UPDATE SET clicks = clicks + excluded.clicks",
     )?;
+    let limit = i64::try_from(BREAKDOWN_KEYS_PER_DAY).unwrap_or(i64::MAX);
     for row in &tally.breakdown {
-        let dimension = row.dimension.as_str();
-        let clicks = int(row.clicks);
-        if bump.execute(params![code, row.day, dimension, row.key.as_str(), clicks])? == 1 {
-            continue;
-        }
-        let held: i64 = kept.query_row(params![code, row.day, dimension, OTHER], |r| r.get(0))?;
-        let key = kept_key(usize::try_from(held).unwrap_or(usize::MAX), &row.key);
-        insert.execute(params![code, row.day, dimension, key, clicks])?;
+        upsert.execute(params![
+            code,
+            row.day,
+            row.dimension.as_str(),
+            row.key.as_str(),
+            int(row.clicks),
+            OTHER,
+            limit
+        ])?;
     }
     Ok(())
 }
