@@ -25,8 +25,9 @@ use super::{ConnectionLimits, serve_with};
 /// Serves `router` on `listener` from `threads` threads (at least one), each with its own
 /// current-thread runtime and accept loop, until `shutdown` turns `true`; then each thread
 /// drains as [`serve_with`] does, and this completes when all of them have.
-/// `limits.max_connections` is the cap for all threads together: each takes an equal share,
-/// and a thread at its share stops accepting while the others still do.
+/// `limits.max_connections` is the cap for all threads together: each takes an equal share
+/// (with fewer connections than threads, only as many threads as connections run), and a
+/// thread at its share stops accepting while the others still do.
 ///
 /// `listener` must be non-blocking (as [`tokio::net::TcpListener::into_std`] leaves it).
 ///
@@ -40,9 +41,11 @@ pub fn serve_sharded(
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<impl Future<Output = io::Result<()>>> {
-    let threads = threads.max(1);
+    // Rounded down, and never more threads than connections, so the shares never add up to
+    // more than the cap.
+    let threads = threads.clamp(1, limits.max_connections.max(1));
     let limits = ConnectionLimits {
-        max_connections: limits.max_connections.div_ceil(threads),
+        max_connections: limits.max_connections / threads,
         ..limits
     };
     let mut done = Vec::with_capacity(threads);
