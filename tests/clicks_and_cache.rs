@@ -260,6 +260,51 @@ async fn clicks_on_their_way_to_storage_still_count_as_pending() {
     );
 }
 
+/// A flush whose write has landed in the store but not been acknowledged yet (its answer is
+/// on its way): a read of the link must count those clicks once, not once from the store and
+/// once as still pending. On a current-thread runtime the order is fixed: the read runs until
+/// it has to wait, then the test looks.
+#[tokio::test(flavor = "current_thread")]
+async fn stats_never_count_a_click_twice_while_a_flush_is_between_its_write_and_its_settle() {
+    let repo = store_with(&[("landed", None)]).await;
+    let (buffer, flusher) = buffer_and_flusher(&repo);
+    let service = common::url_service_over(repo.clone(), buffer.clone());
+    for i in 0..5 {
+        buffer.record(&code("landed"), at(i));
+    }
+    repo.hold_answers(true);
+    let flush = tokio::spawn(async move { flusher.flush().await });
+    repo.landed(1).await;
+    assert_eq!(clicks_in_store(&repo, "landed").await, Some(5));
+    buffer.record(&code("landed"), at(10));
+
+    let read = {
+        let service = service.clone();
+        tokio::spawn(async move { service.stats(&code("landed")).await.unwrap() })
+    };
+    let mut read = std::pin::pin!(read);
+    let finished_early = tokio::select! {
+        biased;
+        stats = &mut read => Some(stats.unwrap()),
+        () = repo.next_find() => None,
+    };
+    if let Some(stats) = &finished_early {
+        // Answered while the write was in limbo: it must not have counted it twice.
+        assert_eq!(stats.click_count, 6, "five stored, one buffered");
+    }
+    repo.hold_answers(false);
+    assert_eq!(flush.await.unwrap().written, 1);
+    if finished_early.is_none() {
+        let stats = read.await.unwrap();
+        assert_eq!(stats.click_count, 6, "five stored, one buffered");
+    }
+    assert_eq!(
+        service.stats(&code("landed")).await.unwrap().click_count,
+        6,
+        "and after the settle"
+    );
+}
+
 #[test]
 fn a_full_buffer_drops_and_counts_clicks_on_new_codes_only() {
     let buffer = ClickBuffer::new(2, 2);

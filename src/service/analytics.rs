@@ -127,8 +127,11 @@ impl ClickAnalytics {
     /// # Errors
     /// [`ServiceError::Storage`].
     pub async fn split(&self, code: &ShortCode) -> Result<ClickSplit, ServiceError> {
-        let mut split = self.store.click_split(code).await?;
-        if let Some(pending) = self.buffer.pending(code) {
+        let (mut split, unflushed) = self
+            .buffer
+            .read_with_unflushed(|| self.store.click_split(code), |_| vec![code.clone()])
+            .await?;
+        if let Some(pending) = unflushed.get(code) {
             for hour in &pending.tally.hours {
                 split.human += hour.human;
                 split.bot += hour.bot;
@@ -150,8 +153,14 @@ impl ClickAnalytics {
     ) -> Result<Vec<SeriesPoint>, ServiceError> {
         let per_bucket = interval.millis() / HOUR_MILLIS;
         let hours = range.start * per_bucket..range.end * per_bucket;
-        let mut stored = self.store.click_hours(code, hours.clone()).await?;
-        if let Some(pending) = self.buffer.pending(code) {
+        let (mut stored, unflushed) = self
+            .buffer
+            .read_with_unflushed(
+                || self.store.click_hours(code, hours.clone()),
+                |_| vec![code.clone()],
+            )
+            .await?;
+        if let Some(pending) = unflushed.get(code) {
             stored.extend(
                 pending
                     .tally
@@ -189,13 +198,20 @@ impl ClickAnalytics {
         code: &ShortCode,
         days: Range<i64>,
     ) -> Result<Breakdown, ServiceError> {
-        let mut rows = self.store.click_breakdown(code, days.clone()).await?;
-        if let Some(pending) = self.buffer.pending(code) {
+        let (mut rows, unflushed) = self
+            .buffer
+            .read_with_unflushed(
+                || self.store.click_breakdown(code, days.clone()),
+                |_| vec![code.clone()],
+            )
+            .await?;
+        if let Some(pending) = unflushed.get(code) {
             rows.extend(
                 pending
                     .tally
                     .breakdown
-                    .into_iter()
+                    .iter()
+                    .cloned()
                     .filter(|r| days.contains(&r.day)),
             );
         }

@@ -21,7 +21,7 @@ pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
 pub use cache::{LinkCache, Lookup};
 pub use clicks::{
     ClickBuffer, ClickFlusher, ClickOutbox, FlushReport, PUBLISH_BATCH, PendingClicks,
-    ProcessorStats,
+    ProcessorStats, Unflushed,
 };
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};

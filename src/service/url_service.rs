@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::{
     ClickBuffer, ClickFlusher, ClickOutbox, LinkCache, Lookup, ProcessorStats, ServiceError,
-    VisitorHeaders, Visitors,
+    Unflushed, VisitorHeaders, Visitors,
 };
 
 /// How many generated codes are tried before giving up. At 8 base62 characters a single
@@ -402,23 +402,23 @@ impl UrlService {
     /// As [`Self::resolve`].
     pub async fn stats(&self, code: &ShortCode) -> Result<UrlRecord, ServiceError> {
         let now = self.clock.now();
-        match self.repo.find_by_short_code(code).await? {
-            Some(record) if record.is_live_at(now) => Ok(self.with_pending(record)),
+        match self.find_counted(code).await? {
+            Some(record) if record.is_live_at(now) => Ok(record),
             _ => Err(ServiceError::NotFound),
         }
     }
 
-    /// Adds this instance's clicks not yet flushed to `record`'s counters.
-    fn with_pending(&self, mut record: UrlRecord) -> UrlRecord {
-        if let Some(pending) = self.clicks.pending(&record.short_code) {
-            record.click_count = record.click_count.saturating_add(pending.count);
-            record.last_accessed_at = Some(
-                record
-                    .last_accessed_at
-                    .map_or(pending.last_at, |t| t.max(pending.last_at)),
-            );
-        }
-        record
+    /// The stored link `code` with this instance's clicks not yet flushed added, each click
+    /// once (see [`ClickBuffer::read_with_unflushed`]).
+    async fn find_counted(&self, code: &ShortCode) -> Result<Option<UrlRecord>, ServiceError> {
+        let (found, unflushed) = self
+            .clicks
+            .read_with_unflushed(
+                || self.repo.find_by_short_code(code),
+                |found| found.iter().map(|r| r.short_code.clone()).collect(),
+            )
+            .await?;
+        Ok(found.map(|r| with_unflushed(r, &unflushed)))
     }
 
     /// A page of `owner`'s links (expired ones included), newest first, filtered by
@@ -440,18 +440,22 @@ impl UrlService {
         } else {
             LIST_BATCH.max(want)
         };
-        let mut found = Vec::with_capacity(want);
-        let mut after = query.after;
-        loop {
-            let page = self.repo.list_owned(owner, after.as_ref(), batch).await?;
-            let exhausted = page.len() < batch;
-            after = page.last().map(LinkCursor::after);
-            found.extend(page.into_iter().filter(|r| matches(r)));
-            if found.len() >= want || exhausted {
-                break;
+        let read = || async {
+            let mut found = Vec::with_capacity(want);
+            let mut after = query.after.clone();
+            loop {
+                let page = self.repo.list_owned(owner, after.as_ref(), batch).await?;
+                let exhausted = page.len() < batch;
+                after = page.last().map(LinkCursor::after);
+                found.extend(page.into_iter().filter(|r| matches(r)));
+                if found.len() >= want || exhausted {
+                    break;
+                }
             }
-        }
-        found.truncate(want);
+            found.truncate(want);
+            Ok::<_, RepoError>(found)
+        };
+        let (mut found, unflushed) = self.clicks.read_with_unflushed(read, codes_of).await?;
         let next = if found.len() > query.limit {
             found.truncate(query.limit);
             found.last().map(LinkCursor::after)
@@ -459,7 +463,10 @@ impl UrlService {
             None
         };
         Ok(LinkPage {
-            links: found.into_iter().map(|r| self.with_pending(r)).collect(),
+            links: found
+                .into_iter()
+                .map(|r| with_unflushed(r, &unflushed))
+                .collect(),
             next,
         })
     }
@@ -479,25 +486,36 @@ impl UrlService {
     ) -> Result<LinkScan, ServiceError> {
         let needle = q.to_lowercase();
         let batch = if needle.is_empty() { limit } else { LIST_BATCH };
-        let mut found = Vec::new();
-        let mut read = 0;
-        let mut next = after.map(str::to_owned);
-        loop {
-            let page = self.repo.scan_links(next.as_deref(), batch).await?;
-            read += page.links.len().max(1);
-            found.extend(page.links.into_iter().filter(|r| {
-                needle.is_empty()
-                    || r.short_code.as_str().to_lowercase().contains(&needle)
-                    || r.long_url.as_str().to_lowercase().contains(&needle)
-            }));
-            next = page.next;
-            if next.is_none() || found.len() >= limit || read >= SCAN_BUDGET {
-                break;
+        let scan = || async {
+            let mut found = Vec::new();
+            let mut read = 0;
+            let mut next = after.map(str::to_owned);
+            loop {
+                let page = self.repo.scan_links(next.as_deref(), batch).await?;
+                read += page.links.len().max(1);
+                found.extend(page.links.into_iter().filter(|r| {
+                    needle.is_empty()
+                        || r.short_code.as_str().to_lowercase().contains(&needle)
+                        || r.long_url.as_str().to_lowercase().contains(&needle)
+                }));
+                next = page.next;
+                if next.is_none() || found.len() >= limit || read >= SCAN_BUDGET {
+                    break;
+                }
             }
-        }
+            Ok::<_, RepoError>(LinkScan { links: found, next })
+        };
+        let (scan, unflushed) = self
+            .clicks
+            .read_with_unflushed(scan, |scan| codes_of(&scan.links))
+            .await?;
         Ok(LinkScan {
-            links: found.into_iter().map(|r| self.with_pending(r)).collect(),
-            next,
+            links: scan
+                .links
+                .into_iter()
+                .map(|r| with_unflushed(r, &unflushed))
+                .collect(),
+            next: scan.next,
         })
     }
 
@@ -511,8 +529,8 @@ impl UrlService {
         caller: &User,
         code: &ShortCode,
     ) -> Result<UrlRecord, ServiceError> {
-        match self.repo.find_by_short_code(code).await? {
-            Some(record) if may_manage(caller, &record) => Ok(self.with_pending(record)),
+        match self.find_counted(code).await? {
+            Some(record) if may_manage(caller, &record) => Ok(record),
             _ => Err(ServiceError::NotFound),
         }
     }
@@ -580,8 +598,7 @@ impl UrlService {
         disabled: bool,
     ) -> Result<UrlRecord, ServiceError> {
         let current = self
-            .repo
-            .find_by_short_code(code)
+            .find_counted(code)
             .await?
             .ok_or(ServiceError::NotFound)?;
         let at = if disabled {
@@ -593,10 +610,10 @@ impl UrlService {
             return Err(ServiceError::NotFound);
         }
         self.forget_cached(code).await;
-        Ok(self.with_pending(UrlRecord {
+        Ok(UrlRecord {
             disabled_at: at,
             ..current
-        }))
+        })
     }
 
     /// Deletes the link `code` if `caller` may manage it; its code is retired for ever. This
@@ -653,4 +670,22 @@ impl UrlService {
     pub async fn check_storage(&self) -> Result<(), ServiceError> {
         Ok(self.repo.ping().await?)
     }
+}
+
+/// The codes of `links`, for [`ClickBuffer::read_with_unflushed`].
+fn codes_of(links: &Vec<UrlRecord>) -> Vec<ShortCode> {
+    links.iter().map(|r| r.short_code.clone()).collect()
+}
+
+/// `record` with the unwritten clicks of this instance added to its counters.
+fn with_unflushed(mut record: UrlRecord, unflushed: &Unflushed) -> UrlRecord {
+    if let Some(pending) = unflushed.get(&record.short_code) {
+        record.click_count = record.click_count.saturating_add(pending.count);
+        record.last_accessed_at = Some(
+            record
+                .last_accessed_at
+                .map_or(pending.last_at, |t| t.max(pending.last_at)),
+        );
+    }
+    record
 }

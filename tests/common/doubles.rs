@@ -72,8 +72,11 @@ pub struct InstrumentedRepository {
     fail_increments: std::sync::atomic::AtomicBool,
     hold_increments: tokio::sync::watch::Sender<bool>,
     lose_answers: std::sync::atomic::AtomicBool,
+    hold_answers: tokio::sync::watch::Sender<bool>,
+    landed: tokio::sync::watch::Sender<usize>,
     sent: Mutex<Vec<ClickDelta>>,
     pub finds: AtomicUsize,
+    find_seen: tokio::sync::Notify,
 }
 
 impl InstrumentedRepository {
@@ -86,8 +89,11 @@ impl InstrumentedRepository {
             fail_increments: std::sync::atomic::AtomicBool::new(false),
             hold_increments: tokio::sync::watch::Sender::new(false),
             lose_answers: std::sync::atomic::AtomicBool::new(false),
+            hold_answers: tokio::sync::watch::Sender::new(false),
+            landed: tokio::sync::watch::Sender::new(0),
             sent: Mutex::new(Vec::new()),
             finds: AtomicUsize::new(0),
+            find_seen: tokio::sync::Notify::new(),
         }
     }
 
@@ -110,6 +116,27 @@ impl InstrumentedRepository {
     /// Makes increments wait (a flush on its way to a slow store) until called with `false`.
     pub fn hold_increments(&self, hold: bool) {
         self.hold_increments.send_replace(hold);
+    }
+
+    /// Makes increments land in the store and then wait before answering (a flush between its
+    /// write and its settle) until called with `false`.
+    pub fn hold_answers(&self, hold: bool) {
+        self.hold_answers.send_replace(hold);
+    }
+
+    /// Waits until `n` increments have landed in the inner store.
+    pub async fn landed(&self, n: usize) {
+        self.landed
+            .subscribe()
+            .wait_for(|landed| *landed >= n)
+            .await
+            .unwrap();
+    }
+
+    /// Waits for the next lookup by code (one that starts after this call, or one already
+    /// signalled and not yet waited for).
+    pub async fn next_find(&self) {
+        self.find_seen.notified().await;
     }
 
     /// Lookups by code so far.
@@ -153,7 +180,9 @@ impl Repository for InstrumentedRepository {
         if let Some(delay) = stall {
             tokio::time::sleep(delay).await;
         }
-        self.inner.find_by_short_code(code).await
+        let found = self.inner.find_by_short_code(code).await;
+        self.find_seen.notify_one();
+        found
     }
     async fn increment_click_count(&self, delta: &ClickDelta) -> Result<(), RepoError> {
         self.count();
@@ -164,6 +193,9 @@ impl Repository for InstrumentedRepository {
         }
         self.sent.lock().unwrap().push(delta.clone());
         let applied = self.inner.increment_click_count(delta).await;
+        self.landed.send_modify(|landed| *landed += 1);
+        let mut held = self.hold_answers.subscribe();
+        held.wait_for(|held| !held).await.unwrap();
         if self.lose_answers.load(Ordering::SeqCst) {
             return Err(RepoError::Unavailable("injected lost answer".into()));
         }

@@ -284,3 +284,25 @@ pub fn session_cookie(response: &Response) -> Option<String> {
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
 }
+
+/// A `UrlService` over `repo` counting clicks in `clicks`, with the system clock, no cache and
+/// the default policies: for tests of the service's reads beside a flush.
+pub fn url_service_over(
+    repo: Arc<dyn Repository>,
+    clicks: Arc<url_shortener::service::ClickBuffer>,
+) -> Arc<url_shortener::service::UrlService> {
+    use url_shortener::domain::{RandomCodeGen, SystemClock, UrlPolicy};
+    use url_shortener::service::{LinkPolicy, UrlService};
+    Arc::new(UrlService::new(
+        repo,
+        Arc::new(SystemClock),
+        Arc::new(RandomCodeGen::new(8).unwrap()),
+        UrlPolicy::new(None, false),
+        LinkPolicy {
+            default_ttl_seconds: None,
+            max_ttl_seconds: 315_360_000,
+        },
+        None,
+        clicks,
+    ))
+}

@@ -13,13 +13,16 @@
 //! further clicks on new codes are dropped and counted (`dropped()`), so memory stays bounded
 //! however long the store is down.
 //!
-//! Clicks of a write on its way stay visible to [`ClickBuffer::pending`], so `/stats` (storage
-//! plus pending) does not drop by a flush's clicks while the flush is on its way: on a remote
-//! store that is most of every interval. A write in doubt (an attempt failed, so the store may
-//! already hold it) is not added: the count may lag until it settles, but never shows a click
-//! twice.
+//! Reads that add this instance's unwritten clicks to what the store holds go through
+//! [`ClickBuffer::read_with_unflushed`]: a store read and the buffer seen together, so that a
+//! click is counted once. A write on its way may land in the store at any moment before the
+//! flush settles it, so a read that overlaps a flush of one of its codes waits for that flush
+//! and reads again; every other read costs two atomic loads more than the store read. A write in
+//! doubt (an attempt failed, so the store may already hold it) is never added: the count may lag
+//! until it settles, but never shows a click twice.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -87,6 +90,21 @@ pub struct ClickBuffer {
     last_seq: AtomicU64,
     /// One flush at a time, so settling sees only its own writes in `unsettled`.
     flushing: tokio::sync::Mutex<()>,
+    /// Moves on at every take and every settle (under the `unsettled` lock): a read that sees it
+    /// unchanged across a store read knows no write of this instance started or ended meanwhile.
+    epoch: AtomicU64,
+}
+
+/// This instance's clicks that a store read could not include, per code: what
+/// [`ClickBuffer::read_with_unflushed`] returns beside the read.
+#[derive(Debug, Default)]
+pub struct Unflushed(HashMap<ShortCode, PendingClicks>);
+
+impl Unflushed {
+    /// The unwritten clicks on `code`, if any (only codes the read named are kept).
+    pub fn get(&self, code: &ShortCode) -> Option<&PendingClicks> {
+        self.0.get(code)
+    }
 }
 
 impl ClickBuffer {
@@ -107,6 +125,7 @@ impl ClickBuffer {
             instance: InstanceId::random(),
             last_seq: AtomicU64::new(0),
             flushing: tokio::sync::Mutex::new(()),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -158,8 +177,62 @@ impl ClickBuffer {
         }
     }
 
+    /// Runs `read` (a read of the store) and returns it with this instance's clicks on the codes
+    /// `codes` names in its result that the store cannot hold yet: buffered clicks, never a
+    /// write on its way or in doubt. Adding the two counts every click at most once, and every
+    /// acknowledged or buffered click exactly once.
+    ///
+    /// When a write of one of those codes was on its way during the read, or a flush began or
+    /// ended meanwhile, the read cannot tell whether the store held that write: it then waits
+    /// for the flush to settle and reads again under the flush lock, where nothing is on its
+    /// way.
+    ///
+    /// # Errors
+    /// Whatever `read` returns.
+    pub async fn read_with_unflushed<T, E, Fut>(
+        &self,
+        read: impl Fn() -> Fut,
+        codes: impl Fn(&T) -> Vec<ShortCode>,
+    ) -> Result<(T, Unflushed), E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let before = self.epoch.load(Ordering::Acquire);
+        let value = read().await?;
+        {
+            let unsettled = self.unsettled();
+            let codes = codes(&value);
+            let quiet = self.epoch.load(Ordering::Acquire) == before
+                && codes
+                    .iter()
+                    .all(|code| unsettled.get(code).is_none_or(|u| u.in_doubt));
+            if quiet {
+                return Ok((value, self.buffered(&codes)));
+            }
+        }
+        // A flush overlapped the read: after it settles, only writes in doubt are unsettled,
+        // and none starts while the lock is held.
+        let _no_flush = self.flushing.lock().await;
+        let value = read().await?;
+        let _unsettled = self.unsettled();
+        let unflushed = self.buffered(&codes(&value));
+        Ok((value, unflushed))
+    }
+
+    /// The buffered clicks of `codes`; call with the `unsettled` lock held, so no take moves
+    /// them meanwhile.
+    fn buffered(&self, codes: &[ShortCode]) -> Unflushed {
+        Unflushed(
+            codes
+                .iter()
+                .filter_map(|code| Some((code.clone(), self.pending.get(code)?.clone())))
+                .collect(),
+        )
+    }
+
     /// Clicks on `code` not yet in storage: buffered, or in a write on its way that has not
-    /// failed before. Never counts a click twice.
+    /// failed before. Never counts a click twice within itself; a store read must not be added
+    /// to it (the write on its way may have landed): use [`Self::read_with_unflushed`].
     pub fn pending(&self, code: &ShortCode) -> Option<PendingClicks> {
         let unsettled = self.unsettled();
         let buffered = self.pending.get(code).map(|p| p.clone());
@@ -229,6 +302,7 @@ impl ClickBuffer {
             shared_writer: false,
         };
         let mut unsettled = self.unsettled();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         let mut taken = Vec::with_capacity(unsettled.len() + self.codes.load(Ordering::Relaxed));
         taken.extend(unsettled.iter().map(|(code, u)| delta(code, u)));
         self.pending.retain(|code, clicks| {
@@ -259,6 +333,7 @@ impl ClickBuffer {
     /// sent again as they are.
     fn settle(&self, failed: &[ClickDelta]) {
         let mut unsettled = self.unsettled();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         if failed.is_empty() {
             unsettled.clear();
         } else {

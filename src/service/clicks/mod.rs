@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64};
 mod buffer;
 mod outbox;
 
-pub use buffer::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks};
+pub use buffer::{ClickBuffer, ClickFlusher, FlushReport, PendingClicks, Unflushed};
 pub use outbox::{ClickOutbox, PUBLISH_BATCH};
 
 /// Counters of the click processor of the Redis queue (`worker::StreamProcessor`), read by
