@@ -110,6 +110,29 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     assert_eq!(same_64.status(), 429);
 }
 
+#[tokio::test]
+async fn a_garbled_or_ported_forwarded_hop_does_not_merge_clients_into_the_proxy() {
+    let app = limited_app(|r| {
+        r.creates_per_minute = 1;
+        r.create_burst = 1;
+        r.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // A client that writes junk in front of the header, and a gateway that appends ports: each
+    // is still its own client, not the proxy (which would make them share one budget).
+    for header in [
+        "x, 192.0.2.1",
+        "unknown, 192.0.2.2",
+        "192.0.2.3:51234",
+        "[2001:db8::1]:443",
+    ] {
+        let response = create_with(&app, &[("x-forwarded-for", header)]).await;
+        assert_eq!(response.status(), 201, "{header}");
+    }
+    let again = create_with(&app, &[("x-forwarded-for", "junk, 192.0.2.1:9")]).await;
+    assert_eq!(again.status(), 429, "192.0.2.1 spent its budget already");
+}
+
 /// An app whose limiter is the Redis one (the guard's asynchronous path), with the quotas
 /// `tune` sets on top of the defaults.
 async fn redis_limited_app(tune: impl FnOnce(&mut RateLimitSettings)) -> TestApp {

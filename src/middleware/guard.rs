@@ -41,9 +41,12 @@ pub struct Guards {
 #[derive(Debug, Clone)]
 pub struct AuthenticatedKey(pub String);
 
-/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
-/// address in `X-Forwarded-For` that is not itself a trusted proxy. Anything a client could
-/// have written into the header (everything left of the first untrusted hop) is ignored.
+/// The client's address: the peer, or, when the peer is a trusted proxy, the address the
+/// trusted chain vouches for. `X-Forwarded-For` hops are walked from the right (the nearest
+/// proxy's entry first): each trusted hop passes the walk on, the first untrusted hop is the
+/// client. A hop that is not an address (`unknown`, a name, garbage a client wrote) ends the
+/// walk at the last trusted address seen, so nothing left of it counts. Hops may carry a port
+/// (`203.0.113.7:41234`, `[2001:db8::1]:443`), as some cloud gateways append them.
 pub fn client_address(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
@@ -54,20 +57,38 @@ pub fn client_address(
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let hops: Vec<IpAddr> = headers
+    let mut nearest = peer;
+    // Header lines are one list in order (RFC 9110 §5.3): the last line holds the nearest hops.
+    let lines: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|hop| hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()))
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    Some(
-        hops.into_iter()
-            .rev()
-            .find(|ip| !is_trusted(ip))
-            .unwrap_or(peer),
-    )
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    for hop in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
+        match parse_hop(hop) {
+            Some(ip) if is_trusted(&ip) => nearest = ip,
+            Some(ip) => return Some(ip),
+            None => break,
+        }
+    }
+    Some(nearest)
+}
+
+/// One `X-Forwarded-For` hop: an address, optionally with a port (`[v6]:port` for IPv6).
+pub fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(addr) = hop.parse::<SocketAddr>() {
+        return Some(addr.ip().to_canonical());
+    }
+    // `[v6]` without a port.
+    hop.strip_prefix('[')?
+        .strip_suffix(']')?
+        .parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(|ip| IpAddr::V6(ip).to_canonical())
 }
 
 fn client_of(request: &Request, guards: &Guards) -> ClientId {
@@ -380,6 +401,60 @@ mod tests {
             &xff("6.6.6.6, 198.51.100.7, 10.0.0.1"),
             &trusted,
         );
+        assert_eq!(got, Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn a_hop_the_client_garbled_does_not_make_the_proxy_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        for header in [
+            "x, 198.51.100.7",
+            "x, 198.51.100.7, 10.0.0.1",
+            ", 198.51.100.7",
+        ] {
+            let got = client_address(Some(ip("10.0.0.2")), &xff(header), &trusted);
+            assert_eq!(got, Some(ip("198.51.100.7")), "{header}");
+        }
+    }
+
+    #[test]
+    fn hops_with_ports_are_read_as_their_address() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        for (header, client) in [
+            ("198.51.100.7:41234", "198.51.100.7"),
+            ("198.51.100.7:41234, 10.0.0.1:80", "198.51.100.7"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("[::ffff:198.51.100.7]:1", "198.51.100.7"),
+        ] {
+            let got = client_address(Some(ip("10.0.0.2")), &xff(header), &trusted);
+            assert_eq!(got, Some(ip(client)), "{header}");
+        }
+    }
+
+    #[test]
+    fn an_unparseable_hop_stops_the_walk_at_the_last_trusted_address() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // The walk reaches 10.0.0.1 (trusted), then garbage: the client cannot be told, so the
+        // nearest address the chain vouches for counts, never the forged 6.6.6.6.
+        let got = client_address(
+            Some(ip("10.0.0.2")),
+            &xff("6.6.6.6, garbage, 10.0.0.1"),
+            &trusted,
+        );
+        assert_eq!(got, Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn several_header_lines_are_one_list() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("198.51.100.7, 10.0.0.1"),
+        );
+        let got = client_address(Some(ip("10.0.0.2")), &headers, &trusted);
         assert_eq!(got, Some(ip("198.51.100.7")));
     }
 
