@@ -12,7 +12,8 @@ use std::sync::Arc;
 use common::backends::{RedisScope, postgres_schema};
 use url_shortener::config::SqliteSync;
 use url_shortener::domain::{
-    BrokenRule, CheckOutcome, HealthCheck, HealthStatus, LongUrl, ShortCode, Timestamp, UrlRecord,
+    BrokenRule, CheckOutcome, Clock, HealthCheck, HealthStatus, LongUrl, ShortCode, Timestamp,
+    UrlRecord,
 };
 use url_shortener::repository::{
     DueWindow, HealthRecord, HealthStore, MemoryRepository, Repository, SqliteRepository,
@@ -258,6 +259,68 @@ async fn broken_links_are_listed_the_longest_broken_first(b: Backend) {
     assert_eq!(b.health.broken_links(1).await.unwrap().len(), 1);
 }
 
+async fn a_code_created_again_after_its_link_ended_starts_with_no_health(b: Backend) {
+    // Real time: Redis expires the first link by itself.
+    let now = url_shortener::domain::SystemClock.now().as_unix_millis();
+    link(&b, "reborn", now, Some(now + 1_500)).await;
+    let mut broken = checked(CheckOutcome::ServerError, now);
+    broken.state.broken_since = Some(at(now));
+    b.health
+        .record_check(&code("reborn"), &broken, at(now + 60 * MINUTE))
+        .await
+        .unwrap();
+    assert!(
+        b.health
+            .link_health(&code("reborn"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    if b.sweeps {
+        assert_eq!(b.repo.delete_expired(at(now + 2_000), 10).await.unwrap(), 1);
+    } else {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while b
+            .repo
+            .find_by_short_code(&code("reborn"))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the link never expired"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let again = UrlRecord::new(
+        code("reborn"),
+        LongUrl::from_trusted("https://example.org/someone-else".into()),
+        at(now + 3_000),
+        None,
+    );
+    b.repo.save(&again).await.unwrap();
+
+    assert_eq!(
+        b.health.link_health(&code("reborn")).await.unwrap(),
+        None,
+        "the new link has never been checked"
+    );
+    assert!(b.health.broken_links(10).await.unwrap().is_empty());
+    let leased = b
+        .health
+        .lease_due(window(now + 3_000 + 2 * MINUTE), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(leased),
+        vec!["reborn"],
+        "it waits for its first check"
+    );
+}
+
 macro_rules! health {
     ($backend:ident) => {
         mod $backend {
@@ -267,6 +330,7 @@ macro_rules! health {
                 the_oldest_due_come_first_and_the_limit_holds,
                 deleted_and_swept_links_leave_the_schedule,
                 broken_links_are_listed_the_longest_broken_first,
+                a_code_created_again_after_its_link_ended_starts_with_no_health,
             );
         }
     };

@@ -6,7 +6,8 @@
 //! - `health:rec`, a hash of code → record (`repository::health::codec`);
 //! - `health:broken`, a sorted set of broken links scored by `broken_since`.
 //!
-//! A link enters `health:new` when it is created; a delete removes it everywhere. A link that
+//! A link enters `health:new` when it is created, leaving what an earlier link of its code left
+//! behind; a delete removes it everywhere. A link that
 //! expired is removed by Redis itself, not from these keys: a lease looks at the leased links
 //! and drops the ones that are gone (a link's hash is in another slot, so no script can).
 
@@ -55,6 +56,14 @@ end
 return 1
 ";
 
+/// Schedules a new link afresh: KEYS new, due, rec, broken; ARGV code, created.
+const SCHEDULE_SCRIPT: &str = r"
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+";
+
 /// Forgets links: KEYS new, due, rec, broken; ARGV the codes.
 const FORGET_SCRIPT: &str = r"
 for _, c in ipairs(ARGV) do
@@ -84,20 +93,21 @@ impl RedisRepository {
         call
     }
 
-    /// Puts a new link in the schedule, after its save.
+    /// Puts a new link in the schedule, after its save, with no record: whatever the schedule
+    /// still held for its code belonged to an earlier link of that code, which Redis expired
+    /// without telling these keys, and must not become the new link's history.
     pub(super) async fn schedule_health(
         &self,
         code: &ShortCode,
         created_at: Timestamp,
     ) -> Result<(), RepoError> {
         let mut connection = self.connection.clone();
-        // NX: a score already there is a lease or a schedule of this very link.
-        let _: i64 = redis::cmd("ZADD")
-            .arg(self.health_key("new"))
-            .arg("NX")
-            .arg(created_at.as_unix_millis())
+        let script = Script::new(SCHEDULE_SCRIPT);
+        let _: i64 = self
+            .health_keys(&script)
             .arg(code.as_str())
-            .query_async(&mut connection)
+            .arg(created_at.as_unix_millis())
+            .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
         Ok(())
