@@ -259,6 +259,7 @@ impl AppState {
             clock_for_accounts,
             settings.accounts.session_lifetime(),
             settings.accounts.invite_ttl(),
+            Arc::new(settings.accounts.hash_gate()),
         );
         Ok(Self(Arc::new(Shared {
             accounts: Arc::new(accounts),

@@ -9,16 +9,20 @@ use std::time::Duration;
 
 use url_shortener::config::SqliteSync;
 use url_shortener::domain::{
-    Clock, Invite, PasswordHash, Role, Session, SystemClock, Timestamp, Token, TokenKey, User,
-    Username,
+    AccountEdit, Clock, Invite, PasswordHash, Role, Session, SystemClock, Timestamp, Token,
+    TokenKey, User, Username,
 };
 use url_shortener::repository::{
-    InviteStore, MemoryRepository, RepoError, SessionStore, SqliteRepository, UserStore,
+    AccountEdited, InviteStore, MemoryRepository, PasswordSet, RepoError, SessionStore,
+    SqliteRepository, UserStore,
 };
 
 /// A fresh backend seen through its three account interfaces.
 struct Backend {
     users: Arc<dyn UserStore>,
+    /// The same store through another instance (its own connections), where the backend can be
+    /// shared: what a second server of a fleet would see.
+    twin: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     invites: Arc<dyn InviteStore>,
     /// The store expires sessions by itself (Redis): its sweep has nothing to do.
@@ -32,6 +36,7 @@ fn of<B: UserStore + SessionStore + InviteStore>(
 ) -> Backend {
     let backend = Arc::new(backend);
     Backend {
+        twin: backend.clone(),
         users: backend.clone(),
         sessions: backend.clone(),
         invites: backend,
@@ -49,25 +54,55 @@ async fn sqlite() -> Backend {
     let repo = SqliteRepository::open(dir.path().join("accounts.db"), SqliteSync::Normal)
         .await
         .unwrap();
-    of(repo, Box::new(dir))
+    let twin = SqliteRepository::open(dir.path().join("accounts.db"), SqliteSync::Normal)
+        .await
+        .unwrap();
+    Backend {
+        twin: Arc::new(twin),
+        ..of(repo, Box::new(dir))
+    }
 }
 
 async fn redis() -> Backend {
     let (repo, scope) = common::backends::RedisScope::open().await;
+    let twin = url_shortener::repository::RedisRepository::connect(
+        &common::backends::redis_url(),
+        &scope.prefix,
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
     Backend {
         native_expiry: true,
+        twin: Arc::new(twin),
         ..of(repo, Box::new(scope))
     }
 }
 
 async fn postgres() -> Backend {
     let (repo, scope) = common::backends::postgres_schema().await;
-    of(repo, Box::new(scope))
+    let twin = scope.open().await;
+    Backend {
+        twin: Arc::new(twin),
+        ..of(repo, Box::new(scope))
+    }
 }
 
 async fn dynamodb() -> Backend {
     let (repo, table) = common::backends::dynamodb_table().await;
-    of(repo, Box::new(table))
+    let client = url_shortener::repository::DynamoDbRepository::client(
+        "us-east-1",
+        Some(&common::backends::dynamodb_endpoint()),
+        Duration::from_secs(10),
+    )
+    .await;
+    let twin = url_shortener::repository::DynamoDbRepository::new(client, &table, false)
+        .await
+        .unwrap();
+    Backend {
+        twin: Arc::new(twin),
+        ..of(repo, Box::new(table))
+    }
 }
 
 /// 2100-01-01 plus `ms`: times far enough ahead that a store with native expiry (Redis) keeps
@@ -137,20 +172,246 @@ async fn users_round_trip_and_names_are_unique(b: Backend) {
     assert_eq!(names, ["ada", "bob"]);
 }
 
-async fn updating_a_user_changes_only_what_may_change(b: Backend) {
-    b.users.insert_user(&user("u-cy", "cyd")).await.unwrap();
-    let mut changed = user("u-cy", "cyd");
-    changed.role = Role::Admin;
-    changed.disabled_at = Some(at(5_000));
-    changed.password_hash = PasswordHash::from_phc("$argon2id$new".into());
-    assert!(b.users.update_user(&changed).await.unwrap());
-    assert_eq!(b.users.find_user("u-cy").await.unwrap(), Some(changed));
-    assert!(
-        !b.users
-            .update_user(&user("u-ghost", "ghost"))
+fn edit(role: Option<Role>, disabled: Option<bool>, when: i64) -> AccountEdit {
+    AccountEdit {
+        role,
+        disabled,
+        at: at(when),
+    }
+}
+
+fn hash(text: &str) -> PasswordHash {
+    PasswordHash::from_phc(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${text}"))
+}
+
+async fn edits_and_password_changes_each_write_only_their_own_fields(b: Backend) {
+    let mut cyd = user("u-cy", "cyd");
+    cyd.display_name = url_shortener::domain::DisplayName::parse("Cyd").unwrap();
+    b.users.insert_user(&cyd).await.unwrap();
+    let old = cyd.password_hash.clone();
+
+    let PasswordSet::Set(after) = b
+        .users
+        .set_password_hash("u-cy", &hash("new"), Some(&old))
+        .await
+        .unwrap()
+    else {
+        panic!("the expected hash was the stored one");
+    };
+    assert_eq!(after.password_hash, hash("new"));
+    assert_eq!((after.role, after.disabled_at), (Role::User, None));
+
+    let AccountEdited::Edited(edited) = b
+        .users
+        .edit_account("u-cy", &edit(Some(Role::Admin), Some(true), 5_000))
+        .await
+        .unwrap()
+    else {
+        panic!("an edit of an existing user");
+    };
+    assert_eq!(
+        (edited.role, edited.disabled_at, &edited.password_hash),
+        (Role::Admin, Some(at(5_000)), &hash("new"))
+    );
+    // Disabling again keeps the first time; an edit naming nothing changes nothing.
+    b.users
+        .edit_account("u-cy", &edit(None, Some(true), 9_000))
+        .await
+        .unwrap();
+    b.users
+        .edit_account("u-cy", &edit(None, None, 9_500))
+        .await
+        .unwrap();
+    let stored = b.users.find_user("u-cy").await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        User {
+            password_hash: hash("new"),
+            role: Role::Admin,
+            disabled_at: Some(at(5_000)),
+            ..cyd.clone()
+        }
+    );
+    assert_eq!(
+        b.users
+            .set_password_hash("u-cy", &hash("third"), Some(&old))
+            .await
+            .unwrap(),
+        PasswordSet::Changed,
+        "a change verified against a stale hash writes nothing"
+    );
+    assert_eq!(
+        b.users
+            .find_user("u-cy")
             .await
             .unwrap()
+            .unwrap()
+            .password_hash,
+        hash("new")
     );
+    let PasswordSet::Set(reset) = b
+        .users
+        .set_password_hash("u-cy", &hash("reset"), None)
+        .await
+        .unwrap()
+    else {
+        panic!("an unconditional set");
+    };
+    assert_eq!(
+        reset.disabled_at,
+        Some(at(5_000)),
+        "a reset keeps the disable"
+    );
+    assert_eq!(
+        b.users
+            .set_password_hash("u-ghost", &hash("x"), None)
+            .await
+            .unwrap(),
+        PasswordSet::NoSuchUser
+    );
+    assert_eq!(
+        b.users
+            .edit_account("u-ghost", &edit(Some(Role::Admin), None, 1))
+            .await
+            .unwrap(),
+        AccountEdited::NoSuchUser
+    );
+}
+
+async fn the_last_active_administrator_cannot_step_down(b: Backend) {
+    let mut root = user("u-root", "root");
+    root.role = Role::Admin;
+    b.users.insert_user(&root).await.unwrap();
+    let mut retired = user("u-old", "old-admin");
+    retired.role = Role::Admin;
+    retired.disabled_at = Some(at(10));
+    b.users.insert_user(&retired).await.unwrap();
+    for refused in [
+        edit(Some(Role::User), None, 100),
+        edit(None, Some(true), 100),
+    ] {
+        assert_eq!(
+            b.users.edit_account("u-root", &refused).await.unwrap(),
+            AccountEdited::LastAdmin,
+            "a disabled administrator does not count"
+        );
+    }
+    assert_eq!(b.users.find_user("u-root").await.unwrap(), Some(root));
+    // Enabling the other one lets the first step down.
+    b.users
+        .edit_account("u-old", &edit(None, Some(false), 200))
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.users
+            .edit_account("u-root", &edit(Some(Role::User), None, 300))
+            .await
+            .unwrap(),
+        AccountEdited::Edited(_)
+    ));
+}
+
+async fn administrators_stepping_down_at_once_on_two_instances_leave_exactly_one(b: Backend) {
+    for round in 0..3 {
+        let ids: Vec<String> = (0..6).map(|i| format!("u-r{round}a{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let mut admin = user(id, &format!("r{round}-admin{i}"));
+            admin.role = Role::Admin;
+            b.users.insert_user(&admin).await.unwrap();
+        }
+        // The last round's survivor steps down now that six others exist: only this round's
+        // administrators are active.
+        if round > 0 {
+            for survivor in b.users.list_users().await.unwrap() {
+                if survivor.is_active_admin() && !ids.contains(&survivor.id) {
+                    let outcome = b
+                        .users
+                        .edit_account(&survivor.id, &edit(Some(Role::User), None, 500))
+                        .await
+                        .unwrap();
+                    assert!(matches!(outcome, AccountEdited::Edited(_)));
+                }
+            }
+        }
+        // Half demote, half disable; half through each instance; all at once.
+        let tasks: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let store = if i % 2 == 0 {
+                    b.users.clone()
+                } else {
+                    b.twin.clone()
+                };
+                let change = if i % 3 == 0 {
+                    edit(None, Some(true), 1_000)
+                } else {
+                    edit(Some(Role::User), None, 1_000)
+                };
+                let id = id.clone();
+                tokio::spawn(async move { store.edit_account(&id, &change).await.unwrap() })
+            })
+            .collect();
+        let mut refused = 0;
+        for task in tasks {
+            if task.await.unwrap() == AccountEdited::LastAdmin {
+                refused += 1;
+            }
+        }
+        let active_admins = b
+            .users
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(User::is_active_admin)
+            .count();
+        assert_eq!(
+            (active_admins, refused),
+            (1, 1),
+            "round {round}: exactly one administrator is left, and exactly one edit was refused"
+        );
+    }
+}
+
+async fn a_password_change_racing_an_edit_keeps_both(b: Backend) {
+    let mut keeper = user("u-keep", "keeper");
+    keeper.role = Role::Admin;
+    b.users.insert_user(&keeper).await.unwrap();
+    for round in 0..10 {
+        let id = format!("u-race{round}");
+        let racer = user(&id, &format!("racer{round}"));
+        b.users.insert_user(&racer).await.unwrap();
+        let (users, twin) = (b.users.clone(), b.twin.clone());
+        let (password, disable) = tokio::join!(
+            {
+                let id = id.clone();
+                let old = racer.password_hash.clone();
+                async move {
+                    users
+                        .set_password_hash(&id, &hash(&format!("p{round}")), Some(&old))
+                        .await
+                        .unwrap()
+                }
+            },
+            {
+                let id = id.clone();
+                async move {
+                    twin.edit_account(&id, &edit(Some(Role::Admin), Some(true), 7_000))
+                        .await
+                        .unwrap()
+                }
+            }
+        );
+        assert!(matches!(password, PasswordSet::Set(_)));
+        assert!(matches!(disable, AccountEdited::Edited(_)));
+        let stored = b.users.find_user(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.password_hash, stored.role, stored.disabled_at),
+            (hash(&format!("p{round}")), Role::Admin, Some(at(7_000))),
+            "round {round}: neither write undid the other"
+        );
+    }
 }
 
 async fn fifty_concurrent_signups_of_one_name_admit_exactly_one(b: Backend) {
@@ -345,7 +606,10 @@ macro_rules! conformance {
         mod $backend {
             conformance!(@tests $backend,
                 users_round_trip_and_names_are_unique,
-                updating_a_user_changes_only_what_may_change,
+                edits_and_password_changes_each_write_only_their_own_fields,
+                the_last_active_administrator_cannot_step_down,
+                administrators_stepping_down_at_once_on_two_instances_leave_exactly_one,
+                a_password_change_racing_an_edit_keeps_both,
                 fifty_concurrent_signups_of_one_name_admit_exactly_one,
                 sessions_are_found_touched_and_ended,
                 ending_a_users_sessions_can_keep_one_and_spares_other_users,

@@ -36,6 +36,10 @@ fn service(stores: AccountStores, dir: Option<tempfile::TempDir>) -> Fixture {
         clock.clone(),
         lifetime,
         Duration::from_millis(7 * DAY_MS),
+        Arc::new(url_shortener::service::HashGate::new(
+            4,
+            Duration::from_secs(30),
+        )),
     );
     Fixture {
         accounts,

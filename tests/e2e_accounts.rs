@@ -488,3 +488,212 @@ async fn a_fresh_install_logs_a_setup_token_that_creates_the_first_administrator
     assert_eq!(response.status(), 201);
     api.login("root", ROOT_PASSWORD).await;
 }
+
+/// Issue 29's account races through the release binary on `store`, with `instances` servers on
+/// it (several where the store can be shared): administrators demoting each other at the same
+/// moment on different instances never leave none, and a password change that is hashing
+/// while an administrator disables the account neither re-enables it nor keeps its session.
+async fn account_races(store: &Store, dir: &Path, instances: usize) {
+    store.command_with_input(
+        dir,
+        &["user", "create", "root", "--admin", "--password-stdin"],
+        &format!("{ROOT_PASSWORD}\n"),
+    );
+    let mut servers = Vec::new();
+    for _ in 0..instances {
+        servers.push(store.start(dir, 5_000).await);
+    }
+    let apis: Vec<Api> = servers.iter().map(|s| Api::new(s.addr)).collect();
+    let other = |i: usize| &apis[(i + 1) % apis.len()];
+    let (mut boss, _) = apis[0].login("root", ROOT_PASSWORD).await;
+    let mut boss_name = "root".to_owned();
+
+    for round in 0..4 {
+        // Two new administrators; the one from the last round steps down.
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        for name in [&a, &b] {
+            body(
+                apis[0]
+                    .with_cookie(Method::POST, "/api/users", &boss)
+                    .json(&json!({ "username": name, "password": ADA_PASSWORD, "role": "admin" })),
+                201,
+            )
+            .await;
+        }
+        let (a_cookie, _) = apis[0].login(&a, ADA_PASSWORD).await;
+        let (b_cookie, _) = other(0).login(&b, ADA_PASSWORD).await;
+        assert_eq!(
+            status(
+                apis[0]
+                    .with_cookie(Method::PATCH, &format!("/api/users/{boss_name}"), &a_cookie)
+                    .json(&json!({ "role": "user" }))
+            )
+            .await,
+            200
+        );
+        // Each demotes (or disables) the other, at once, through different instances.
+        let change = if round % 2 == 0 {
+            json!({ "role": "user" })
+        } else {
+            json!({ "disabled": true })
+        };
+        let (by_a, by_b) = tokio::join!(
+            status(
+                apis[0]
+                    .with_cookie(Method::PATCH, &format!("/api/users/{b}"), &a_cookie)
+                    .json(&change)
+            ),
+            status(
+                other(0)
+                    .with_cookie(Method::PATCH, &format!("/api/users/{a}"), &b_cookie)
+                    .json(&change)
+            ),
+        );
+        let mut outcomes = [by_a, by_b];
+        outcomes.sort_unstable();
+        // The loser is refused (409), or, once demoted, no longer an administrator (403), or,
+        // once disabled, no longer logged in (401).
+        assert_eq!(outcomes[0], 200, "round {round}: {by_a} {by_b}");
+        assert!(
+            [401, 403, 409].contains(&outcomes[1]),
+            "round {round}: {by_a} {by_b}"
+        );
+        let survivor = if by_a == 200 {
+            (&a, a_cookie)
+        } else {
+            (&b, b_cookie)
+        };
+        let listed = body(
+            apis[0].with_cookie(Method::GET, "/api/users", &survivor.1),
+            200,
+        )
+        .await;
+        let active_admins: Vec<&str> = listed["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["role"] == "admin" && u["disabled_at"].is_null())
+            .map(|u| u["username"].as_str().unwrap())
+            .collect();
+        assert_eq!(active_admins, [survivor.0.as_str()], "round {round}");
+        boss = survivor.1;
+        boss_name = survivor.0.clone();
+    }
+
+    // A user changes their password on one instance while an administrator disables them on
+    // another, the disable sent while the change is hashing (argon2 takes tens of ms).
+    for round in 0..5 {
+        let name = format!("racer{round}");
+        body(
+            apis[0]
+                .with_cookie(Method::POST, "/api/users", &boss)
+                .json(&json!({ "username": name, "password": BOB_PASSWORD })),
+            201,
+        )
+        .await;
+        let (racer, _) = other(round).login(&name, BOB_PASSWORD).await;
+        let new_password = format!("{ADA_PASSWORD} {round}");
+        let change = other(round)
+            .with_cookie(Method::POST, "/api/me/password", &racer)
+            .json(&json!({ "current": BOB_PASSWORD, "new": new_password }))
+            .send();
+        let disable = async {
+            // The change is polled first, so it is on its way when this one starts; the
+            // assertions hold whichever the server finishes first.
+            tokio::task::yield_now().await;
+            status(
+                apis[0]
+                    .with_cookie(Method::PATCH, &format!("/api/users/{name}"), &boss)
+                    .json(&json!({ "disabled": true })),
+            )
+            .await
+        };
+        let (changed, disabled) = tokio::join!(change, disable);
+        let changed = changed.unwrap().status().as_u16();
+        assert!([204, 401].contains(&changed), "round {round}: {changed}");
+        assert_eq!(disabled, 200, "round {round}");
+        let listed = body(apis[0].with_cookie(Method::GET, "/api/users", &boss), 200).await;
+        let racer_view = listed["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name.as_str())
+            .unwrap()
+            .clone();
+        assert!(
+            !racer_view["disabled_at"].is_null(),
+            "round {round}: the account stays disabled"
+        );
+        for api in &apis {
+            assert_eq!(
+                status(api.with_cookie(Method::GET, "/api/me", &racer)).await,
+                401,
+                "round {round}: no session of a disabled account works"
+            );
+            for password in [BOB_PASSWORD, new_password.as_str()] {
+                let login = api
+                    .http
+                    .post(format!("{}/api/session", api.root))
+                    .json(&json!({ "username": name, "password": password }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    login.status(),
+                    401,
+                    "round {round}: a disabled account cannot log in"
+                );
+            }
+        }
+        // The administrator's edit did not bring the old password back either.
+        assert_eq!(
+            status(
+                apis[0]
+                    .with_cookie(Method::PATCH, &format!("/api/users/{name}"), &boss)
+                    .json(&json!({ "disabled": false }))
+            )
+            .await,
+            200
+        );
+        if changed == 204 {
+            let (_, _) = apis[0].login(&name, &new_password).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn account_races_hold_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    account_races(&Store::Sqlite, dir.path(), 1).await;
+}
+
+#[tokio::test]
+async fn account_races_hold_across_instances_on_redis() {
+    let (_repo, scope) = RedisScope::open().await;
+    let store = Store::Redis {
+        url: redis_url(),
+        prefix: scope.prefix.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    account_races(&store, dir.path(), 2).await;
+}
+
+#[tokio::test]
+async fn account_races_hold_across_instances_on_dynamodb() {
+    let (repo, table) = dynamodb_table().await;
+    drop(repo);
+    let store = Store::Dynamodb {
+        endpoint: dynamodb_endpoint(),
+        table,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    account_races(&store, dir.path(), 2).await;
+}
+
+#[tokio::test]
+async fn account_races_hold_across_instances_on_postgres() {
+    let scope = common::backends::PostgresScope::new();
+    let store = Store::Postgres { url: scope.url() };
+    let dir = tempfile::tempdir().unwrap();
+    account_races(&store, dir.path(), 2).await;
+}

@@ -100,6 +100,7 @@ pub async fn run_user(command: UserCommand, settings: &Settings) -> anyhow::Resu
         Arc::new(SystemClock),
         settings.accounts.session_lifetime(),
         settings.accounts.invite_ttl(),
+        Arc::new(settings.accounts.hash_gate()),
     );
     match command {
         UserCommand::Create {

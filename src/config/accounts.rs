@@ -33,6 +33,13 @@ pub struct AccountSettings {
     pub session_absolute_days: u64,
     /// `accounts.invite_ttl_hours`: how long an invite link can be used. Default 168 (7 days).
     pub invite_ttl_hours: u64,
+    /// `accounts.max_concurrent_hashes`: password hashes (argon2id, 19 MiB each) this process
+    /// runs at once, for logins, signups and password changes together. Default 0: twice the
+    /// CPUs it may use.
+    pub max_concurrent_hashes: usize,
+    /// `accounts.hash_wait_ms`: how long a request waits for a free hashing slot before it is
+    /// answered `503` with `Retry-After`. Default 1000.
+    pub hash_wait_ms: u64,
 }
 
 impl Default for AccountSettings {
@@ -42,6 +49,8 @@ impl Default for AccountSettings {
             session_idle_minutes: 7 * 24 * 60,
             session_absolute_days: 30,
             invite_ttl_hours: 7 * 24,
+            max_concurrent_hashes: 0,
+            hash_wait_ms: 1_000,
         }
     }
 }
@@ -56,6 +65,15 @@ impl AccountSettings {
             idle: Duration::from_secs(self.session_idle_minutes * 60),
             absolute: Duration::from_secs(self.session_absolute_days * 24 * 60 * 60),
         }
+    }
+
+    /// The process's bound on password hashing.
+    pub fn hash_gate(&self) -> crate::service::HashGate {
+        let concurrent = match self.max_concurrent_hashes {
+            0 => crate::service::HashGate::default_concurrency(),
+            n => n,
+        };
+        crate::service::HashGate::new(concurrent, Duration::from_millis(self.hash_wait_ms))
     }
 
     /// How long invites can be used.
@@ -85,6 +103,18 @@ impl AccountSettings {
                     "must be at least 1 and at most ten years",
                 ));
             }
+        }
+        if self.max_concurrent_hashes > 1_024 {
+            return Err(ConfigError::key(
+                "accounts.max_concurrent_hashes",
+                "must be at most 1024 (0 = twice the CPUs)",
+            ));
+        }
+        if !(1..=60_000).contains(&self.hash_wait_ms) {
+            return Err(ConfigError::key(
+                "accounts.hash_wait_ms",
+                "must be between 1 and 60000",
+            ));
         }
         Ok(())
     }

@@ -40,6 +40,6 @@ pub use short_code::{
 };
 pub use timestamp::Timestamp;
 pub use user::{
-    AccountInputError, DisplayName, MAX_DISPLAY_NAME_LEN, PASSWORD_LEN, Password, PasswordHash,
-    Role, USERNAME_LEN, User, Username,
+    AccountEdit, AccountInputError, DisplayName, MAX_DISPLAY_NAME_LEN, PASSWORD_LEN, Password,
+    PasswordHash, Role, USERNAME_LEN, User, Username,
 };

@@ -239,11 +239,90 @@ impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Whether the account is an administrator who may act now: what "at least one
+    /// administrator" counts.
+    pub fn is_active_admin(&self) -> bool {
+        self.is_admin() && self.is_active()
+    }
+}
+
+/// A change of an account's role or status, as an administrator (or the operator) asks for it.
+/// Stores apply it to the record as it is at the moment of their write, never to a copy read
+/// earlier, so that it changes nothing else (a password changed meanwhile stays changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountEdit {
+    /// The new role, or `None` to keep it.
+    pub role: Option<Role>,
+    /// `Some(true)` disables (keeping the time of an earlier disable), `Some(false)` enables,
+    /// `None` keeps the status.
+    pub disabled: Option<bool>,
+    /// When the edit is made: the disabled time of an account it disables.
+    pub at: Timestamp,
+}
+
+impl AccountEdit {
+    /// `user` with the edit applied.
+    pub fn apply(&self, user: &User) -> User {
+        let disabled_at = match self.disabled {
+            Some(true) => user.disabled_at.or(Some(self.at)),
+            Some(false) => None,
+            None => user.disabled_at,
+        };
+        User {
+            role: self.role.unwrap_or(user.role),
+            disabled_at,
+            ..user.clone()
+        }
+    }
+
+    /// Whether applying the edit to `user` takes an active administrator away: the edits that
+    /// must leave another one.
+    pub fn steps_down(&self, user: &User) -> bool {
+        user.is_active_admin() && !self.apply(user).is_active_admin()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn account(role: Role, disabled_at: Option<Timestamp>) -> User {
+        User {
+            id: "u1".into(),
+            username: Username::parse("ada").unwrap(),
+            display_name: None,
+            password_hash: PasswordHash::from_phc("$argon2id$x".into()),
+            role,
+            created_at: Timestamp::from_unix_millis(1).unwrap(),
+            disabled_at,
+        }
+    }
+
+    #[test]
+    fn an_account_edit_changes_only_role_and_status_and_keeps_the_first_disable() {
+        let t = |ms| Timestamp::from_unix_millis(ms).unwrap();
+        let disable = AccountEdit {
+            role: None,
+            disabled: Some(true),
+            at: t(50),
+        };
+        let earlier = account(Role::User, Some(t(10)));
+        assert_eq!(disable.apply(&earlier), earlier, "an earlier disable stays");
+        let admin = account(Role::Admin, None);
+        let edited = disable.apply(&admin);
+        assert_eq!(edited.disabled_at, Some(t(50)));
+        assert_eq!(edited.password_hash, admin.password_hash);
+        assert!(disable.steps_down(&admin));
+        assert!(!disable.steps_down(&account(Role::User, None)));
+        let promote = AccountEdit {
+            role: Some(Role::Admin),
+            disabled: Some(false),
+            at: t(60),
+        };
+        assert!(promote.apply(&earlier).is_active_admin());
+        assert!(!promote.steps_down(&admin));
+    }
 
     #[test]
     fn user_names_are_lower_cased_and_limited_to_a_small_alphabet() {

@@ -107,6 +107,10 @@ pub enum ApiError {
     /// following a short link: the error page in the site's look instead of JSON.
     #[error("{0}")]
     ErrorPage(Box<ApiError>),
+    /// 503 `busy`, with `Retry-After`: too many password checks are running in this process
+    /// (`accounts.max_concurrent_hashes`) and none freed within `accounts.hash_wait_ms`.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     /// 503 `request_timeout`, with `Retry-After`: the server's own deadline passed.
     #[error("the request took too long; try again shortly")]
     Timeout,
@@ -151,6 +155,7 @@ pub const ERROR_CODES: &[&str] = &[
     "rate_limited",
     "internal_error",
     "storage_unavailable",
+    "busy",
     "request_timeout",
 ];
 
@@ -170,7 +175,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|link_health_disabled|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|link_health_disabled|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|busy|request_timeout)$"
     )]
     pub code: String,
 }
@@ -201,7 +206,9 @@ impl ApiError {
             Self::AliasTaken(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StorageUnavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageUnavailable | Self::Busy | Self::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ErrorPage(inner) => inner.status(),
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -248,6 +255,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::StorageUnavailable => "storage_unavailable",
+            Self::Busy => "busy",
             Self::ErrorPage(inner) => inner.code(),
             Self::Timeout => "request_timeout",
             Self::Internal => "internal_error",
@@ -281,6 +289,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::StorageUnavailable => "Storage unavailable",
+            Self::Busy => "Busy",
             Self::ErrorPage(inner) => inner.title(),
             Self::Timeout => "Request timeout",
             Self::Internal => "Internal server error",
@@ -315,6 +324,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::SetupDone => Self::SetupDone,
             ServiceError::InvalidExpiry(why) => Self::InvalidExpiry(why),
             ServiceError::InvalidRange(why) => Self::InvalidRange(why),
+            ServiceError::Busy => Self::Busy,
             ServiceError::Internal(what) => {
                 tracing::error!(what, "internal error");
                 Self::Internal

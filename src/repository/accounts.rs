@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 
 use super::RepoError;
-use crate::domain::{Invite, Session, Timestamp, TokenKey, User, Username};
+use crate::domain::{
+    AccountEdit, Invite, PasswordHash, Session, Timestamp, TokenKey, User, Username,
+};
 
 /// Persistence for user accounts.
 #[async_trait]
@@ -35,12 +37,50 @@ pub trait UserStore: Send + Sync + 'static {
     /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
     async fn list_users(&self) -> Result<Vec<User>, RepoError>;
 
-    /// Replaces the display name, password hash, role and disabled time of the user with
-    /// `user.id` (its id, name and creation time never change); `false` when there is none.
+    /// Applies `edit` to the user with public id `id` as stored at the moment of the write,
+    /// changing nothing else of the record. An edit that would leave no active administrator
+    /// (it demotes or disables the last one) is refused in the same atomic step as the write:
+    /// of concurrent edits on any number of instances, never all the administrators step down.
     ///
     /// # Errors
-    /// [`RepoError::Unavailable`].
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError>;
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
+    async fn edit_account(&self, id: &str, edit: &AccountEdit) -> Result<AccountEdited, RepoError>;
+
+    /// Replaces the password hash of the user with public id `id`, and nothing else of the
+    /// record. With `expected`, only while the stored hash is still that one (the hash the
+    /// caller verified the current password against): a password changed meanwhile wins.
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        expected: Option<&PasswordHash>,
+    ) -> Result<PasswordSet, RepoError>;
+}
+
+/// What [`UserStore::edit_account`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountEdited {
+    /// The edit was applied: the user as stored now.
+    Edited(User),
+    /// No user has that id.
+    NoSuchUser,
+    /// Refused: it would have left no active administrator.
+    LastAdmin,
+}
+
+/// What [`UserStore::set_password_hash`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSet {
+    /// The hash was replaced: the user as stored now (disabled, maybe, by an administrator
+    /// meanwhile).
+    Set(User),
+    /// No user has that id.
+    NoSuchUser,
+    /// The stored hash is no longer the expected one: nothing was written.
+    Changed,
 }
 
 /// Persistence for login sessions.

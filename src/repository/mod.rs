@@ -31,7 +31,7 @@ use crate::metrics::{Metrics, StorageLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-pub use accounts::{InviteStore, SessionStore, UserStore};
+pub use accounts::{AccountEdited, InviteStore, PasswordSet, SessionStore, UserStore};
 pub use analytics::{ClickStatsStore, MAX_BREAKDOWN_DAYS, MAX_SERIES_HOURS};
 pub use changes::LinkChangeFeed;
 pub use deadline::Deadline;

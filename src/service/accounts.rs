@@ -1,5 +1,5 @@
 //! `AccountService`: users, passwords, sessions and invites (DESIGN §8). Password hashing runs
-//! on tokio's blocking pool, never on the async workers; every login path that fails verifies
+//! on tokio's blocking pool, never on the async workers, within the process's [`HashGate`]; every login path that fails verifies
 //! a password against some hash, so an unknown user, a wrong password and a disabled account
 //! cost the same time and get the same answer.
 
@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::domain::{
-    ApiKeyRecord, Clock, DisplayName, Invite, Password, PasswordHash, Role, Session,
+    AccountEdit, ApiKeyRecord, Clock, DisplayName, Invite, Password, PasswordHash, Role, Session,
     SessionLifetime, Timestamp, Token, TokenKey, User, Username, random_base62,
 };
-use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+use crate::repository::{
+    AccountEdited, InviteStore, PasswordSet, RepoError, SessionStore, UserStore,
+};
 
-use super::ServiceError;
+use super::{HashGate, ServiceError};
 
 /// A session's `last_seen_at` is written at most this often, so browsing does not turn every
 /// page into a store write; the idle timeout is thus exact to within a minute.
@@ -31,20 +33,6 @@ fn unguessable_password() -> Password {
     Password::parse(&random_base62(32)).expect("32 characters is a valid password length")
 }
 
-/// Hashes off the async workers.
-async fn hash(password: Password) -> Result<PasswordHash, ServiceError> {
-    tokio::task::spawn_blocking(move || PasswordHash::new(&password))
-        .await
-        .map_err(|_| ServiceError::Internal("password hashing failed"))
-}
-
-/// Verifies off the async workers.
-async fn verify(hash: PasswordHash, password: Password) -> Result<bool, ServiceError> {
-    tokio::task::spawn_blocking(move || hash.verify(&password))
-        .await
-        .map_err(|_| ServiceError::Internal("password verification failed"))
-}
-
 /// Account use cases over the three account stores.
 pub struct AccountService {
     users: Arc<dyn UserStore>,
@@ -56,6 +44,8 @@ pub struct AccountService {
     /// Verified against when no account matches a login, so that the miss costs as long as a
     /// wrong password. Made on first use (it costs one hash).
     dummy: OnceLock<PasswordHash>,
+    /// The process-wide bound on password hashing, shared with every other hashing path.
+    hashing: Arc<HashGate>,
     /// What [`Self::first_admin`] last found, and when.
     first_admin: Mutex<Option<(Timestamp, Option<String>)>>,
     /// The key of the first-run setup token while one is open (see [`Self::open_setup`]); the
@@ -64,7 +54,8 @@ pub struct AccountService {
 }
 
 impl AccountService {
-    /// Wires a service; sessions live for `lifetime`, invites for `invite_ttl`.
+    /// Wires a service; sessions live for `lifetime`, invites for `invite_ttl`; every hash and
+    /// verification passes through `hashing`.
     pub fn new(
         users: Arc<dyn UserStore>,
         sessions: Arc<dyn SessionStore>,
@@ -72,8 +63,10 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         lifetime: SessionLifetime,
         invite_ttl: Duration,
+        hashing: Arc<HashGate>,
     ) -> Self {
         Self {
+            hashing,
             users,
             sessions,
             invites,
@@ -100,11 +93,21 @@ impl AccountService {
         self.dummy_hash().await.map(|_| ())
     }
 
+    /// Hashes off the async workers, within the process's bound.
+    async fn hash(&self, password: Password) -> Result<PasswordHash, ServiceError> {
+        self.hashing.run(move || PasswordHash::new(&password)).await
+    }
+
+    /// Verifies off the async workers, within the process's bound.
+    async fn verify(&self, hash: PasswordHash, password: Password) -> Result<bool, ServiceError> {
+        self.hashing.run(move || hash.verify(&password)).await
+    }
+
     async fn dummy_hash(&self) -> Result<PasswordHash, ServiceError> {
         if let Some(dummy) = self.dummy.get() {
             return Ok(dummy.clone());
         }
-        let made = hash(unguessable_password()).await?;
+        let made = self.hash(unguessable_password()).await?;
         Ok(self.dummy.get_or_init(|| made).clone())
     }
 
@@ -127,7 +130,7 @@ impl AccountService {
             id: random_base62(USER_ID_CHARS),
             username,
             display_name,
-            password_hash: hash(password).await?,
+            password_hash: self.hash(password).await?,
             role,
             created_at: self.clock.now(),
             disabled_at: None,
@@ -164,7 +167,7 @@ impl AccountService {
             Some(user) => (user.password_hash.clone(), Some(user)),
             None => (self.dummy_hash().await?, None),
         };
-        let matches = verify(hash, typed).await?;
+        let matches = self.verify(hash, typed).await?;
         let Some(user) = user.filter(|u| matches && well_formed && u.is_active()) else {
             return Err(ServiceError::InvalidCredentials);
         };
@@ -263,27 +266,39 @@ impl AccountService {
     ) -> Result<(), ServiceError> {
         let new = Password::parse(new)?;
         let current = Password::parse(current).map_err(|_| ServiceError::InvalidCredentials)?;
-        if !verify(user.password_hash.clone(), current).await? {
+        if !self.verify(user.password_hash.clone(), current).await? {
             return Err(ServiceError::InvalidCredentials);
         }
-        self.store_password(user, new, keep).await
+        // Only if the stored hash is still the one just verified: a password an administrator
+        // set meanwhile wins, and the stale current password no longer counts.
+        self.store_password(user, new, Some(&user.password_hash), keep)
+            .await
     }
 
+    /// Writes `password`'s hash as `user`'s, and nothing else of the account (an
+    /// administrator's edit meanwhile stays), then ends the user's other sessions: all of them
+    /// when the account was disabled by then.
     async fn store_password(
         &self,
         user: &User,
         password: Password,
+        expected: Option<&PasswordHash>,
         keep: Option<&TokenKey>,
     ) -> Result<(), ServiceError> {
-        let updated = User {
-            password_hash: hash(password).await?,
-            ..user.clone()
-        };
-        if !self.users.update_user(&updated).await? {
-            return Err(ServiceError::NoSuchUser);
+        let hash = self.hash(password).await?;
+        match self
+            .users
+            .set_password_hash(&user.id, &hash, expected)
+            .await?
+        {
+            PasswordSet::Set(stored) => {
+                let keep = keep.filter(|_| stored.is_active());
+                self.end_sessions(&stored, keep).await?;
+                Ok(())
+            }
+            PasswordSet::NoSuchUser => Err(ServiceError::NoSuchUser),
+            PasswordSet::Changed => Err(ServiceError::InvalidCredentials),
         }
-        self.end_sessions(user, keep).await?;
-        Ok(())
     }
 
     /// The user named `username`.
@@ -431,7 +446,7 @@ impl AccountService {
     pub async fn set_password(&self, username: &str, password: &str) -> Result<(), ServiceError> {
         let password = Password::parse(password)?;
         let user = self.user_named(username).await?;
-        self.store_password(&user, password, None).await
+        self.store_password(&user, password, None, None).await
     }
 
     /// Changes the role and/or disabled state of `username`; disabling ends every session.
@@ -446,36 +461,23 @@ impl AccountService {
         disabled: Option<bool>,
     ) -> Result<User, ServiceError> {
         let user = self.user_named(username).await?;
-        let disabled_at = match disabled {
-            Some(true) => user.disabled_at.or(Some(self.clock.now())),
-            Some(false) => None,
-            None => user.disabled_at,
+        let edit = AccountEdit {
+            role,
+            disabled,
+            at: self.clock.now(),
         };
-        let updated = User {
-            role: role.unwrap_or(user.role),
-            disabled_at,
-            ..user.clone()
-        };
-        let steps_down = user.is_admin() && user.is_active() && !updated.is_admin()
-            || user.is_admin() && user.is_active() && !updated.is_active();
-        if steps_down {
-            let others = self
-                .users
-                .list_users()
-                .await?
-                .into_iter()
-                .any(|u| u.id != user.id && u.is_admin() && u.is_active());
-            if !others {
-                return Err(ServiceError::LastAdmin);
+        // The store applies the edit to the account as it is when it writes, and refuses, in
+        // the same atomic step, an edit that would leave no active administrator.
+        match self.users.edit_account(&user.id, &edit).await? {
+            AccountEdited::Edited(updated) => {
+                if !updated.is_active() {
+                    self.end_sessions(&updated, None).await?;
+                }
+                Ok(updated)
             }
+            AccountEdited::NoSuchUser => Err(ServiceError::NoSuchUser),
+            AccountEdited::LastAdmin => Err(ServiceError::LastAdmin),
         }
-        if !self.users.update_user(&updated).await? {
-            return Err(ServiceError::NoSuchUser);
-        }
-        if !updated.is_active() {
-            self.end_sessions(&updated, None).await?;
-        }
-        Ok(updated)
     }
 
     /// A one-time invite for an account with `role`, made by `admin`: the token for the link

@@ -55,6 +55,10 @@ pub enum ServiceError {
     /// An analytics range that is empty or wider than allowed.
     #[error("{0}")]
     InvalidRange(String),
+    /// Too many password hashes are running in this process and none freed within the wait:
+    /// try again shortly.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     /// Work the service hands to another thread failed (a panic there); logged, never shown.
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -8,6 +8,7 @@ mod cache;
 mod clicks;
 mod error;
 mod expiration;
+mod hashing;
 pub mod health;
 mod url_service;
 mod visitor;
@@ -25,6 +26,7 @@ pub use clicks::{
 };
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
+pub use hashing::HashGate;
 pub use url_service::{
     LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, SCAN_BUDGET, UrlService,
 };

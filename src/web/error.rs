@@ -26,6 +26,9 @@ pub enum PageError {
     /// 503: storage did not answer.
     #[error("storage unavailable")]
     Unavailable,
+    /// 503: too many password checks at once; try again in a moment.
+    #[error("busy")]
+    Busy,
     /// 500: a bug; the cause was logged where it happened.
     #[error("internal error")]
     Internal,
@@ -50,6 +53,7 @@ impl From<ApiError> for PageError {
             ApiError::CsrfRejected => Self::CrossSite,
             ApiError::RateLimited(limits) => Self::TooMany(limits.retry_after_secs()),
             ApiError::StorageUnavailable | ApiError::Timeout => Self::Unavailable,
+            ApiError::Busy => Self::Busy,
             other => {
                 tracing::error!(error = %other, "unexpected error on a page");
                 Self::Internal
@@ -81,7 +85,7 @@ impl PageError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::CrossSite => StatusCode::FORBIDDEN,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,6 +110,11 @@ impl PageError {
                 "Temporarily unavailable",
                 "The service could not reach its storage just now. Nothing was changed; try \
                  again in a moment.",
+            ),
+            Self::Busy => (
+                "Busy",
+                "The service is checking many passwords at once just now. Nothing was changed; \
+                 try again in a moment.",
             ),
             Self::Internal => (
                 "Something went wrong",
@@ -137,7 +146,7 @@ impl PageError {
                     headers.insert(header::RETRY_AFTER, value);
                 }
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             _ => {}

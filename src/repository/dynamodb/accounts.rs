@@ -8,6 +8,7 @@
 //! | `#session#{key}` | `user_id`, `created_at`, `last_seen_at`, `expires_at` + `expiry_bucket` (`s{day}#{shard}`, in the expiry index), `ttl` |
 //! | `#usess#{user id}` | `keys`: string set of the user's session keys, for "log out everywhere" |
 //! | `#invite#{key}` | `role`, `created_by`, `created_at`, `invite_expires`, `used_at` |
+//! | `#admins` | `version`: moved by every edit that takes an active administrator away |
 //!
 //! Sessions are swept through the expiry index like links (their bucket kind `s` keeps the two
 //! sweeps apart), with native TTL behind it. A user's session set is written before the
@@ -17,19 +18,26 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::{DynamoDbRepository, bucket, is_condition_failure, n, put_outcome, s, unavailable};
 use crate::domain::{
-    DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User, Username,
+    AccountEdit, DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User,
+    Username,
 };
-use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+use crate::repository::{
+    AccountEdited, InviteStore, PasswordSet, RepoError, SessionStore, UserStore,
+};
 
 const USER: &str = "#user#";
 const USERNAME: &str = "#username#";
 const SESSION: &str = "#session#";
 const USER_SESSIONS: &str = "#usess#";
 const INVITE: &str = "#invite#";
+/// The version every edit that steps an administrator down moves (see `edit_account`).
+const ADMINS: &str = "#admins";
+/// Tries of an account edit that meets concurrent edits before it gives up.
+const EDIT_ATTEMPTS: usize = 20;
 /// Bucket kind of sessions in the expiry index.
 const SESSION_KIND: &str = "s";
 /// A user's session set is checked for keys of ended sessions once it holds more than this.
@@ -259,39 +267,117 @@ impl UserStore for DynamoDbRepository {
         Ok(users)
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
-        let mut set = vec!["password_hash = :h", "#r = :r"];
-        let mut remove = Vec::new();
+    async fn edit_account(&self, id: &str, edit: &AccountEdit) -> Result<AccountEdited, RepoError> {
+        // Optimistic: read, decide, then write only if nothing that decided it changed. The
+        // user's item is written on condition that its role and status are still as read; an
+        // edit that steps an administrator down also moves the version of `#admins`, on the
+        // condition that it is still the version read before the users were listed, so of two
+        // concurrent step-downs one fails, reads again and sees the other.
+        for _ in 0..EDIT_ATTEMPTS {
+            let version = self.get(ADMINS.into()).await?.and_then(|item| {
+                item.get("version")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+            });
+            let users = self.list_users().await?;
+            let Some(user) = users.iter().find(|u| u.id == id) else {
+                return Ok(AccountEdited::NoSuchUser);
+            };
+            let steps_down = edit.steps_down(user);
+            if steps_down && !users.iter().any(|u| u.id != id && u.is_active_admin()) {
+                return Ok(AccountEdited::LastAdmin);
+            }
+            let edited = edit.apply(user);
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&format!("{USER}{id}"))))
+                .expression_attribute_names("#r", "role")
+                .expression_attribute_values(":r", s(edited.role.as_str()))
+                .expression_attribute_values(":old_r", s(user.role.as_str()));
+            let mut condition = "attribute_exists(short_code) AND #r = :old_r".to_owned();
+            match user.disabled_at {
+                Some(at) => {
+                    condition.push_str(" AND disabled_at = :old_x");
+                    update = update.expression_attribute_values(":old_x", n(at.as_unix_millis()));
+                }
+                None => condition.push_str(" AND attribute_not_exists(disabled_at)"),
+            }
+            update = match edited.disabled_at {
+                Some(at) => update
+                    .update_expression("SET #r = :r, disabled_at = :x")
+                    .expression_attribute_values(":x", n(at.as_unix_millis())),
+                None => update.update_expression("SET #r = :r REMOVE disabled_at"),
+            };
+            let mut transaction = self.client.transact_write_items().transact_items(
+                TransactWriteItem::builder()
+                    .update(
+                        update
+                            .condition_expression(condition)
+                            .build()
+                            .map_err(unavailable)?,
+                    )
+                    .build(),
+            );
+            if steps_down {
+                let guard = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(ADMINS)))
+                    .update_expression("SET version = :next")
+                    .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
+                let guard = match version {
+                    Some(v) => guard
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(":v", n(v)),
+                    None => guard.condition_expression("attribute_not_exists(version)"),
+                };
+                transaction = transaction.transact_items(
+                    TransactWriteItem::builder()
+                        .update(guard.build().map_err(unavailable)?)
+                        .build(),
+                );
+            }
+            match transaction.send().await {
+                Ok(_) => return Ok(AccountEdited::Edited(edited)),
+                // Something it was decided on changed: decide again.
+                Err(e) if e.code() == Some("TransactionCanceledException") => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(RepoError::Unavailable(
+            "an account edit kept meeting concurrent edits".into(),
+        ))
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        expected: Option<&PasswordHash>,
+    ) -> Result<PasswordSet, RepoError> {
+        // Only the hash attribute: an administrator's edit of role or status meanwhile stays.
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&format!("{USER}{}", user.id))))
-            .condition_expression("attribute_exists(short_code)")
-            .expression_attribute_names("#r", "role")
-            .expression_attribute_values(":h", s(user.password_hash.as_phc()))
-            .expression_attribute_values(":r", s(user.role.as_str()));
-        match &user.display_name {
-            Some(name) => {
-                set.push("display_name = :d");
-                update = update.expression_attribute_values(":d", s(name.as_str()));
-            }
-            None => remove.push("display_name"),
-        }
-        match user.disabled_at {
-            Some(at) => {
-                set.push("disabled_at = :x");
-                update = update.expression_attribute_values(":x", n(at.as_unix_millis()));
-            }
-            None => remove.push("disabled_at"),
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        match update.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            .set_key(Some(Self::key(&format!("{USER}{id}"))))
+            .update_expression("SET password_hash = :h")
+            .expression_attribute_values(":h", s(hash.as_phc()))
+            .return_values(ReturnValue::AllNew);
+        update = match expected {
+            Some(old) => update
+                .condition_expression("attribute_exists(short_code) AND password_hash = :old")
+                .expression_attribute_values(":old", s(old.as_phc())),
+            None => update.condition_expression("attribute_exists(short_code)"),
+        };
+        match update.send().await {
+            Ok(output) => match output.attributes {
+                Some(item) => parse_user(&item).map(PasswordSet::Set),
+                None => Err(corrupt("a user (no attributes returned)")),
+            },
+            Err(e) if is_condition_failure(&e) => Ok(match self.find_user(id).await? {
+                Some(_) => PasswordSet::Changed,
+                None => PasswordSet::NoSuchUser,
+            }),
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -7,8 +7,12 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 
 use super::{MemoryRepository, read, write};
-use crate::domain::{Invite, Session, Timestamp, TokenKey, User, Username};
-use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+use crate::domain::{
+    AccountEdit, Invite, PasswordHash, Session, Timestamp, TokenKey, User, Username,
+};
+use crate::repository::{
+    AccountEdited, InviteStore, PasswordSet, RepoError, SessionStore, UserStore,
+};
 
 /// The account state of a [`MemoryRepository`].
 #[derive(Default)]
@@ -52,16 +56,37 @@ impl UserStore for MemoryRepository {
         Ok(read(&self.accounts.users).clone())
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+    async fn edit_account(&self, id: &str, edit: &AccountEdit) -> Result<AccountEdited, RepoError> {
+        // One write lock over the check and the write: the store's own atomic step.
         let mut users = write(&self.accounts.users);
-        let Some(stored) = users.iter_mut().find(|u| u.id == user.id) else {
-            return Ok(false);
+        let Some(index) = users.iter().position(|u| u.id == id) else {
+            return Ok(AccountEdited::NoSuchUser);
         };
-        stored.display_name = user.display_name.clone();
-        stored.password_hash = user.password_hash.clone();
-        stored.role = user.role;
-        stored.disabled_at = user.disabled_at;
-        Ok(true)
+        if edit.steps_down(&users[index])
+            && !users.iter().any(|u| u.id != id && u.is_active_admin())
+        {
+            return Ok(AccountEdited::LastAdmin);
+        }
+        let edited = edit.apply(&users[index]);
+        users[index] = edited.clone();
+        Ok(AccountEdited::Edited(edited))
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        expected: Option<&PasswordHash>,
+    ) -> Result<PasswordSet, RepoError> {
+        let mut users = write(&self.accounts.users);
+        let Some(stored) = users.iter_mut().find(|u| u.id == id) else {
+            return Ok(PasswordSet::NoSuchUser);
+        };
+        if expected.is_some_and(|e| e.as_phc() != stored.password_hash.as_phc()) {
+            return Ok(PasswordSet::Changed);
+        }
+        stored.password_hash = hash.clone();
+        Ok(PasswordSet::Set(stored.clone()))
     }
 }
 

@@ -5,9 +5,12 @@ use time::OffsetDateTime;
 
 use super::{PostgresRepository, from_pg, from_pg_opt, to_pg};
 use crate::domain::{
-    DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User, Username,
+    AccountEdit, DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User,
+    Username,
 };
-use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+use crate::repository::{
+    AccountEdited, InviteStore, PasswordSet, RepoError, SessionStore, UserStore,
+};
 
 fn corrupt(what: &str) -> RepoError {
     RepoError::Corrupt(format!("{what} in PostgreSQL"))
@@ -151,24 +154,78 @@ impl UserStore for PostgresRepository {
         .collect()
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
-        let rows = self
-            .within(
-                sqlx::query!(
-                    "UPDATE users SET display_name = $2, password_hash = $3, role = $4,
-                            disabled_at = $5
-                     WHERE id = $1",
-                    user.id,
-                    user.display_name.as_ref().map(DisplayName::as_str),
-                    user.password_hash.as_phc(),
-                    user.role.as_str(),
-                    user.disabled_at.map(to_pg),
-                )
-                .execute(&self.pool),
+    async fn edit_account(&self, id: &str, edit: &AccountEdit) -> Result<AccountEdited, RepoError> {
+        self.within(async {
+            let mut tx = self.pool.begin().await?;
+            // The edited user's row and every active administrator's, locked in id order. An
+            // edit that could also step an administrator down waits here until this one ends,
+            // then reads the rows as they are (READ COMMITTED re-checks a locked row's
+            // condition against its newest version), so two administrators demoting each other
+            // cannot both see the other still active.
+            let rows = sqlx::query_as!(
+                UserRow,
+                "SELECT id, username, display_name, password_hash, role, created_at, disabled_at
+                 FROM users WHERE id = $1 OR (role = 'admin' AND disabled_at IS NULL)
+                 ORDER BY id FOR UPDATE",
+                id
             )
-            .await?
-            .rows_affected();
-        Ok(rows == 1)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut users = Vec::with_capacity(rows.len());
+            for row in rows {
+                match row.into_user() {
+                    Ok(user) => users.push(user),
+                    Err(corrupt) => return Ok(Err(corrupt)),
+                }
+            }
+            let Some(user) = users.iter().find(|u| u.id == id) else {
+                return Ok(Ok(AccountEdited::NoSuchUser));
+            };
+            if edit.steps_down(user) && !users.iter().any(|u| u.id != id && u.is_active_admin()) {
+                return Ok(Ok(AccountEdited::LastAdmin));
+            }
+            let edited = edit.apply(user);
+            sqlx::query!(
+                "UPDATE users SET role = $2, disabled_at = $3 WHERE id = $1",
+                id,
+                edited.role.as_str(),
+                edited.disabled_at.map(to_pg),
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Ok(AccountEdited::Edited(edited)))
+        })
+        .await?
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        expected: Option<&PasswordHash>,
+    ) -> Result<PasswordSet, RepoError> {
+        // Only the hash column: an administrator's edit of role or status meanwhile stays.
+        let updated = self
+            .within(
+                sqlx::query_as!(
+                    UserRow,
+                    "UPDATE users SET password_hash = $2
+                     WHERE id = $1 AND ($3::text IS NULL OR password_hash = $3)
+                     RETURNING id, username, display_name, password_hash, role, created_at,
+                               disabled_at",
+                    id,
+                    hash.as_phc(),
+                    expected.map(PasswordHash::as_phc),
+                )
+                .fetch_optional(&self.pool),
+            )
+            .await?;
+        match updated {
+            Some(row) => row.into_user().map(PasswordSet::Set),
+            None if self.find_user(id).await?.is_some() => Ok(PasswordSet::Changed),
+            None => Ok(PasswordSet::NoSuchUser),
+        }
     }
 }
 

@@ -24,9 +24,12 @@ use redis::{AsyncCommands, Script};
 
 use super::{RedisRepository, millis_field, unavailable};
 use crate::domain::{
-    DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User, Username,
+    AccountEdit, DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User,
+    Username,
 };
-use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+use crate::repository::{
+    AccountEdited, InviteStore, PasswordSet, RepoError, SessionStore, UserStore,
+};
 
 /// KEYS: user hash, name key, index. ARGV: id, name, display, hash, role, created, disabled.
 /// Refuses a taken id or name, else writes all three keys.
@@ -44,14 +47,52 @@ return 1
     )
 });
 
-/// KEYS: user hash. ARGV: display, hash, role, disabled ('' = none). Only an existing user.
-static UPDATE_USER: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: the edited user's hash, the users index, then every user hash the index listed when
+/// read. ARGV: role ('' = keep), disabled ('1' disable, '0' enable, '' keep), at, how many ids
+/// the index held. 0: no such user; 1: edited; 2: refused, the last active administrator;
+/// 3: the index changed since it was read (read it again). The check and the write are one
+/// script, so no other edit runs between them.
+static EDIT_ACCOUNT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'h', ARGV[2], 'r', ARGV[3])
-if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[1]) else redis.call('HDEL', KEYS[1], 'd') end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'x', ARGV[4]) else redis.call('HDEL', KEYS[1], 'x') end
+if redis.call('ZCARD', KEYS[2]) ~= tonumber(ARGV[4]) then return 3 end
+local role = redis.call('HGET', KEYS[1], 'r')
+local disabled = redis.call('HGET', KEYS[1], 'x')
+local new_role = role
+if ARGV[1] ~= '' then new_role = ARGV[1] end
+local new_disabled = disabled
+if ARGV[2] == '1' then
+  if not disabled then new_disabled = ARGV[3] end
+elseif ARGV[2] == '0' then
+  new_disabled = false
+end
+if role == 'admin' and not disabled and not (new_role == 'admin' and not new_disabled) then
+  local others = false
+  for i = 3, #KEYS do
+    if KEYS[i] ~= KEYS[1] and redis.call('HGET', KEYS[i], 'r') == 'admin'
+        and redis.call('HEXISTS', KEYS[i], 'x') == 0 then
+      others = true
+      break
+    end
+  end
+  if not others then return 2 end
+end
+redis.call('HSET', KEYS[1], 'r', new_role)
+if new_disabled then redis.call('HSET', KEYS[1], 'x', new_disabled) else redis.call('HDEL', KEYS[1], 'x') end
+return 1
+",
+    )
+});
+
+/// KEYS: user hash. ARGV: new hash, expected hash ('' = any). 0: no such user; 1: set; 2: the
+/// stored hash is not the expected one. Only the hash field: role and status stay as they are.
+static SET_PASSWORD_HASH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'h') ~= ARGV[2] then return 2 end
+redis.call('HSET', KEYS[1], 'h', ARGV[1])
 return 1
 ",
     )
@@ -241,18 +282,69 @@ impl UserStore for RedisRepository {
         Ok(users)
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+    async fn edit_account(&self, id: &str, edit: &AccountEdit) -> Result<AccountEdited, RepoError> {
         let mut connection = self.connection.clone();
-        let updated: i64 = UPDATE_USER
-            .key(self.user_key(&user.id))
-            .arg(user.display_name.as_ref().map_or("", DisplayName::as_str))
-            .arg(user.password_hash.as_phc())
-            .arg(user.role.as_str())
-            .arg(opt_millis(user.disabled_at))
+        // Users are never removed, so an index of the same size is the same index: a user
+        // added between the read and the script makes it answer 3, and the edit reads again.
+        for _ in 0..10 {
+            let ids: Vec<String> = connection
+                .zrange(self.users_index(), 0, -1)
+                .await
+                .map_err(unavailable)?;
+            let mut call = EDIT_ACCOUNT.key(self.user_key(id));
+            call.key(self.users_index());
+            for other in &ids {
+                call.key(self.user_key(other));
+            }
+            let outcome: i64 = call
+                .arg(edit.role.map_or("", Role::as_str))
+                .arg(match edit.disabled {
+                    Some(true) => "1",
+                    Some(false) => "0",
+                    None => "",
+                })
+                .arg(edit.at.as_unix_millis())
+                .arg(ids.len())
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            return Ok(match outcome {
+                0 => AccountEdited::NoSuchUser,
+                2 => AccountEdited::LastAdmin,
+                3 => continue,
+                _ => self
+                    .find_user(id)
+                    .await?
+                    .map_or(AccountEdited::NoSuchUser, AccountEdited::Edited),
+            });
+        }
+        Err(RepoError::Unavailable(
+            "the user index kept changing during an account edit".into(),
+        ))
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        expected: Option<&PasswordHash>,
+    ) -> Result<PasswordSet, RepoError> {
+        let mut connection = self.connection.clone();
+        let outcome: i64 = SET_PASSWORD_HASH
+            .key(self.user_key(id))
+            .arg(hash.as_phc())
+            .arg(expected.map_or("", PasswordHash::as_phc))
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        Ok(updated == 1)
+        match outcome {
+            1 => Ok(self
+                .find_user(id)
+                .await?
+                .map_or(PasswordSet::NoSuchUser, PasswordSet::Set)),
+            2 => Ok(PasswordSet::Changed),
+            _ => Ok(PasswordSet::NoSuchUser),
+        }
     }
 }
 

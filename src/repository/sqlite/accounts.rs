@@ -6,9 +6,12 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteRepository, unavailable};
 use crate::domain::{
-    DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User, Username,
+    AccountEdit, DisplayName, Invite, PasswordHash, Role, Session, Timestamp, TokenKey, User,
+    Username,
 };
-use crate::repository::{InviteStore, RepoError, SessionStore, UserStore};
+use crate::repository::{
+    AccountEdited, InviteStore, PasswordSet, RepoError, SessionStore, UserStore,
+};
 
 /// Migration 3: accounts. User names are stored lower-case, so `UNIQUE` is case-insensitive
 /// uniqueness; sessions and invites are keyed by the SHA-256 of their token.
@@ -193,27 +196,81 @@ impl UserStore for SqliteRepository {
         .await
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
-        let user = user.clone();
+    async fn edit_account(&self, id: &str, edit: &AccountEdit) -> Result<AccountEdited, RepoError> {
+        const MISSING: u64 = 0;
+        const EDITED: u64 = 1;
+        const LAST_ADMIN: u64 = 2;
+        let (key, edit) = (id.to_owned(), *edit);
+        // The check and the write in one transaction of the one writer: SQLite serializes
+        // writers, so no other edit can pass the same check in between.
+        let outcome = self
+            .exec(move |tx| {
+                let current = tx
+                    .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                    .query_row([&key], user_from_row)
+                    .optional()?;
+                let user = match current {
+                    None => return Ok(Ok(MISSING)),
+                    Some(Err(corrupt)) => return Ok(Err(corrupt)),
+                    Some(Ok(user)) => user,
+                };
+                if edit.steps_down(&user) {
+                    let others: bool = tx
+                        .prepare_cached(
+                            "SELECT EXISTS (SELECT 1 FROM users WHERE id <> ?1
+                                AND role = 'admin' AND disabled_at IS NULL)",
+                        )?
+                        .query_row([&key], |row| row.get(0))?;
+                    if !others {
+                        return Ok(Ok(LAST_ADMIN));
+                    }
+                }
+                let edited = edit.apply(&user);
+                tx.prepare_cached("UPDATE users SET role = ?2, disabled_at = ?3 WHERE id = ?1")?
+                    .execute(params![
+                        key,
+                        edited.role.as_str(),
+                        edited.disabled_at.map(Timestamp::as_unix_millis),
+                    ])?;
+                Ok(Ok(EDITED))
+            })
+            .await?;
+        match outcome {
+            LAST_ADMIN => Ok(AccountEdited::LastAdmin),
+            EDITED => Ok(self
+                .find_user(id)
+                .await?
+                .map_or(AccountEdited::NoSuchUser, AccountEdited::Edited)),
+            _ => Ok(AccountEdited::NoSuchUser),
+        }
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        expected: Option<&PasswordHash>,
+    ) -> Result<PasswordSet, RepoError> {
+        let (key, hash) = (id.to_owned(), hash.as_phc().to_owned());
+        let expected = expected.map(|e| e.as_phc().to_owned());
+        // Only the hash column: an administrator's edit of role or status meanwhile stays.
         let changed = self
             .exec(move |tx| {
                 let count = tx
                     .prepare_cached(
-                        "UPDATE users SET display_name = ?2, password_hash = ?3, role = ?4,
-                                disabled_at = ?5
-                         WHERE id = ?1",
+                        "UPDATE users SET password_hash = ?2
+                         WHERE id = ?1 AND (?3 IS NULL OR password_hash = ?3)",
                     )?
-                    .execute(params![
-                        user.id,
-                        user.display_name.as_ref().map(DisplayName::as_str),
-                        user.password_hash.as_phc(),
-                        user.role.as_str(),
-                        user.disabled_at.map(Timestamp::as_unix_millis),
-                    ])?;
+                    .execute(params![key, hash, expected])?;
                 Ok(Ok(count as u64))
             })
             .await?;
-        Ok(changed == 1)
+        let user = self.find_user(id).await?;
+        Ok(match (changed, user) {
+            (1, Some(user)) => PasswordSet::Set(user),
+            (_, None) => PasswordSet::NoSuchUser,
+            _ => PasswordSet::Changed,
+        })
     }
 }
 
