@@ -214,7 +214,11 @@ impl AppState {
         ));
         let guards = Guards {
             limiter,
-            keys: Arc::new(ApiKeyService::new(stores.keys, clock.clone())),
+            keys: Arc::new(ApiKeyService::new(
+                stores.keys,
+                clock.clone(),
+                settings.auth.max_keys_per_user,
+            )),
             anonymous_create: settings.auth.anonymous_create(),
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
         };

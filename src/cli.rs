@@ -93,7 +93,11 @@ pub enum ApiKeyCommand {
 /// When the store cannot be opened, the command fails, or `revoke` names no key.
 pub async fn run_api_key(command: ApiKeyCommand, settings: &Settings) -> anyhow::Result<()> {
     let stores = build_stores(&settings.storage, &crate::metrics::Metrics::new()).await?;
-    let keys = ApiKeyService::new(stores.keys, Arc::new(SystemClock));
+    let keys = ApiKeyService::new(
+        stores.keys,
+        Arc::new(SystemClock),
+        settings.auth.max_keys_per_user,
+    );
     let accounts = stores.accounts;
     match command {
         ApiKeyCommand::Create { name, user } => {

@@ -254,7 +254,11 @@ async fn keyed_app(keys: Arc<MemoryRepository>) -> TestApp {
 #[tokio::test]
 async fn missing_unknown_malformed_and_revoked_keys_get_one_identical_401() {
     let store = Arc::new(MemoryRepository::new());
-    let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
+    let keys = ApiKeyService::new(
+        store.clone(),
+        Arc::new(url_shortener::domain::SystemClock),
+        20,
+    );
     let (revoked, record) = keys.create("old app", None).await.unwrap();
     assert!(keys.revoke(&record.id).await.unwrap());
     let unknown = url_shortener::domain::ApiKeySecret::generate();
@@ -285,7 +289,11 @@ async fn missing_unknown_malformed_and_revoked_keys_get_one_identical_401() {
 #[tokio::test]
 async fn a_valid_key_is_accepted_from_either_header_but_never_the_query_string() {
     let store = Arc::new(MemoryRepository::new());
-    let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
+    let keys = ApiKeyService::new(
+        store.clone(),
+        Arc::new(url_shortener::domain::SystemClock),
+        20,
+    );
     let (key, _) = keys.create("app", None).await.unwrap();
     let app = keyed_app(store.clone()).await;
 
@@ -326,7 +334,11 @@ async fn an_invalid_key_is_refused_even_when_keys_are_optional() {
 #[tokio::test]
 async fn an_api_key_client_has_its_own_create_budget() {
     let store = Arc::new(MemoryRepository::new());
-    let keys = ApiKeyService::new(store.clone(), Arc::new(url_shortener::domain::SystemClock));
+    let keys = ApiKeyService::new(
+        store.clone(),
+        Arc::new(url_shortener::domain::SystemClock),
+        20,
+    );
     let (key, _) = keys.create("batch job", None).await.unwrap();
     let app = TestApp::builder()
         .keys(store)
@@ -347,4 +359,146 @@ async fn an_api_key_client_has_its_own_create_budget() {
         .await
         .unwrap();
     assert!(keyed["short_code"].is_string(), "{keyed}");
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A user `name` on `app`, logged in: their session cookie.
+async fn signed_in(app: &TestApp, name: &str) -> String {
+    app.state
+        .accounts
+        .create_user(name, PASSWORD, None, url_shortener::domain::Role::User)
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/session"))
+        .json(&json!({ "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    common::session_cookie(&response).unwrap()
+}
+
+/// `POST /api/keys` with the session `cookie`, as the UI's own origin would send it.
+async fn new_key(app: &TestApp, cookie: &str, name: &str) -> Response {
+    app.client
+        .post(app.url("/api/keys"))
+        .header("cookie", cookie)
+        .header("origin", common::BASE_URL)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn secret_of(response: Response) -> String {
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    body["secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn fresh_api_keys_do_not_mint_create_budget() {
+    let app = limited_app(|r| {
+        r.creates_per_minute = 1;
+        r.create_burst = 3;
+    })
+    .await;
+    let cookie = signed_in(&app, "ada").await;
+    let first = secret_of(new_key(&app, &cookie, "first").await).await;
+    let bearer = |secret: &str| format!("Bearer {secret}");
+    for _ in 0..3 {
+        let made = create_with(&app, &[("authorization", &bearer(&first))]).await;
+        assert_eq!(made.status(), 201);
+    }
+    // A second key, the session, and the alias oracle all spend the same user's budget.
+    let second = secret_of(new_key(&app, &cookie, "second").await).await;
+    let with_second = create_with(&app, &[("authorization", &bearer(&second))]).await;
+    assert_problem(with_second, 429, "rate_limited").await;
+    let with_session = create_with(
+        &app,
+        &[("cookie", &cookie), ("origin", common::BASE_URL)],
+    )
+    .await;
+    assert_problem(with_session, 429, "rate_limited").await;
+    let third = secret_of(new_key(&app, &cookie, "third").await).await;
+    let probe = app
+        .client
+        .post(app.url("/shorten"))
+        .header("authorization", bearer(&third))
+        .json(&json!({ "long_url": "https://example.com/", "alias": "taken-or-not" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(probe, 429, "rate_limited").await;
+    // Another user has a budget of their own.
+    let other = signed_in(&app, "bob").await;
+    let theirs = secret_of(new_key(&app, &other, "bob's").await).await;
+    let made = create_with(&app, &[("authorization", &bearer(&theirs))]).await;
+    assert_eq!(made.status(), 201);
+}
+
+#[tokio::test]
+async fn making_api_keys_spends_a_budget_of_its_own() {
+    let app = limited_app(|r| {
+        r.keys_per_minute = 1;
+        r.key_burst = 2;
+    })
+    .await;
+    let cookie = signed_in(&app, "ada").await;
+    for name in ["one", "two"] {
+        assert_eq!(new_key(&app, &cookie, name).await.status(), 201);
+    }
+    let refused = new_key(&app, &cookie, "three").await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_user_holds_at_most_the_configured_live_keys_even_when_asking_at_once() {
+    let app = TestApp::builder()
+        .settings(|s| s.auth.max_keys_per_user = 3)
+        .spawn()
+        .await;
+    let cookie = signed_in(&app, "ada").await;
+    let asks = (0..10).map(|i| {
+        let (app, cookie) = (&app, &cookie);
+        async move { new_key(app, cookie, &format!("key {i}")).await }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let mut made = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            201 => made += 1,
+            _ => {
+                assert_problem(answer, 409, "too_many_keys").await;
+            }
+        }
+    }
+    assert_eq!(made, 3);
+    // Revoking one makes room for exactly one.
+    let listed: Value = app
+        .client
+        .get(app.url("/api/keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = listed["keys"][0]["id"].as_str().unwrap();
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/api/keys/{id}")))
+        .header("cookie", &cookie)
+        .header("origin", common::BASE_URL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(new_key(&app, &cookie, "again").await.status(), 201);
+    assert_problem(new_key(&app, &cookie, "more").await, 409, "too_many_keys").await;
 }

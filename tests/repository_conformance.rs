@@ -17,14 +17,17 @@ use url_shortener::domain::{
     ApiKeyRecord, ApiKeySecret, Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord,
 };
 use url_shortener::repository::{
-    ApiKeyStore, ClickDelta, LinkCursor, MemoryRepository, RepoError, Repository, SqliteRepository,
-    Stores, WriteId,
+    ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, MemoryRepository, RepoError, Repository,
+    SqliteRepository, Stores, WriteId,
 };
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
 struct Backend {
     repo: Arc<dyn Repository>,
     keys: Arc<dyn ApiKeyStore>,
+    /// The same keys through a second instance (its own connections) where the store can be
+    /// shared: what another server of a fleet sees.
+    twin_keys: Arc<dyn ApiKeyStore>,
     /// The store deletes expired records by itself the moment they expire (Redis), so they
     /// are never seen again and `delete_expired` finds nothing to do.
     native_expiry: bool,
@@ -42,6 +45,7 @@ async fn memory() -> Backend {
     let stores = Stores::with_memory_accounts(MemoryRepository::new());
     Backend {
         repo: stores.links,
+        twin_keys: stores.keys.clone(),
         keys: stores.keys,
         native_expiry: false,
         _guard: Box::new(()),
@@ -53,10 +57,14 @@ async fn sqlite() -> Backend {
     let repo = SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
         .await
         .unwrap();
+    let twin = SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
+        .await
+        .unwrap();
     let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
+        twin_keys: Arc::new(twin),
         native_expiry: false,
         _guard: Box::new(dir),
     }
@@ -64,10 +72,18 @@ async fn sqlite() -> Backend {
 
 async fn redis() -> Backend {
     let (repo, scope) = RedisScope::open().await;
+    let twin = url_shortener::repository::RedisRepository::connect(
+        &common::backends::redis_url(),
+        &scope.prefix,
+        std::time::Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
     let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
+        twin_keys: Arc::new(twin),
         native_expiry: true,
         _guard: Box::new(scope),
     }
@@ -75,10 +91,12 @@ async fn redis() -> Backend {
 
 async fn postgres() -> Backend {
     let (repo, scope) = postgres_schema().await;
+    let twin = scope.open().await;
     let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
+        twin_keys: Arc::new(twin),
         native_expiry: false,
         _guard: Box::new(scope),
     }
@@ -86,10 +104,20 @@ async fn postgres() -> Backend {
 
 async fn dynamodb() -> Backend {
     let (repo, table) = dynamodb_table().await;
+    let client = url_shortener::repository::DynamoDbRepository::client(
+        "us-east-1",
+        Some(&common::backends::dynamodb_endpoint()),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let twin = url_shortener::repository::DynamoDbRepository::new(client, &table, false)
+        .await
+        .unwrap();
     let stores = Stores::with_memory_accounts(repo);
     Backend {
         repo: stores.links,
         keys: stores.keys,
+        twin_keys: Arc::new(twin),
         // Native TTL deletes within days, not at once: the sweep does the work.
         native_expiry: false,
         _guard: Box::new(table),
@@ -483,8 +511,8 @@ async fn api_keys_are_stored_found_listed_and_revoked(b: Backend) {
     let second = ApiKeySecret::generate();
     let first_record = ApiKeyRecord::new(&first, "first app", Some("u-ada"), at(1_000));
     let second_record = ApiKeyRecord::new(&second, "second app", None, at(2_000));
-    b.keys.insert_key(&first_record).await.unwrap();
-    b.keys.insert_key(&second_record).await.unwrap();
+    b.keys.insert_key(&first_record, 20).await.unwrap();
+    b.keys.insert_key(&second_record, 20).await.unwrap();
 
     assert_eq!(
         b.keys.find_key(&first.hash()).await.unwrap(),
@@ -529,6 +557,69 @@ async fn api_keys_are_stored_found_listed_and_revoked(b: Backend) {
     assert!(still.is_active());
 }
 
+async fn a_users_live_keys_stay_within_the_cap_under_concurrent_creates(b: Backend) {
+    const CAP: usize = 5;
+    // Two live keys and one revoked one already: three more fit.
+    for (i, revoked) in [(0, false), (1, true), (2, false)] {
+        let key = ApiKeyRecord::new(&ApiKeySecret::generate(), "old", Some("u-cap"), at(i));
+        b.keys.insert_key(&key, CAP).await.unwrap();
+        if revoked {
+            b.keys.revoke_key(&key.hash, at(10)).await.unwrap();
+        }
+    }
+    // Twelve creates at once, through two instances.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                b.keys.clone()
+            } else {
+                b.twin_keys.clone()
+            };
+            tokio::spawn(async move {
+                let key = ApiKeyRecord::new(
+                    &ApiKeySecret::generate(),
+                    &format!("new {i}"),
+                    Some("u-cap"),
+                    at(100 + i),
+                );
+                store.insert_key(&key, CAP).await.unwrap()
+            })
+        })
+        .collect();
+    let mut inserted = 0;
+    for task in tasks {
+        if task.await.unwrap() == KeyInsert::Inserted {
+            inserted += 1;
+        }
+    }
+    assert_eq!(inserted, 3, "exactly the room left under the cap");
+    let live = |keys: Vec<ApiKeyRecord>| keys.iter().filter(|k| k.is_active()).count();
+    assert_eq!(live(b.keys.list_user_keys("u-cap").await.unwrap()), CAP);
+    // Revoking one makes room for one; other users and the operator's keys are not capped by it.
+    let one = b.keys.list_user_keys("u-cap").await.unwrap()[0].clone();
+    b.keys.revoke_key(&one.hash, at(500)).await.unwrap();
+    let again = ApiKeyRecord::new(&ApiKeySecret::generate(), "again", Some("u-cap"), at(600));
+    assert_eq!(
+        b.keys.insert_key(&again, CAP).await.unwrap(),
+        KeyInsert::Inserted
+    );
+    let more = ApiKeyRecord::new(&ApiKeySecret::generate(), "more", Some("u-cap"), at(700));
+    assert_eq!(
+        b.twin_keys.insert_key(&more, CAP).await.unwrap(),
+        KeyInsert::AtCap
+    );
+    let other = ApiKeyRecord::new(&ApiKeySecret::generate(), "other", Some("u-other"), at(8));
+    assert_eq!(
+        b.keys.insert_key(&other, CAP).await.unwrap(),
+        KeyInsert::Inserted
+    );
+    let operator = ApiKeyRecord::new(&ApiKeySecret::generate(), "ops", None, at(9));
+    assert_eq!(
+        b.keys.insert_key(&operator, 0).await.unwrap(),
+        KeyInsert::Inserted
+    );
+}
+
 async fn api_keys_are_listed_by_owner_and_remember_their_last_use(b: Backend) {
     let mine: Vec<ApiKeyRecord> = (0..3)
         .map(|i| {
@@ -543,7 +634,7 @@ async fn api_keys_are_listed_by_owner_and_remember_their_last_use(b: Backend) {
     let theirs = ApiKeyRecord::new(&ApiKeySecret::generate(), "theirs", Some("u-them"), at(5));
     let operator = ApiKeyRecord::new(&ApiKeySecret::generate(), "ops", None, at(6));
     for key in mine.iter().chain([&theirs, &operator]) {
-        b.keys.insert_key(key).await.unwrap();
+        b.keys.insert_key(key, 20).await.unwrap();
     }
     assert_eq!(b.keys.list_user_keys("u-me").await.unwrap(), mine);
     assert_eq!(
@@ -660,12 +751,10 @@ async fn a_scan_of_every_link_sees_each_live_link_once(b: Backend) {
     expected.retain(|c| c != "scan05");
     let key = ApiKeySecret::generate();
     b.keys
-        .insert_key(&ApiKeyRecord::new(
-            &key,
-            "beside the links",
-            None,
-            at(1_000),
-        ))
+        .insert_key(
+            &ApiKeyRecord::new(&key, "beside the links", None, at(1_000)),
+            20,
+        )
         .await
         .unwrap();
 
@@ -890,8 +979,11 @@ async fn an_update_changes_destination_and_expiry_and_keeps_the_rest(b: Backend)
 async fn an_api_key_hash_is_stored_once(b: Backend) {
     let secret = ApiKeySecret::generate();
     let record = ApiKeyRecord::new(&secret, "once", None, at(1_000));
-    b.keys.insert_key(&record).await.unwrap();
-    assert_eq!(b.keys.insert_key(&record).await, Err(RepoError::Conflict));
+    b.keys.insert_key(&record, 20).await.unwrap();
+    assert_eq!(
+        b.keys.insert_key(&record, 20).await,
+        Err(RepoError::Conflict)
+    );
     assert_eq!(b.keys.list_keys().await.unwrap().len(), 1);
     // Keys and links do not see each other.
     assert!(!b.repo.exists(&code("apikey")).await.unwrap());
@@ -919,6 +1011,7 @@ macro_rules! conformance {
                 ping_answers,
                 api_keys_are_stored_found_listed_and_revoked,
                 api_keys_are_listed_by_owner_and_remember_their_last_use,
+                a_users_live_keys_stay_within_the_cap_under_concurrent_creates,
                 an_api_key_hash_is_stored_once,
                 an_owners_links_are_listed_newest_first_in_stable_pages,
                 a_deleted_link_is_gone_and_its_code_retired_for_ever,
@@ -954,6 +1047,7 @@ mod shared_stores {
         let stores = super::Stores::with_memory_accounts(repo);
         let b = super::Backend {
             repo: stores.links,
+            twin_keys: stores.keys.clone(),
             keys: stores.keys,
             native_expiry: true,
             _guard: Box::new(()),

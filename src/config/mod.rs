@@ -262,7 +262,7 @@ impl Default for CacheSettings {
 }
 
 /// `[auth]` settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// `auth.anonymous_create`: `POST /shorten` (and the create form) work without an API key
@@ -271,6 +271,19 @@ pub struct AuthSettings {
     pub anonymous_create: Option<bool>,
     /// `auth.require_api_key`: the former name of `auth.anonymous_create = false`, still read.
     pub require_api_key: Option<bool>,
+    /// `auth.max_keys_per_user`: live (unrevoked) API keys one user may hold at once; a create
+    /// past it answers `409 too_many_keys`. Default 20.
+    pub max_keys_per_user: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            anonymous_create: None,
+            require_api_key: None,
+            max_keys_per_user: 20,
+        }
+    }
 }
 
 impl AuthSettings {
@@ -283,6 +296,12 @@ impl AuthSettings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=1_000).contains(&self.max_keys_per_user) {
+            return Err(ConfigError::key(
+                "auth.max_keys_per_user",
+                "must be between 1 and 1000",
+            ));
+        }
         match (self.anonymous_create, self.require_api_key) {
             (Some(anonymous), Some(required)) if anonymous == required => Err(ConfigError::key(
                 "auth.anonymous_create",
@@ -345,6 +364,10 @@ pub struct RateLimitSettings {
     pub account_logins_per_minute: u32,
     /// `rate_limit.account_login_burst`: failed logins at once per user name. Default 10.
     pub account_login_burst: u32,
+    /// `rate_limit.keys_per_minute`: sustained API key creates per user. Default 5.
+    pub keys_per_minute: u32,
+    /// `rate_limit.key_burst`: API key creates at once per user. Default 5.
+    pub key_burst: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -366,6 +389,8 @@ impl Default for RateLimitSettings {
             login_burst: 10,
             account_logins_per_minute: 5,
             account_login_burst: 10,
+            keys_per_minute: 5,
+            key_burst: 5,
         }
     }
 }

@@ -72,6 +72,9 @@ pub enum ApiError {
     /// 400 `invalid_invite`: an unknown, used or expired invite, one answer for all three.
     #[error("this invite is not valid (unknown, already used or expired)")]
     InvalidInvite,
+    /// 409 `too_many_keys`: the caller holds as many live API keys as allowed.
+    #[error("{0}")]
+    TooManyKeys(String),
     /// 409 `username_taken`.
     #[error("this user name is taken")]
     UsernameTaken,
@@ -143,6 +146,7 @@ pub const ERROR_CODES: &[&str] = &[
     "signup_closed",
     "invalid_invite",
     "username_taken",
+    "too_many_keys",
     "last_admin",
     "link_health_disabled",
     "invalid_setup_token",
@@ -175,7 +179,7 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code; switch on this.
     #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|last_admin|link_health_disabled|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|busy|request_timeout)$"
+        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|too_many_keys|last_admin|link_health_disabled|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|busy|request_timeout)$"
     )]
     pub code: String,
 }
@@ -198,9 +202,11 @@ impl ApiError {
             | Self::Forbidden
             | Self::SignupClosed(_)
             | Self::InvalidSetupToken => StatusCode::FORBIDDEN,
-            Self::UsernameTaken | Self::LastAdmin | Self::SetupDone | Self::LinkHealthOff => {
-                StatusCode::CONFLICT
-            }
+            Self::UsernameTaken
+            | Self::TooManyKeys(_)
+            | Self::LastAdmin
+            | Self::SetupDone
+            | Self::LinkHealthOff => StatusCode::CONFLICT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::AliasTaken(_) => StatusCode::CONFLICT,
@@ -245,6 +251,7 @@ impl ApiError {
             Self::SignupClosed(_) => "signup_closed",
             Self::InvalidInvite => "invalid_invite",
             Self::UsernameTaken => "username_taken",
+            Self::TooManyKeys(_) => "too_many_keys",
             Self::LastAdmin => "last_admin",
             Self::LinkHealthOff => "link_health_disabled",
             Self::InvalidSetupToken => "invalid_setup_token",
@@ -279,6 +286,7 @@ impl ApiError {
             Self::SignupClosed(_) => "Signup closed",
             Self::InvalidInvite => "Invalid invite",
             Self::UsernameTaken => "User name taken",
+            Self::TooManyKeys(_) => "Too many keys",
             Self::LastAdmin => "Last administrator",
             Self::LinkHealthOff => "Link health disabled",
             Self::InvalidSetupToken => "Invalid setup token",
@@ -316,6 +324,7 @@ impl From<ServiceError> for ApiError {
             e @ ServiceError::InvalidKeyName(_) => Self::InvalidRequest(e.to_string()),
             ServiceError::Account(e) => Self::InvalidAccount(e),
             ServiceError::UsernameTaken => Self::UsernameTaken,
+            e @ ServiceError::TooManyKeys(_) => Self::TooManyKeys(e.to_string()),
             ServiceError::InvalidCredentials => Self::InvalidCredentials,
             ServiceError::NoSuchUser => Self::NotFound { html: false },
             ServiceError::InvalidInvite => Self::InvalidInvite,

@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 use super::{ApiError, ApiJson, Caller, Problem};
 use crate::app::AppState;
 use crate::domain::{API_KEY_PREFIX, ApiKeyRecord, Timestamp};
+use crate::limiter::{Budget, ClientId};
+use crate::middleware::spend;
 
 /// A key as listed: never the key itself.
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,6 +86,8 @@ pub struct KeyList {
         (status = 400, description = "invalid_request: a bad name", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "csrf_rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "too_many_keys: the caller holds `auth.max_keys_per_user` live keys", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: the caller's key budget (`rate_limit.keys_per_minute`) is spent", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create_key(
@@ -91,6 +95,12 @@ pub(crate) async fn create_key(
     caller: Caller,
     ApiJson(body): ApiJson<NewKeyRequest>,
 ) -> Result<Response, ApiError> {
+    spend(
+        &state.guards,
+        Budget::KeyCreate,
+        &ClientId::user(&caller.user.id),
+    )
+    .await?;
     let (secret, record) = state
         .guards
         .keys

@@ -16,7 +16,7 @@ const SWEEP_EVERY: u64 = 4_096;
 
 /// A client's theoretical arrival times, one per [`Budget`] (0 = never used): one map entry
 /// per client, so a lookup's two budgets are judged under one entry lock and one hash.
-type Tats = [i64; 5];
+type Tats = [i64; 6];
 
 fn slot(budget: Budget) -> usize {
     match budget {
@@ -25,6 +25,7 @@ fn slot(budget: Budget) -> usize {
         Budget::NotFound => 2,
         Budget::Login => 3,
         Budget::AccountLogin => 4,
+        Budget::KeyCreate => 5,
     }
 }
 
@@ -84,7 +85,7 @@ impl MemoryLimiter {
 impl LocalLimiter for MemoryLimiter {
     fn hit_now(&self, budget: Budget, client: &ClientId) -> Decision {
         let now = self.now_and_sweep();
-        let mut tats = self.tats.entry(client.clone()).or_insert([now; 5]);
+        let mut tats = self.tats.entry(client.clone()).or_insert([now; 6]);
         self.spend(&mut tats, budget, now)
     }
 
@@ -98,7 +99,7 @@ impl LocalLimiter for MemoryLimiter {
     /// Both budgets under one entry lock: a reservation and a spend, or neither.
     fn admit_lookup_now(&self, client: &ClientId) -> LookupAdmission {
         let now = self.now_and_sweep();
-        let mut tats = self.tats.entry(client.clone()).or_insert([now; 5]);
+        let mut tats = self.tats.entry(client.clone()).or_insert([now; 6]);
         let not_found = self.spend(&mut tats, Budget::NotFound, now);
         if !not_found.allowed {
             return LookupAdmission::NotFoundSpent(not_found);

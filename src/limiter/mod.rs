@@ -37,6 +37,8 @@ pub enum Budget {
     /// Failed logins to one account (given back when a login succeeds), whichever clients
     /// they come from: password guessing spread over many addresses.
     AccountLogin,
+    /// API keys made by one user (`POST /api/keys` and the keys page).
+    KeyCreate,
 }
 
 impl Budget {
@@ -48,6 +50,7 @@ impl Budget {
             Budget::NotFound => "not_found",
             Budget::Login => "login",
             Budget::AccountLogin => "account_login",
+            Budget::KeyCreate => "key_create",
         }
     }
 }
@@ -65,6 +68,8 @@ pub struct Quotas {
     pub login: Quota,
     /// Failed logins per account.
     pub account_login: Quota,
+    /// Key creates per user.
+    pub key_create: Quota,
 }
 
 impl Quotas {
@@ -76,6 +81,7 @@ impl Quotas {
             Budget::NotFound => self.not_found,
             Budget::Login => self.login,
             Budget::AccountLogin => self.account_login,
+            Budget::KeyCreate => self.key_create,
         }
     }
 
@@ -87,6 +93,7 @@ impl Quotas {
             not_found: Quota::per_minute(s.not_found_per_minute, s.not_found_burst),
             login: Quota::per_minute(s.logins_per_minute, s.login_burst),
             account_login: Quota::per_minute(s.account_logins_per_minute, s.account_login_burst),
+            key_create: Quota::per_minute(s.keys_per_minute, s.key_burst),
         }
     }
 }
@@ -102,12 +109,20 @@ pub enum ClientId {
     Address(std::net::IpAddr),
     /// Everyone trying to log in as one user name (lower-case, as stored).
     Account(String),
+    /// A signed-in user, whatever key, session or address they come with (their public id):
+    /// what creates are charged to, so that minting keys does not mint budget.
+    User(String),
 }
 
 impl ClientId {
     /// The client behind an API key.
     pub fn api_key(id: &str) -> Self {
         Self::ApiKey(id.to_owned())
+    }
+
+    /// The signed-in user with public id `id`.
+    pub fn user(id: &str) -> Self {
+        Self::User(id.to_owned())
     }
 
     /// The client at `ip`.
@@ -128,6 +143,7 @@ impl ClientId {
             Self::ApiKey(id) => format!("key:{id}"),
             Self::Address(ip) => format!("ip:{ip}"),
             Self::Account(name) => format!("user:{name}"),
+            Self::User(id) => format!("owner:{id}"),
         }
     }
 }

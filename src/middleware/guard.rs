@@ -21,7 +21,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::app::AppState;
-use crate::handler::{ApiError, Authenticated, RateLimitHeaders, Via, authenticate};
+use crate::handler::{ApiError, Authenticated, RateLimitHeaders, authenticate};
 use crate::limiter::{Budget, ClientId, Decision, Limiter, LookupAdmission};
 use crate::service::ApiKeyService;
 
@@ -36,10 +36,6 @@ pub struct Guards {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
 }
-
-/// The API key a request authenticated with, as a request extension for later layers.
-#[derive(Debug, Clone)]
-pub struct AuthenticatedKey(pub String);
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the address the
 /// trusted chain vouches for. `X-Forwarded-For` hops are walked from the right (the nearest
@@ -95,12 +91,9 @@ fn client_of(request: &Request, guards: &Guards) -> ClientId {
     client_from(request.extensions(), request.headers(), guards)
 }
 
-/// Who a request counts against in the rate limiter: its API key when one authenticated it
-/// (see [`AuthenticatedKey`]), else its client address (see [`client_address`]).
+/// Who an anonymous request counts against in the rate limiter: its client address (see
+/// [`client_address`]).
 pub fn client_from(extensions: &Extensions, headers: &HeaderMap, guards: &Guards) -> ClientId {
-    if let Some(AuthenticatedKey(id)) = extensions.get::<AuthenticatedKey>() {
-        return ClientId::api_key(id);
-    }
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
@@ -155,31 +148,29 @@ fn limited(decision: Decision) -> RateLimitHeaders {
 /// `POST /shorten`: authenticate (an API key or the session cookie, with the CSRF rule;
 /// required unless `auth.anonymous_create`), then spend from the create budget; the budget's
 /// headers go on every answer. The caller, if any, goes on as a request extension.
+///
+/// A signed-in user's creates are charged to the user, whichever of their keys or sessions
+/// sends them (a fresh key is no fresh budget); an operator's key without an owner to the key;
+/// anonymous creates to the address.
 pub async fn guard_create(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let guards = &state.guards;
-    match authenticate(&state, request.method(), request.headers()).await {
+    let client = match authenticate(&state, request.method(), request.headers()).await {
         Ok(Authenticated::Caller(caller)) => {
-            if let Via::ApiKey(id) = &caller.via {
-                request
-                    .extensions_mut()
-                    .insert(AuthenticatedKey(id.clone()));
-            }
+            let client = ClientId::user(&caller.user.id);
             request.extensions_mut().insert(caller);
+            client
         }
-        Ok(Authenticated::OperatorKey(id)) => {
-            request.extensions_mut().insert(AuthenticatedKey(id));
-        }
+        Ok(Authenticated::OperatorKey(id)) => ClientId::api_key(&id),
         Ok(Authenticated::Anonymous) if !guards.anonymous_create => {
             return ApiError::Unauthorized.into_response();
         }
-        Ok(Authenticated::Anonymous) => {}
+        Ok(Authenticated::Anonymous) => client_of(&request, guards),
         Err(error) => return error.into_response(),
-    }
-    let client = client_of(&request, guards);
+    };
     match spend(guards, Budget::Create, &client).await {
         Ok(headers) => {
             let mut response = next.run(request).await;

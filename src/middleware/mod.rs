@@ -9,8 +9,8 @@ mod timeout;
 mod timing;
 
 pub use guard::{
-    AuthenticatedKey, Guards, LookupFuture, LookupGuard, LookupGuardLayer, client_address,
-    client_from, give_back, guard_create, parse_hop, spend,
+    Guards, LookupFuture, LookupGuard, LookupGuardLayer, client_address, client_from, give_back,
+    guard_create, parse_hop, spend,
 };
 pub use logging::{LogFuture, LogLayer, LogRequests};
 pub use recovery::{PanicHandler, recovery_layer};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
@@ -118,8 +118,13 @@ impl<R: Repository> Repository for Deadline<R> {
 
 #[async_trait]
 impl<R: ApiKeyStore> ApiKeyStore for Deadline<R> {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
-        self.within("insert_key", self.inner.insert_key(key)).await
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
+        self.within("insert_key", self.inner.insert_key(key, max_live))
+            .await
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

@@ -45,7 +45,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{
-    ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository, WRITE_MARK_TTL_MS,
+    ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository,
+    WRITE_MARK_TTL_MS,
 };
 
 mod accounts;

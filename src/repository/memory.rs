@@ -13,7 +13,7 @@ mod accounts;
 mod clicks;
 mod health;
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
 /// A stored link, packed: the code lives once, as the map key; the strings are boxed (16 bytes,
@@ -431,13 +431,26 @@ impl Repository for MemoryRepository {
 
 #[async_trait]
 impl ApiKeyStore for MemoryRepository {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
         let mut keys = write(&self.keys);
         if keys.iter().any(|k| k.hash == key.hash) {
             return Err(RepoError::Conflict);
         }
+        if let Some(owner) = &key.owner {
+            let live = keys
+                .iter()
+                .filter(|k| k.owner.as_ref() == Some(owner) && k.revoked_at.is_none())
+                .count();
+            if live >= max_live {
+                return Ok(KeyInsert::AtCap);
+            }
+        }
         keys.push(key.clone());
-        Ok(())
+        Ok(KeyInsert::Inserted)
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::{ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
+use super::{ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::StorageLabels;
 
@@ -130,8 +130,12 @@ impl<R: Repository> Repository for Metered<R> {
 
 #[async_trait]
 impl<R: ApiKeyStore> ApiKeyStore for Metered<R> {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
-        self.count("insert_key", self.inner.insert_key(key).await)
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
+        self.count("insert_key", self.inner.insert_key(key, max_live).await)
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

@@ -298,14 +298,27 @@ impl LinkCursor {
     }
 }
 
+/// What [`ApiKeyStore::insert_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyInsert {
+    /// The key is stored.
+    Inserted,
+    /// Nothing was stored: the owner has as many live keys as allowed.
+    AtCap,
+}
+
 /// Persistence for API keys, in the same store as the links. Only hashes are stored.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync + 'static {
-    /// Stores a new key record.
+    /// Stores a new key record. A key with an owner is stored only while that owner has fewer
+    /// than `max_live` live (unrevoked) keys, checked in the same atomic step as the insert, so
+    /// concurrent creates on any number of instances never pass the cap. Keys without an owner
+    /// (the operator's, from the command line) have no cap.
     ///
     /// # Errors
     /// [`RepoError::Conflict`] if a key with this hash exists; [`RepoError::Unavailable`].
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError>;
+    async fn insert_key(&self, key: &ApiKeyRecord, max_live: usize)
+    -> Result<KeyInsert, RepoError>;
 
     /// The record whose hash is `hash`, revoked or not.
     ///
@@ -410,8 +423,12 @@ impl<R: Repository + ?Sized> Repository for Arc<R> {
 
 #[async_trait]
 impl<R: ApiKeyStore + ?Sized> ApiKeyStore for Arc<R> {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
-        (**self).insert_key(key).await
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
+        (**self).insert_key(key, max_live).await
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

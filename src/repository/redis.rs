@@ -23,7 +23,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{
-    ApiKeyStore, ClickDelta, LinkCursor, LinkScan, RepoError, Repository, WRITE_MARK_TTL_MS,
+    ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository,
+    WRITE_MARK_TTL_MS,
 };
 
 mod accounts;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::domain::{ApiKeyRecord, ApiKeySecret, Clock};
-use crate::repository::{ApiKeyStore, RepoError};
+use crate::repository::{ApiKeyStore, KeyInsert, RepoError};
 
 use super::ServiceError;
 
@@ -19,12 +19,18 @@ const TOUCH_EVERY_MS: u64 = 60_000;
 pub struct ApiKeyService {
     store: Arc<dyn ApiKeyStore>,
     clock: Arc<dyn Clock>,
+    max_per_user: usize,
 }
 
 impl ApiKeyService {
-    /// Wires a service.
-    pub fn new(store: Arc<dyn ApiKeyStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    /// Wires a service; a user may hold at most `max_per_user` live keys at once
+    /// (`auth.max_keys_per_user`).
+    pub fn new(store: Arc<dyn ApiKeyStore>, clock: Arc<dyn Clock>, max_per_user: usize) -> Self {
+        Self {
+            store,
+            clock,
+            max_per_user,
+        }
     }
 
     /// Issues a key named `name` for user `owner` (`None`: an operator's key, which acts for
@@ -32,6 +38,8 @@ impl ApiKeyService {
     ///
     /// # Errors
     /// [`ServiceError::InvalidKeyName`] for an empty, overlong or non-printable name;
+    /// [`ServiceError::TooManyKeys`] when `owner` holds as many live keys as allowed (checked by
+    /// the store with the insert, so concurrent creates cannot pass it);
     /// [`ServiceError::Storage`].
     pub async fn create(
         &self,
@@ -44,8 +52,10 @@ impl ApiKeyService {
         }
         let secret = ApiKeySecret::generate();
         let record = ApiKeyRecord::new(&secret, name, owner, self.clock.now());
-        self.store.insert_key(&record).await?;
-        Ok((secret, record))
+        match self.store.insert_key(&record, self.max_per_user).await? {
+            KeyInsert::Inserted => Ok((secret, record)),
+            KeyInsert::AtCap => Err(ServiceError::TooManyKeys(self.max_per_user)),
+        }
     }
 
     /// Every key, oldest first (the operator's listing; it may scan the store).

@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// An API key name that is empty, too long or not printable.
     #[error("a key name must be 1 to {0} printable characters")]
     InvalidKeyName(usize),
+    /// The user holds as many live API keys as allowed (`auth.max_keys_per_user`).
+    #[error("you have {0} API keys, the most allowed: revoke one you no longer use first")]
+    TooManyKeys(usize),
     /// A user name, password or display name that breaks its rule.
     #[error(transparent)]
     Account(#[from] AccountInputError),

@@ -1,7 +1,13 @@
 //! API keys in the DynamoDB table (`#apikey#{hash}` items and each user's `#ukeys#{id}`
-//! index item): the [`ApiKeyStore`] implementation.
+//! index item, whose `version` every create of that user's keys moves): the [`ApiKeyStore`]
+//! implementation.
 
 use super::*;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+
+/// Tries of a key create that meets concurrent creates of the same owner before it gives up.
+const KEY_INSERT_ATTEMPTS: usize = 20;
 
 fn parse_key_item(item: &HashMap<String, AttributeValue>) -> Result<ApiKeyRecord, RepoError> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
@@ -30,36 +36,111 @@ fn parse_key_item(item: &HashMap<String, AttributeValue>) -> Result<ApiKeyRecord
 
 #[async_trait]
 impl ApiKeyStore for DynamoDbRepository {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
-        if let Some(owner) = &key.owner {
-            // The owner's index first, so no key exists outside it.
-            self.client
-                .update_item()
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
+        let Some(owner) = &key.owner else {
+            // The operator's key: no owner, no cap.
+            let put = self
+                .client
+                .put_item()
                 .table_name(&self.table)
-                .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
-                .update_expression("ADD #k :k")
-                .expression_attribute_names("#k", "keys")
-                .expression_attribute_values(
-                    ":k",
-                    AttributeValue::Ss(vec![key.hash.as_str().into()]),
-                )
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
-        let mut put = self
-            .client
-            .put_item()
+                .item("short_code", s(Self::api_key_item(&key.hash)))
+                .item("key_id", s(&key.id))
+                .item("name", s(&key.name))
+                .item("created_at", n(key.created_at.as_unix_millis()))
+                .condition_expression("attribute_not_exists(short_code)");
+            return put_outcome(put.send().await).map(|()| KeyInsert::Inserted);
+        };
+        let put = Put::builder()
             .table_name(&self.table)
             .item("short_code", s(Self::api_key_item(&key.hash)))
             .item("key_id", s(&key.id))
             .item("name", s(&key.name))
             .item("created_at", n(key.created_at.as_unix_millis()))
-            .condition_expression("attribute_not_exists(short_code)");
-        if let Some(owner) = &key.owner {
-            put = put.item("owner_id", s(owner));
+            .item("owner_id", s(owner))
+            .condition_expression("attribute_not_exists(short_code)")
+            .build()
+            .map_err(unavailable)?;
+        // Optimistic: count the owner's live keys, then write the key and add it to the
+        // owner's index on condition that the index's version is still the one counted under.
+        // Of concurrent creates one wins; the others count again.
+        for _ in 0..KEY_INSERT_ATTEMPTS {
+            let index = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let item = index.item();
+            let version = item
+                .and_then(|i| i.get("version"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok());
+            let hashes = item
+                .and_then(|i| i.get("keys"))
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            let mut live = 0;
+            for hash in hashes {
+                if self
+                    .find_key(&ApiKeyHash::from_hex(hash))
+                    .await?
+                    .is_some_and(|k| k.is_active())
+                {
+                    live += 1;
+                }
+            }
+            if live >= max_live {
+                return Ok(KeyInsert::AtCap);
+            }
+            let index = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+                .update_expression("ADD #k :k SET version = :next")
+                .expression_attribute_names("#k", "keys")
+                .expression_attribute_values(
+                    ":k",
+                    AttributeValue::Ss(vec![key.hash.as_str().into()]),
+                )
+                .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
+            let index = match version {
+                Some(v) => index
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(v)),
+                None => index.condition_expression("attribute_not_exists(version)"),
+            };
+            let written = self
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(index.build().map_err(unavailable)?)
+                        .build(),
+                )
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .send()
+                .await;
+            match written {
+                Ok(_) => return Ok(KeyInsert::Inserted),
+                Err(e) if e.code() == Some("TransactionCanceledException") => {
+                    if self.find_key(&key.hash).await?.is_some() {
+                        return Err(RepoError::Conflict);
+                    }
+                    // Another create moved the version: count again.
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-        put_outcome(put.send().await)
+        Err(RepoError::Unavailable(
+            "an API key create kept meeting concurrent creates".into(),
+        ))
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

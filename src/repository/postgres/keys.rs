@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{PostgresRepository, from_pg, from_pg_opt, to_pg};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, Timestamp};
-use crate::repository::{ApiKeyStore, RepoError};
+use crate::repository::{ApiKeyStore, KeyInsert, RepoError};
 
 /// An `api_keys` row as the queries select it.
 struct KeyRow {
@@ -39,10 +39,35 @@ fn records(rows: Vec<KeyRow>) -> Result<Vec<ApiKeyRecord>, RepoError> {
 
 #[async_trait]
 impl ApiKeyStore for PostgresRepository {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
         let inserted = self
-            .within(
-                sqlx::query!(
+            .within(async {
+                let mut tx = self.pool.begin().await?;
+                if let Some(owner) = &key.owner {
+                    // One owner's key creations queue on a lock of the transaction (whatever
+                    // instance runs them), so the count below cannot miss another's insert.
+                    sqlx::query!(
+                        "SELECT pg_advisory_xact_lock(hashtextextended('api_keys:' || $1, 0))",
+                        owner
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let live = sqlx::query_scalar!(
+                        r#"SELECT count(*) AS "live!" FROM api_keys
+                           WHERE owner_id = $1 AND revoked_at IS NULL"#,
+                        owner
+                    )
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if usize::try_from(live).unwrap_or(usize::MAX) >= max_live {
+                        return Ok(None);
+                    }
+                }
+                let rows = sqlx::query!(
                     "INSERT INTO api_keys (id, hash, name, created_at, revoked_at, owner_id,
                                            last_used_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -54,14 +79,17 @@ impl ApiKeyStore for PostgresRepository {
                     key.owner,
                     key.last_used_at.map(to_pg),
                 )
-                .execute(&self.pool),
-            )
-            .await?
-            .rows_affected();
-        if inserted == 1 {
-            Ok(())
-        } else {
-            Err(RepoError::Conflict)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(Some(rows))
+            })
+            .await?;
+        match inserted {
+            None => Ok(KeyInsert::AtCap),
+            Some(1) => Ok(KeyInsert::Inserted),
+            Some(_) => Err(RepoError::Conflict),
         }
     }
 

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteRepository, unavailable};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, Timestamp};
-use crate::repository::{ApiKeyStore, RepoError};
+use crate::repository::{ApiKeyStore, KeyInsert, RepoError};
 
 const KEY_COLUMNS: &str = "id, hash, name, created_at, revoked_at, owner_id, last_used_at";
 
@@ -63,9 +63,25 @@ impl SqliteRepository {
 
 #[async_trait]
 impl ApiKeyStore for SqliteRepository {
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), RepoError> {
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        max_live: usize,
+    ) -> Result<KeyInsert, RepoError> {
+        const AT_CAP: u64 = 1;
         let key = key.clone();
-        self.exec(move |tx| {
+        // The count and the insert in one transaction of the one writer.
+        let outcome = self.exec(move |tx| {
+            if let Some(owner) = &key.owner {
+                let live: i64 = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM api_keys WHERE owner_id = ?1 AND revoked_at IS NULL",
+                    )?
+                    .query_row([owner], |row| row.get(0))?;
+                if usize::try_from(live).unwrap_or(usize::MAX) >= max_live {
+                    return Ok(Ok(AT_CAP));
+                }
+            }
             let inserted = tx
                 .prepare_cached(&format!(
                     "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -85,9 +101,11 @@ impl ApiKeyStore for SqliteRepository {
             } else {
                 Err(RepoError::Conflict)
             })
+        });
+        Ok(match outcome.await? {
+            AT_CAP => KeyInsert::AtCap,
+            _ => KeyInsert::Inserted,
         })
-        .await
-        .map(|_| ())
     }
 
     async fn find_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>, RepoError> {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, UrlRecord};
 use crate::handler::{ApiError, Client};
-use crate::limiter::Budget;
+use crate::limiter::{Budget, ClientId};
 use crate::middleware::spend;
 use crate::service::{NewLink, ServiceError};
 use crate::web::error::PageError;
@@ -185,6 +185,11 @@ pub(crate) async fn create(
     ) else {
         return Ok(respond(&hx, StatusCode::UNPROCESSABLE_ENTITY, page));
     };
+    // A signed-in user's creates are charged to the user, as on the API.
+    let client = viewer
+        .user
+        .as_ref()
+        .map_or(client, |user| ClientId::user(&user.id));
     spend(&state.guards, Budget::Create, &client)
         .await
         .map_err(PageError::from)?;

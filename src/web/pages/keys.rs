@@ -12,6 +12,8 @@ use serde::Deserialize;
 use super::Done;
 use crate::app::AppState;
 use crate::domain::User;
+use crate::limiter::{Budget, ClientId};
+use crate::middleware::spend;
 use crate::service::ServiceError;
 use crate::web::error::PageError;
 use crate::web::forms::{Field, when, when_or};
@@ -93,6 +95,13 @@ pub(crate) async fn create(
     Form(form): Form<KeyForm>,
 ) -> Result<Response, PageError> {
     own_origin(&headers, &state)?;
+    spend(
+        &state.guards,
+        Budget::KeyCreate,
+        &ClientId::user(&member.user.id),
+    )
+    .await
+    .map_err(PageError::from)?;
     match state
         .guards
         .keys
@@ -108,6 +117,12 @@ pub(crate) async fn create(
             });
             // Answered directly (no redirect): the secret must not travel in a URL.
             Ok(respond(&hx, StatusCode::CREATED, page))
+        }
+        Err(error @ ServiceError::TooManyKeys(_)) => {
+            let mut page = keys_page(&state, &member.user).await?;
+            page.name = Field::of(form.name.trim());
+            page.name.fail(capitalized(&error.to_string()));
+            Ok(respond(&hx, StatusCode::CONFLICT, page))
         }
         Err(ServiceError::InvalidKeyName(max)) => {
             let mut page = keys_page(&state, &member.user).await?;
@@ -133,4 +148,12 @@ pub(crate) async fn revoke(
     }
     tracing::info!(key = %id, user = %member.user.username, "API key revoked from the web form");
     Ok(see_other("/keys?done=revoked"))
+}
+
+/// `text` with its first letter upper-case, for a message that starts a sentence.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
