@@ -211,8 +211,8 @@ impl ClickAnalytics {
                     .tally
                     .breakdown
                     .iter()
-                    .cloned()
-                    .filter(|r| days.contains(&r.day)),
+                    .filter(|r| days.contains(&r.day))
+                    .cloned(),
             );
         }
         Ok(Breakdown {

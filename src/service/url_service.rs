@@ -455,7 +455,10 @@ impl UrlService {
             found.truncate(want);
             Ok::<_, RepoError>(found)
         };
-        let (mut found, unflushed) = self.clicks.read_with_unflushed(read, codes_of).await?;
+        let (mut found, unflushed) = self
+            .clicks
+            .read_with_unflushed(read, |found: &Vec<UrlRecord>| codes_of(found))
+            .await?;
         let next = if found.len() > query.limit {
             found.truncate(query.limit);
             found.last().map(LinkCursor::after)
@@ -673,7 +676,7 @@ impl UrlService {
 }
 
 /// The codes of `links`, for [`ClickBuffer::read_with_unflushed`].
-fn codes_of(links: &Vec<UrlRecord>) -> Vec<ShortCode> {
+fn codes_of(links: &[UrlRecord]) -> Vec<ShortCode> {
     links.iter().map(|r| r.short_code.clone()).collect()
 }
 
