@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::backends::{RedisScope, dynamodb_endpoint, dynamodb_table, redis_url};
+use common::process::ServerProcess;
 use common::shared::Store;
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -489,11 +490,13 @@ async fn a_fresh_install_logs_a_setup_token_that_creates_the_first_administrator
     api.login("root", ROOT_PASSWORD).await;
 }
 
-/// Issue 29's account races through the release binary on `store`, with `instances` servers on
-/// it (several where the store can be shared): administrators demoting each other at the same
-/// moment on different instances never leave none, and a password change that is hashing
-/// while an administrator disables the account neither re-enables it nor keeps its session.
-async fn account_races(store: &Store, dir: &Path, instances: usize) {
+/// `instances` servers on `store` (several where it can be shared), with `root` made by the
+/// command line and logged in on the first: the servers, their APIs and root's cookie.
+async fn race_track(
+    store: &Store,
+    dir: &Path,
+    instances: usize,
+) -> (Vec<ServerProcess>, Vec<Api>, String) {
     store.command_with_input(
         dir,
         &["user", "create", "root", "--admin", "--password-stdin"],
@@ -504,13 +507,19 @@ async fn account_races(store: &Store, dir: &Path, instances: usize) {
         servers.push(store.start(dir, 5_000).await);
     }
     let apis: Vec<Api> = servers.iter().map(|s| Api::new(s.addr)).collect();
-    let other = |i: usize| &apis[(i + 1) % apis.len()];
-    let (mut boss, _) = apis[0].login("root", ROOT_PASSWORD).await;
-    let mut boss_name = "root".to_owned();
+    let (root, _) = apis[0].login("root", ROOT_PASSWORD).await;
+    (servers, apis, root)
+}
 
+/// Administrators demoting (or disabling) each other at the same moment, through different
+/// instances where there are several, never leave no administrator: one of the two edits wins.
+async fn administrators_demoting_each_other(store: &Store, dir: &Path, instances: usize) {
+    let (_servers, apis, mut boss) = race_track(store, dir, instances).await;
+    let other = |i: usize| &apis[(i + 1) % apis.len()];
+    let mut boss_name = "root".to_owned();
     for round in 0..4 {
         // Two new administrators; the one from the last round steps down.
-        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        let (a, b) = (format!("admin-a{round}"), format!("admin-b{round}"));
         for name in [&a, &b] {
             body(
                 apis[0]
@@ -579,9 +588,14 @@ async fn account_races(store: &Store, dir: &Path, instances: usize) {
         boss = survivor.1;
         boss_name = survivor.0.clone();
     }
+}
 
-    // A user changes their password on one instance while an administrator disables them on
-    // another, the disable sent while the change is hashing (argon2 takes tens of ms).
+/// A user changes their password on one instance while an administrator disables them on
+/// another, the disable sent while the change is on its way (argon2 takes tens of ms): the
+/// account stays disabled, no session of it works, and neither write undoes the other.
+async fn a_password_change_racing_a_disable(store: &Store, dir: &Path, instances: usize) {
+    let (_servers, apis, boss) = race_track(store, dir, instances).await;
+    let other = |i: usize| &apis[(i + 1) % apis.len()];
     for round in 0..5 {
         let name = format!("racer{round}");
         body(
@@ -661,39 +675,50 @@ async fn account_races(store: &Store, dir: &Path, instances: usize) {
     }
 }
 
-#[tokio::test]
-async fn account_races_hold_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    account_races(&Store::Sqlite, dir.path(), 1).await;
-}
+macro_rules! on_every_store {
+    ($race:ident) => {
+        mod $race {
+            use super::*;
 
-#[tokio::test]
-async fn account_races_hold_across_instances_on_redis() {
-    let (_repo, scope) = RedisScope::open().await;
-    let store = Store::Redis {
-        url: redis_url(),
-        prefix: scope.prefix.clone(),
+            #[tokio::test]
+            async fn on_sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$race(&Store::Sqlite, dir.path(), 1).await;
+            }
+
+            #[tokio::test]
+            async fn across_two_instances_on_redis() {
+                let (_repo, scope) = RedisScope::open().await;
+                let store = Store::Redis {
+                    url: redis_url(),
+                    prefix: scope.prefix.clone(),
+                };
+                let dir = tempfile::tempdir().unwrap();
+                super::$race(&store, dir.path(), 2).await;
+            }
+
+            #[tokio::test]
+            async fn across_two_instances_on_dynamodb() {
+                let (repo, table) = dynamodb_table().await;
+                drop(repo);
+                let store = Store::Dynamodb {
+                    endpoint: dynamodb_endpoint(),
+                    table,
+                };
+                let dir = tempfile::tempdir().unwrap();
+                super::$race(&store, dir.path(), 2).await;
+            }
+
+            #[tokio::test]
+            async fn across_two_instances_on_postgres() {
+                let scope = common::backends::PostgresScope::new();
+                let store = Store::Postgres { url: scope.url() };
+                let dir = tempfile::tempdir().unwrap();
+                super::$race(&store, dir.path(), 2).await;
+            }
+        }
     };
-    let dir = tempfile::tempdir().unwrap();
-    account_races(&store, dir.path(), 2).await;
 }
 
-#[tokio::test]
-async fn account_races_hold_across_instances_on_dynamodb() {
-    let (repo, table) = dynamodb_table().await;
-    drop(repo);
-    let store = Store::Dynamodb {
-        endpoint: dynamodb_endpoint(),
-        table,
-    };
-    let dir = tempfile::tempdir().unwrap();
-    account_races(&store, dir.path(), 2).await;
-}
-
-#[tokio::test]
-async fn account_races_hold_across_instances_on_postgres() {
-    let scope = common::backends::PostgresScope::new();
-    let store = Store::Postgres { url: scope.url() };
-    let dir = tempfile::tempdir().unwrap();
-    account_races(&store, dir.path(), 2).await;
-}
+on_every_store!(administrators_demoting_each_other);
+on_every_store!(a_password_change_racing_a_disable);

@@ -220,3 +220,82 @@ fn revoking_an_unknown_id_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no API key with id 'nosuchid'"), "{stderr}");
 }
+
+/// `VmRSS` or `VmHWM` (the peak) of process `pid`, in KiB.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// 100 failed logins in flight at once from 10 addresses (127.0.0.2 to 127.0.0.11, each within
+/// its own login budget): password hashing is bounded per process, so the peak resident memory
+/// stays within 200 MiB of idle, and every answer is the login's own 401 or `503 busy` with
+/// `Retry-After`.
+#[tokio::test]
+async fn a_burst_of_failed_logins_from_many_addresses_keeps_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::process::start(
+        dir.path(),
+        &[("URL_SHORTENER__RATE_LIMIT__ENABLED", "true")],
+    )
+    .await;
+    let pid = server.child.id().unwrap();
+    let idle = memory_kib(pid, "VmRSS");
+    let clients: Vec<reqwest::Client> = (2..12)
+        .map(|host| {
+            reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, host]))
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let logins = (0..100).map(|i| {
+        let client = &clients[i % clients.len()];
+        let url = format!("http://{}/api/session", server.addr);
+        async move {
+            let response = client
+                .post(url)
+                .json(&json!({ "username": format!("nobody-{i}"), "password": "wrong but long enough" }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body["code"].as_str().unwrap_or_default().to_owned())
+        }
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let peak = memory_kib(pid, "VmHWM");
+
+    let mut checked = 0;
+    for (status, retry_after, code) in &answers {
+        match status {
+            401 => {
+                assert_eq!(code, "invalid_credentials");
+                checked += 1;
+            }
+            503 => assert!(code == "busy" && *retry_after, "{code}"),
+            other => panic!("a failed login answered {other} {code}"),
+        }
+    }
+    assert!(checked > 0, "some logins were checked");
+    let grown_mib = peak.saturating_sub(idle) / 1024;
+    println!(
+        "100 failed logins from 10 addresses: {checked} checked, {} busy; RSS idle {} MiB, peak {} MiB",
+        answers.len() - checked,
+        idle / 1024,
+        peak / 1024
+    );
+    assert!(
+        grown_mib <= 200,
+        "peak RSS grew {grown_mib} MiB above idle ({} MiB idle, {} MiB peak)",
+        idle / 1024,
+        peak / 1024
+    );
+}
