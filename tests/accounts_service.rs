@@ -22,13 +22,21 @@ struct Fixture {
 }
 
 fn service(stores: AccountStores, dir: Option<tempfile::TempDir>) -> Fixture {
-    let clock = Arc::new(ManualClock::new(
-        Timestamp::from_unix_millis(common::T0).unwrap(),
-    ));
     let lifetime = SessionLifetime {
         idle: Duration::from_millis(7 * DAY_MS),
         absolute: Duration::from_millis(30 * DAY_MS),
     };
+    service_with(stores, dir, lifetime)
+}
+
+fn service_with(
+    stores: AccountStores,
+    dir: Option<tempfile::TempDir>,
+    lifetime: SessionLifetime,
+) -> Fixture {
+    let clock = Arc::new(ManualClock::new(
+        Timestamp::from_unix_millis(common::T0).unwrap(),
+    ));
     let accounts = AccountService::new(
         stores.users,
         stores.sessions,
@@ -165,6 +173,40 @@ async fn a_session_ends_after_its_idle_time_and_after_its_absolute_time() {
                 .is_none()
         );
     }
+}
+
+#[tokio::test]
+async fn a_short_idle_timeout_is_honoured_to_within_a_tenth() {
+    let lifetime = SessionLifetime {
+        idle: Duration::from_secs(120),
+        absolute: Duration::from_millis(30 * DAY_MS),
+    };
+    let f = service_with(
+        AccountStores::of(Arc::new(MemoryRepository::new())),
+        None,
+        lifetime,
+    );
+    f.accounts
+        .create_user("fay", PASSWORD, None, Role::User)
+        .await
+        .unwrap();
+    let (token, _) = f.accounts.login("fay", PASSWORD).await.unwrap();
+    // Used 50 s after login, then every 100 s (under the 120 s idle timeout): each use must
+    // count, or the session would end 120 s after the last use that happened to be written.
+    f.clock.advance_millis(50_000);
+    assert!(f.accounts.authenticate(&token).await.unwrap().is_some());
+    for round in 0..4 {
+        f.clock.advance_millis(100_000);
+        assert!(
+            f.accounts.authenticate(&token).await.unwrap().is_some(),
+            "use {round}: still live"
+        );
+    }
+    // Unused: alive a tenth short of the timeout, ended past it.
+    f.clock.advance_millis(108_000);
+    assert!(f.accounts.authenticate(&token).await.unwrap().is_some());
+    f.clock.advance_millis(121_000);
+    assert!(f.accounts.authenticate(&token).await.unwrap().is_none());
 }
 
 #[tokio::test]
