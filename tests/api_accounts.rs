@@ -647,3 +647,67 @@ async fn setup_is_done_once_an_administrator_exists_by_other_means() {
     )
     .await;
 }
+
+/// A key made with `session`: its secret.
+async fn key_of(app: &TestApp, session: &Session) -> String {
+    let made: Value = as_browser(app, session, Method::POST, "/api/keys")
+        .json(&json!({ "name": "script" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["secret"].as_str().unwrap().to_owned()
+}
+
+async fn key_works(app: &TestApp, secret: &str) -> bool {
+    let response = app
+        .client
+        .get(app.url("/api/me"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    response.status() == 200
+}
+
+#[tokio::test]
+async fn a_password_change_or_logging_out_everywhere_can_revoke_the_users_keys_too() {
+    let app = TestApp::spawn().await;
+    add_user(&app, "ada", Role::User).await;
+    let session = log_in(&app, "ada").await;
+    let kept = key_of(&app, &session).await;
+    let new = "a much better passphrase";
+    let changed = as_browser(&app, &session, Method::POST, "/api/me/password")
+        .json(&json!({ "current": PASSWORD, "new": new }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    assert!(key_works(&app, &kept).await, "keys stay unless asked");
+
+    let revoked = key_of(&app, &session).await;
+    let changed = as_browser(&app, &session, Method::POST, "/api/me/password")
+        .json(&json!({ "current": new, "new": PASSWORD, "revoke_keys": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    assert!(!key_works(&app, &kept).await);
+    assert!(!key_works(&app, &revoked).await);
+
+    let last = key_of(&app, &session).await;
+    let out = as_browser(
+        &app,
+        &session,
+        Method::DELETE,
+        "/api/me/sessions?revoke_keys=true",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(!key_works(&app, &last).await);
+    assert_problem(me(&app, &session).await, 401, "unauthorized").await;
+}

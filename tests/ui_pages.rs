@@ -761,3 +761,90 @@ async fn an_administrator_disables_a_link_everywhere_and_enables_it_again() {
     assert!(body["disabled_at"].is_null());
     assert_eq!(follow().await.unwrap().status(), 302, "redirects again");
 }
+
+#[tokio::test]
+async fn the_account_forms_revoke_the_users_api_keys_only_when_the_box_is_ticked() {
+    let app = TestApp::spawn().await;
+    let cookie = user(&app, "ada", Role::User).await;
+    let page_html = page(&app, Some(&cookie), "/account")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        page_html
+            .matches(r#"name="revoke_keys" value="1" checked"#)
+            .count(),
+        2,
+        "both forms offer it, ticked"
+    );
+    let key = |name: &'static str| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let made: serde_json::Value = app
+                .client
+                .post(app.url("/api/keys"))
+                .header("cookie", cookie)
+                .header("origin", common::BASE_URL)
+                .json(&json!({ "name": name }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            made["secret"].as_str().unwrap().to_owned()
+        }
+    };
+    let works = |secret: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/me"))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200
+        }
+    };
+    let unticked = key("kept").await;
+    let changed = post_form(
+        &app,
+        Some(&cookie),
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", "a brand new passphrase"),
+            ("new2", "a brand new passphrase"),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status(), 303);
+    assert!(works(unticked.clone()).await, "no box, no revocation");
+    let changed = post_form(
+        &app,
+        Some(&cookie),
+        "/account/password",
+        &[
+            ("current", "a brand new passphrase"),
+            ("new", PASSWORD),
+            ("new2", PASSWORD),
+            ("revoke_keys", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status(), 303);
+    assert!(!works(unticked).await);
+    let last = key("last").await;
+    let everywhere = post_form(
+        &app,
+        Some(&cookie),
+        "/account/sessions",
+        &[("revoke_keys", "1")],
+    )
+    .await;
+    assert_eq!(everywhere.status(), 303);
+    assert!(!works(last).await);
+}

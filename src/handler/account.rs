@@ -5,12 +5,13 @@
 //! `Debug`, so they cannot be printed by accident.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     ApiError, ApiJson, Caller, Problem, Via, cleared_session_cookie, from_other_site,
@@ -91,6 +92,20 @@ pub struct PasswordChange {
     /// The new one: 12 to 256 characters.
     #[schema(format = Password, min_length = 12, max_length = 256)]
     pub new: String,
+    /// Also revoke every API key of yours (default false; the web form's box is ticked by
+    /// default).
+    #[serde(default)]
+    pub revoke_keys: bool,
+}
+
+/// `DELETE /api/me/sessions` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EndSessionsQuery {
+    /// Also revoke every API key of yours (default false).
+    #[serde(default)]
+    pub revoke_keys: bool,
 }
 
 /// `POST /api/signup`.
@@ -309,15 +324,22 @@ pub(crate) async fn change_password(
         .accounts
         .change_password(&caller.user, caller.session(), &body.current, &body.new)
         .await?;
-    tracing::info!(user = %caller.user.username, "password changed");
+    let revoked = if body.revoke_keys {
+        state.guards.keys.revoke_all_of(&caller.user.id).await?
+    } else {
+        0
+    };
+    tracing::info!(user = %caller.user.username, revoked_keys = revoked, "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Log out everywhere: ends every session of the caller, this one included.
+/// Log out everywhere: ends every session of the caller, this one included, and with
+/// `revoke_keys=true` every API key of theirs too.
 #[utoipa::path(
     delete,
     path = "/api/me/sessions",
     tag = "accounts",
+    params(EndSessionsQuery),
     security(("session" = []), ("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Every session ended; the cookie is removed"),
@@ -328,9 +350,16 @@ pub(crate) async fn change_password(
 pub(crate) async fn end_sessions(
     State(state): State<AppState>,
     caller: Caller,
+    query: Result<Query<EndSessionsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     let ended = state.accounts.end_sessions(&caller.user, None).await?;
-    tracing::info!(user = %caller.user.username, ended, "logged out everywhere");
+    let revoked = if query.revoke_keys {
+        state.guards.keys.revoke_all_of(&caller.user.id).await?
+    } else {
+        0
+    };
+    tracing::info!(user = %caller.user.username, ended, revoked_keys = revoked, "logged out everywhere");
     Ok(signed_out(&state))
 }
 

@@ -109,6 +109,22 @@ impl ApiKeyService {
         Ok(self.store.revoke_key(&key.hash, self.clock.now()).await?)
     }
 
+    /// Revokes every live key of user `owner` (a password change or "log out everywhere" that
+    /// asks for it); how many it revoked.
+    ///
+    /// # Errors
+    /// [`ServiceError::Storage`].
+    pub async fn revoke_all_of(&self, owner: &str) -> Result<usize, ServiceError> {
+        let now = self.clock.now();
+        let mut revoked = 0;
+        for key in self.store.list_user_keys(owner).await? {
+            if key.is_active() && self.store.revoke_key(&key.hash, now).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// The active key matching `presented`, or `None` for a malformed, unknown or revoked key
     /// (callers answer all three the same way). Records the use at most once a minute; a
     /// failure to record it does not refuse the key.

@@ -1,5 +1,6 @@
 //! `/account`: who you are, a new password (which ends every other session), and "log out
-//! everywhere".
+//! everywhere"; both offer to revoke the user's API keys too (ticked by default: whoever had the
+//! password or a session may have made keys).
 
 use askama::Template;
 use axum::Form;
@@ -31,6 +32,8 @@ pub(crate) struct AccountPage {
     current: Field,
     new: Field,
     new2: Field,
+    /// Whether the password form's "revoke my API keys" box is ticked (it is, at first).
+    revoke_keys: bool,
 }
 
 page!(AccountPage);
@@ -50,6 +53,7 @@ fn account_page(member: &Member) -> AccountPage {
         current: Field::default(),
         new: Field::default(),
         new2: Field::default(),
+        revoke_keys: true,
     }
 }
 
@@ -69,6 +73,17 @@ pub(crate) struct PasswordForm {
     new: String,
     #[serde(default)]
     new2: String,
+    /// Present when the "revoke my API keys" box is ticked.
+    #[serde(default)]
+    revoke_keys: Option<String>,
+}
+
+/// The "log out everywhere" form as sent.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct EverywhereForm {
+    /// Present when the "revoke my API keys" box is ticked.
+    #[serde(default)]
+    revoke_keys: Option<String>,
 }
 
 /// `POST /account/password`.
@@ -82,6 +97,7 @@ pub(crate) async fn change_password(
 ) -> Result<Response, PageError> {
     own_origin(&headers, &state)?;
     let mut page = account_page(&member);
+    page.revoke_keys = form.revoke_keys.is_some();
     if form.new != form.new2 {
         page.new2.fail("The two new passwords differ.");
         return Ok(respond(&hx, StatusCode::UNPROCESSABLE_ENTITY, page));
@@ -110,7 +126,12 @@ pub(crate) async fn change_password(
         .await
     {
         Ok(()) => {
-            tracing::info!(user = %member.user.username, "password changed from the web form");
+            let revoked = if form.revoke_keys.is_some() {
+                state.guards.keys.revoke_all_of(&member.user.id).await?
+            } else {
+                0
+            };
+            tracing::info!(user = %member.user.username, revoked_keys = revoked, "password changed from the web form");
             Ok(see_other("/account?done=password"))
         }
         Err(ServiceError::InvalidCredentials) => {
@@ -130,10 +151,16 @@ pub(crate) async fn end_sessions(
     State(state): State<AppState>,
     member: Member,
     headers: HeaderMap,
+    Form(form): Form<EverywhereForm>,
 ) -> Result<Response, PageError> {
     own_origin(&headers, &state)?;
     let ended = state.accounts.end_sessions(&member.user, None).await?;
-    tracing::info!(user = %member.user.username, ended, "logged out everywhere from the web form");
+    let revoked = if form.revoke_keys.is_some() {
+        state.guards.keys.revoke_all_of(&member.user.id).await?
+    } else {
+        0
+    };
+    tracing::info!(user = %member.user.username, ended, revoked_keys = revoked, "logged out everywhere from the web form");
     let mut response = see_other("/login?done=logged-out");
     response
         .headers_mut()
