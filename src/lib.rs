@@ -23,5 +23,8 @@ pub mod telemetry;
 pub mod web;
 pub mod worker;
 
+#[cfg(test)]
+mod properties;
+
 pub use app::{AppState, app};
 pub use server::{ConnectionLimits, serve, serve_sharded, serve_with};

@@ -417,11 +417,8 @@ async fn fresh_api_keys_do_not_mint_create_budget() {
     let second = secret_of(new_key(&app, &cookie, "second").await).await;
     let with_second = create_with(&app, &[("authorization", &bearer(&second))]).await;
     assert_problem(with_second, 429, "rate_limited").await;
-    let with_session = create_with(
-        &app,
-        &[("cookie", &cookie), ("origin", common::BASE_URL)],
-    )
-    .await;
+    let with_session =
+        create_with(&app, &[("cookie", &cookie), ("origin", common::BASE_URL)]).await;
     assert_problem(with_session, 429, "rate_limited").await;
     let third = secret_of(new_key(&app, &cookie, "third").await).await;
     let probe = app
