@@ -640,3 +640,72 @@ async fn the_setup_answers_are_documented() {
     .await;
     api.check(Method::POST, "/api/setup", response).await; // 409
 }
+
+/// schemathesis (installed by `scripts/test`, found through `URL_SHORTENER_SCHEMATHESIS`) runs
+/// every check over the whole API of the release binary on SQLite, as an operator's key acting
+/// for the first administrator, and finds no mismatch between the document and the answers.
+/// Bounded: a fixed seed, deterministic generation and 40 examples per operation
+/// (`tests/schemathesis/schemathesis.toml`), about 20 s.
+#[tokio::test]
+async fn schemathesis_finds_no_answer_the_document_does_not_describe() {
+    let st = std::env::var("URL_SHORTENER_SCHEMATHESIS").expect(
+        "URL_SHORTENER_SCHEMATHESIS is not set: run the suite with scripts/test, which installs \
+         schemathesis, or point the variable at its `st`",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::shared::Store::Sqlite;
+    store.command_with_input(
+        dir.path(),
+        &["user", "create", "root", "--admin", "--password-stdin"],
+        "root's long passphrase\n",
+    );
+    let created = store.command(dir.path(), &["api-key", "create", "--name", "schemathesis"]);
+    let key = created
+        .split_whitespace()
+        .find(|word| word.starts_with("usk_"))
+        .expect("the command prints the key")
+        .to_owned();
+    let server = common::process::start(dir.path(), &[]).await;
+    let made = reqwest::Client::new()
+        .post(format!("http://{}/shorten", server.addr))
+        .json(&json!({ "long_url": "https://example.com/known", "alias": "st-known" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/schemathesis/schemathesis.toml"
+    );
+    let run = tokio::process::Command::new(&st)
+        .current_dir(dir.path())
+        .env("URL_SHORTENER_ST_KEY", &key)
+        .args([
+            "--no-color",
+            "--config-file",
+            config,
+            "run",
+            "--checks",
+            "all",
+        ])
+        .arg(format!("http://{}/openapi.json", server.addr))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(600), run)
+        .await
+        .expect("schemathesis finishes within 10 minutes")
+        .expect("schemathesis starts");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found mismatches:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = report
+        .lines()
+        .find(|line| line.contains(" generated, "))
+        .unwrap_or_default();
+    println!("schemathesis: {}", summary.trim());
+    assert!(summary.contains(" passed"), "{report}");
+}

@@ -8,6 +8,7 @@
 # credentials so the SDK never looks for real ones (or asks an instance-metadata endpoint).
 
 MOTO_VERSION="5.2.5"
+SCHEMATHESIS_VERSION="4.32.5"
 SERVICES_STATE="$(mktemp -d "${TMPDIR:-/tmp}/url-shortener-services.XXXXXX")"
 SERVICES_PIDS=()
 # Scratch PostgreSQL databases to drop at exit, as "admin-url database" lines.
@@ -214,4 +215,20 @@ ensure_axe() {
   fi
   export URL_SHORTENER_AXE_JS="$dir/node_modules/axe-core/axe.min.js"
   echo "axe-core: $URL_SHORTENER_AXE_JS"
+}
+
+# ensure_schemathesis: schemathesis (PyPI) in a venv of its own, for the suite's bounded run of
+# every check over the whole API; its `st` in URL_SHORTENER_SCHEMATHESIS.
+ensure_schemathesis() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/url-shortener/schemathesis-$SCHEMATHESIS_VERSION"
+  if [ ! -x "$venv/bin/st" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+    echo "schemathesis: installing $SCHEMATHESIS_VERSION into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" ||
+      die "could not install schemathesis"
+  fi
+  export URL_SHORTENER_SCHEMATHESIS="$venv/bin/st"
+  echo "schemathesis: $URL_SHORTENER_SCHEMATHESIS"
 }

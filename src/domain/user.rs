@@ -75,12 +75,13 @@ impl DisplayName {
     /// # Errors
     /// [`AccountInputError::InvalidDisplayName`].
     pub fn parse(raw: &str) -> Result<Option<Self>, AccountInputError> {
+        // Counted as sent, spaces included, as the API's schema states it.
+        if raw.chars().count() > MAX_DISPLAY_NAME_LEN || raw.chars().any(char::is_control) {
+            return Err(AccountInputError::InvalidDisplayName);
+        }
         let name = raw.trim();
         if name.is_empty() {
             return Ok(None);
-        }
-        if name.chars().count() > MAX_DISPLAY_NAME_LEN || name.chars().any(char::is_control) {
-            return Err(AccountInputError::InvalidDisplayName);
         }
         Ok(Some(Self(name.to_owned())))
     }

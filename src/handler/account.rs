@@ -120,9 +120,11 @@ pub struct SignupRequest {
     pub password: String,
     /// Optional name to show, at most 100 characters.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<String>,
     /// The token of an invite link; required unless `accounts.signup = "open"`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9]{43}$")]
     pub invite: Option<String>,
 }
 
@@ -131,6 +133,7 @@ pub struct SignupRequest {
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The one-time token the service printed in its log at start.
+    #[schema(pattern = "^[A-Za-z0-9]{43}$")]
     pub token: String,
     /// The first administrator's user name.
     #[schema(pattern = "^[A-Za-z0-9._-]{3,64}$")]
@@ -140,6 +143,7 @@ pub struct SetupRequest {
     pub password: String,
     /// Optional name to show.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<String>,
 }
 

@@ -27,10 +27,13 @@ const DEFAULT_DAILY_DAYS: i64 = 30;
 pub struct SeriesParams {
     /// Start (RFC 3339), rounded down to the bucket; default: 7 days (hourly) or 30 days
     /// (daily) before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// End (RFC 3339, exclusive), rounded up to the bucket; default: now (included).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// `hour` (at most 744 buckets, 31 days) or `day` (at most 366). Default `day`.
+    #[param(pattern = "^(hour|day)$")]
     pub interval: Option<String>,
 }
 
@@ -40,9 +43,11 @@ pub struct SeriesParams {
 #[into_params(parameter_in = Query)]
 pub struct RangeParams {
     /// First day (RFC 3339, rounded down to its UTC day); default: 30 days before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// End (RFC 3339, exclusive, rounded up to a UTC day); default: now (included). At most
     /// 366 days.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 

@@ -24,15 +24,19 @@ pub fn declares_too_large(headers: &HeaderMap) -> bool {
         .is_some_and(|declared| declared > MAX_BODY_BYTES as u64)
 }
 
-/// `axum::Json`, with rejections mapped to `invalid_request` (400), `payload_too_large` (413:
-/// a declared length over the limit at once, a chunked body as soon as it passes the limit)
-/// and `unsupported_media_type` (415).
+/// A JSON object body, with rejections mapped to `invalid_request` (400: malformed JSON, a
+/// wrong type, an unknown or missing field, or a body that is not an object), `payload_too_large`
+/// (413: a declared length over the limit at once, a chunked body as soon as it passes the
+/// limit) and `unsupported_media_type` (415).
+///
+/// Every request body of the API is an object: serde would also read a struct from a JSON
+/// array (`[null, null]`), which no documented request is, so anything but an object is refused.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -41,15 +45,46 @@ where
         if declares_too_large(req.headers()) {
             return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
         }
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES))
-            }
-            Err(rejection) => Err(ApiError::InvalidRequest(rejection.body_text())),
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
         }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+                } else {
+                    ApiError::InvalidRequest(rejection.body_text())
+                }
+            })?;
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidRequest(
+                "the body must be a JSON object".to_owned(),
+            ));
+        }
+        axum::Json::<T>::from_bytes(&body)
+            .map(|axum::Json(value)| Self(value))
+            .map_err(|rejection: JsonRejection| ApiError::InvalidRequest(rejection.body_text()))
     }
+}
+
+/// Whether `Content-Type` names JSON: `application/json` or an `application/*+json` type, with
+/// any parameters (as axum's `Json` accepts).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|media| {
+            media == "application/json"
+                || (media.starts_with("application/") && media.ends_with("+json"))
+        })
 }
 
 /// Whether the client prefers an HTML page (a browser) to a JSON body: `text/html` or

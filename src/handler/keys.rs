@@ -51,8 +51,14 @@ impl From<&ApiKeyRecord> for KeyView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyRequest {
-    /// A label: who or what uses the key, 1 to 64 printable characters.
-    #[schema(min_length = 1, max_length = 64, example = "deploy script")]
+    /// A label: who or what uses the key, 1 to 64 characters, not all spaces, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+        example = "deploy script"
+    )]
     pub name: String,
 }
 

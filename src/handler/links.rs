@@ -71,6 +71,7 @@ pub struct LinkList {
 pub struct ListParams {
     /// Text the code or the destination contains (case-insensitive), at most 200 characters.
     #[serde(default)]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Links per page, 1 to 100; default 20.
     #[serde(default)]
@@ -78,9 +79,11 @@ pub struct ListParams {
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = "^00[0-9]{14}:[A-Za-z0-9_-]{3,64}$")]
     pub cursor: Option<String>,
     /// Administrators only: list this user's links instead of their own.
     #[serde(default)]
+    #[param(pattern = "^[A-Za-z0-9._-]{3,64}$")]
     pub owner: Option<String>,
 }
 

@@ -102,10 +102,104 @@ impl Modify for Security {
 }
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".to_owned())
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    add_common_answers(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned())
 });
+
+/// A problem+json response described as `description`.
+fn problem(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": {
+            "application/problem+json": {
+                "schema": { "$ref": "#/components/schemas/Problem" }
+            }
+        }
+    })
+}
+
+/// The answers that come from the layers every operation passes through rather than from the
+/// handler, added where an operation's own annotation does not name them, so that the document
+/// says every answer the server can give:
+/// - a JSON body: 400 `invalid_request`, 413 `payload_too_large`, 415 `unsupported_media_type`;
+/// - query parameters: 400 for one the server cannot read;
+/// - authentication required (no anonymous alternative): 401 `unauthorized`;
+/// - a state change a session cookie may send: 403 `csrf_rejected`;
+/// - everything but this document and the liveness probe: 500 `internal_error` and 503
+///   (`storage_unavailable`, `busy` or `request_timeout`, with `Retry-After`).
+fn add_common_answers(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let needs_body = op.get("requestBody").is_some();
+            let has_query = op
+                .get("parameters")
+                .and_then(|p| p.as_array())
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            let security = op.get("security").and_then(|s| s.as_array());
+            let authenticated = security.is_some_and(|alternatives| {
+                !alternatives
+                    .iter()
+                    .any(|a| a.as_object().is_some_and(|o| o.is_empty()))
+            });
+            let by_session = security.is_some_and(|alternatives| {
+                alternatives.iter().any(|a| a.get("session").is_some())
+            });
+            let changes = matches!(method.as_str(), "post" | "put" | "patch" | "delete");
+            let plain = matches!(path.as_str(), "/openapi.json" | "/health/live");
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description));
+            };
+            if needs_body {
+                add(
+                    "400",
+                    "invalid_request: malformed JSON, a wrong type, an unknown or missing field",
+                );
+                add("413", "payload_too_large: the body is larger than allowed");
+                add(
+                    "415",
+                    "unsupported_media_type: the body is not `application/json`",
+                );
+            }
+            if has_query {
+                add(
+                    "400",
+                    "invalid_request: a query parameter the server cannot read",
+                );
+            }
+            if authenticated {
+                add("401", "unauthorized: no valid session or API key");
+            }
+            if by_session && changes {
+                add(
+                    "403",
+                    "csrf_rejected: sent with the session cookie from another site",
+                );
+            }
+            if !plain {
+                add(
+                    "500",
+                    "internal_error: an unexpected failure (never with internal detail)",
+                );
+                add(
+                    "503",
+                    "storage_unavailable, busy or request_timeout, with `Retry-After`",
+                );
+            }
+        }
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses(

@@ -20,13 +20,16 @@ use crate::service::NewLink;
 #[serde(deny_unknown_fields)]
 pub struct ShortenRequest {
     /// The destination: an absolute http or https URL, at most 2048 characters once normalized.
-    #[schema(example = "https://www.rust-lang.org/learn")]
+    #[schema(
+        pattern = "^ *[Hh][Tt][Tt][Pp][Ss]?://",
+        example = "https://www.rust-lang.org/learn"
+    )]
     pub long_url: String,
-    /// Lifetime in seconds, 1 to `links.max_ttl_seconds`; absent or null = the configured
-    /// default. Kept as a raw JSON number so that `-5` or `1.5` is reported as `invalid_ttl`
-    /// rather than a type error.
+    /// Lifetime in seconds, 1 to `links.max_ttl_seconds` (the maximum shown is that key's
+    /// default, ten years); absent or null = the configured default. Kept as a raw JSON number
+    /// so that `-5` or `1.5` is reported as `invalid_ttl` rather than a type error.
     #[serde(default)]
-    #[schema(value_type = Option<u64>, minimum = 1, example = 86400)]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 315_360_000, example = 86400)]
     pub ttl_seconds: Option<serde_json::Number>,
     /// Your own code: 3–64 of `A-Z a-z 0-9 _ -`, not a route name.
     #[serde(default)]

@@ -52,6 +52,7 @@ pub struct NewUserRequest {
     pub password: String,
     /// Optional name to show.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<String>,
     /// Default `user`.
     #[serde(default)]

@@ -288,7 +288,12 @@ impl LinkCursor {
     /// Parses [`Self::sort_key`] text back (from a client's `cursor` parameter).
     pub fn parse(text: &str) -> Option<Self> {
         let (millis, code) = text.split_once(':')?;
-        if millis.len() != 16 || !millis.bytes().all(|b| b.is_ascii_digit()) {
+        // 16 digits, the first two zeros: every instant until the year 5138, and exactly what
+        // the API's documented pattern for a cursor admits.
+        if millis.len() != 16
+            || !millis.starts_with("00")
+            || !millis.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         Some(Self {

@@ -46,8 +46,12 @@ impl ApiKeyService {
         name: &str,
         owner: Option<&str>,
     ) -> Result<(ApiKeySecret, ApiKeyRecord), ServiceError> {
+        // Counted in characters as sent, as the API's schema states it.
+        if name.chars().count() > MAX_KEY_NAME_LEN || name.chars().any(char::is_control) {
+            return Err(ServiceError::InvalidKeyName(MAX_KEY_NAME_LEN));
+        }
         let name = name.trim();
-        if name.is_empty() || name.len() > MAX_KEY_NAME_LEN || name.chars().any(char::is_control) {
+        if name.is_empty() {
             return Err(ServiceError::InvalidKeyName(MAX_KEY_NAME_LEN));
         }
         let secret = ApiKeySecret::generate();
