@@ -156,6 +156,29 @@ def memory(pid):
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+class Sampler:
+    """The service's RSS and open descriptors once a second: one reading a minute would catch
+    password hashes (19 MiB each, a few at a time) at random moments."""
+
+    def __init__(self, pid, stop):
+        self.pid = pid
+        self.stop = stop
+        self.lock = threading.Lock()
+        self.samples = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while not self.stop.wait(1.0):
+            reading = memory(self.pid)
+            with self.lock:
+                self.samples.append(reading)
+
+    def take(self):
+        with self.lock:
+            taken, self.samples = self.samples, []
+        return taken or [memory(self.pid)]
+
+
 class World:
     """What the workers share: the links, the people and their credentials."""
 
@@ -339,10 +362,11 @@ def main():
             f"(mix: {', '.join(f'{a} {w}%' for a, w in MIX)})",
             flush=True,
         )
-        print("| minute | requests | req/s | p50 ms | p99 ms | redirect p99 ms | 5xx | RSS MiB | fds |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+        print("| minute | requests | req/s | p50 ms | p99 ms | redirect p99 ms | 5xx | RSS MiB median | RSS MiB max | fds max |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         stats = Stats()
         stop = threading.Event()
+        sampler = Sampler(server.pid, stop)
         threads = [
             threading.Thread(
                 target=worker,
@@ -360,7 +384,10 @@ def main():
             time.sleep(min(60, args.minutes * 60 - (time.time() - started)))
             minute += 1
             latencies, redirect_latencies, statuses = stats.take()
-            rss, fds = memory(server.pid)
+            samples = sampler.take()
+            rss = statistics.median(s[0] for s in samples)
+            rss_max = max(s[0] for s in samples)
+            fds = max(s[1] for s in samples)
             errors = sum(n for s, n in statuses.items() if s >= 500)
             row = (
                 minute,
@@ -371,11 +398,12 @@ def main():
                 percentile(redirect_latencies, 0.99) * 1000,
                 errors,
                 rss,
+                rss_max,
                 fds,
             )
             rows.append(row)
             print(
-                "| {} | {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {} | {} | {} |".format(*row),
+                "| {} | {} | {:.0f} | {:.1f} | {:.1f} | {:.1f} | {} | {:.0f} | {} | {} |".format(*row),
                 flush=True,
             )
         stop.set()
@@ -392,14 +420,16 @@ def main():
         answered = sum(stats.redirects.values())
         warm = rows[2:] if len(rows) > 3 else rows
         rss_values = [r[7] for r in warm]
-        fd_values = [r[8] for r in warm]
+        rss_peaks = [r[8] for r in warm]
+        fd_values = [r[9] for r in warm]
         total_errors = sum(r[6] for r in rows)
         print()
         print(f"redirects answered 302: {answered}; clicks stored: {stored} "
               f"({'equal' if stored == answered else 'DIFFERENT'})")
         print(f"5xx answers: {total_errors}" + (f" (first: {stats.server_errors[:5]})" if total_errors else ""))
         if warm:
-            print(f"after warm-up (minute {warm[0][0]} on): RSS {min(rss_values)}-{max(rss_values)} MiB, "
+            print(f"after warm-up (minute {warm[0][0]} on): median RSS {min(rss_values):.0f}-{max(rss_values):.0f} MiB "
+                  f"(first {rss_values[0]:.0f}, last {rss_values[-1]:.0f}), peak RSS {max(rss_peaks)} MiB, "
                   f"descriptors {min(fd_values)}-{max(fd_values)}, "
                   f"p99 median {statistics.median(r[4] for r in warm):.1f} ms")
         ok = stored == answered and total_errors == 0

@@ -34,6 +34,32 @@ fn parse_key_item(item: &HashMap<String, AttributeValue>) -> Result<ApiKeyRecord
     })
 }
 
+impl DynamoDbRepository {
+    /// The owner's key index item: its version (moved by every create) and its key hashes.
+    async fn user_key_index(&self, owner: &str) -> Result<(Option<i64>, Vec<String>), RepoError> {
+        let index = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let item = index.item();
+        let version = item
+            .and_then(|i| i.get("version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        let hashes = item
+            .and_then(|i| i.get("keys"))
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok((version, hashes))
+    }
+}
+
 #[async_trait]
 impl ApiKeyStore for DynamoDbRepository {
     async fn insert_key(
@@ -41,26 +67,26 @@ impl ApiKeyStore for DynamoDbRepository {
         key: &ApiKeyRecord,
         max_live: usize,
     ) -> Result<KeyInsert, RepoError> {
+        let mut item = HashMap::from([
+            ("short_code".to_owned(), s(Self::api_key_item(&key.hash))),
+            ("key_id".to_owned(), s(&key.id)),
+            ("name".to_owned(), s(&key.name)),
+            ("created_at".to_owned(), n(key.created_at.as_unix_millis())),
+        ]);
         let Some(owner) = &key.owner else {
             // The operator's key: no owner, no cap.
             let put = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("short_code", s(Self::api_key_item(&key.hash)))
-                .item("key_id", s(&key.id))
-                .item("name", s(&key.name))
-                .item("created_at", n(key.created_at.as_unix_millis()))
+                .set_item(Some(item))
                 .condition_expression("attribute_not_exists(short_code)");
             return put_outcome(put.send().await).map(|()| KeyInsert::Inserted);
         };
+        item.insert("owner_id".to_owned(), s(owner));
         let put = Put::builder()
             .table_name(&self.table)
-            .item("short_code", s(Self::api_key_item(&key.hash)))
-            .item("key_id", s(&key.id))
-            .item("name", s(&key.name))
-            .item("created_at", n(key.created_at.as_unix_millis()))
-            .item("owner_id", s(owner))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(short_code)")
             .build()
             .map_err(unavailable)?;
@@ -68,25 +94,7 @@ impl ApiKeyStore for DynamoDbRepository {
         // owner's index on condition that the index's version is still the one counted under.
         // Of concurrent creates one wins; the others count again.
         for _ in 0..KEY_INSERT_ATTEMPTS {
-            let index = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            let item = index.item();
-            let version = item
-                .and_then(|i| i.get("version"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok());
-            let hashes = item
-                .and_then(|i| i.get("keys"))
-                .and_then(|v| v.as_ss().ok())
-                .cloned()
-                .unwrap_or_default();
+            let (version, hashes) = self.user_key_index(owner).await?;
             let mut live = 0;
             for hash in hashes {
                 if self
@@ -170,21 +178,7 @@ impl ApiKeyStore for DynamoDbRepository {
     }
 
     async fn list_user_keys(&self, owner: &str) -> Result<Vec<ApiKeyRecord>, RepoError> {
-        let index = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&format!("{USER_KEYS_PREFIX}{owner}"))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let hashes = index
-            .item()
-            .and_then(|item| item.get("keys"))
-            .and_then(|v| v.as_ss().ok())
-            .cloned()
-            .unwrap_or_default();
+        let (_, hashes) = self.user_key_index(owner).await?;
         let mut keys = Vec::with_capacity(hashes.len());
         for hash in hashes {
             if let Some(key) = self.find_key(&ApiKeyHash::from_hex(hash)).await? {
