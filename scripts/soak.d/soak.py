@@ -19,6 +19,9 @@ import threading
 import time
 
 PASSWORD = "soak's long passphrase"
+# Links visitors follow; creates past this many are deleted again at once, and every login is
+# logged out again, so that the stored data stays the same size and memory can stay flat.
+POOL = 2_000
 FIXTURE_HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 # (action, weight): what a visitor, an owner and an operator do, in proportion.
 MIX = [
@@ -197,10 +200,14 @@ class World:
         return f"http://{host}:{self.fixture_port}/{kind}/{n}"
 
     def add(self, code, person):
+        """Keeps `code` among the links visitors follow; `False` once there are enough of
+        them (the caller deletes it again, so the stored data stays the same size)."""
         with self.lock:
-            if len(self.codes) < 20_000:
+            if len(self.codes) < POOL:
                 self.codes.append(code)
                 self.owned[code] = person
+                return True
+            return False
 
     def pick(self):
         with self.lock:
@@ -290,12 +297,25 @@ def worker(world, stats, stop, rate, seed):
                 {"Authorization": f"Bearer {person['key']}"},
             )
             if status == 201:
-                world.add(json.loads(body)["short_code"], person)
+                code = json.loads(body)["short_code"]
+                if not world.add(code, person):
+                    gone, _, took, _ = client.request(
+                        "DELETE",
+                        f"/api/links/{code}",
+                        headers={"Authorization": f"Bearer {person['key']}"},
+                    )
+                    stats.record("delete", gone, took, "/api/links/{code}")
         elif action == "login":
             path = "/api/session"
-            status, _, elapsed, _ = client.request(
+            status, _, elapsed, response = client.request(
                 "POST", path, {"username": person["name"], "password": PASSWORD}
             )
+            cookie = response.getheader("set-cookie", "").split(";")[0]
+            if status == 200 and cookie:
+                ended, _, took, _ = client.request(
+                    "DELETE", path, headers={"Cookie": cookie, "Origin": world.origin}
+                )
+                stats.record("logout", ended, took, path)
         elif action == "bad_login":
             path = "/api/session"
             status, _, elapsed, _ = client.request(
@@ -359,7 +379,8 @@ def main():
         print(
             f"soak: {args.binary} on SQLite in {workdir}, {args.rate} req/s from "
             f"{args.workers} workers for {args.minutes:g} min "
-            f"(mix: {', '.join(f'{a} {w}%' for a, w in MIX)})",
+            f"(mix: {', '.join(f'{a} {w}%' for a, w in MIX)}; creates past {POOL:,} links "
+            f"are deleted again and logins logged out, so the data stays the same size)",
             flush=True,
         )
         print("| minute | requests | req/s | p50 ms | p99 ms | redirect p99 ms | 5xx | RSS MiB median | RSS MiB max | fds max |")
