@@ -1,5 +1,5 @@
 //! The store traits of accounts: users, sessions and invites. Every backend implements them
-//! beside its links, and passes the same conformance suite (`tests/account_conformance.rs`).
+//! beside its links, and passes the same conformance suite (`tests/conformance/accounts.rs`).
 //! Sessions and invites are keyed by the SHA-256 of their token ([`TokenKey`]); no store ever
 //! holds a token itself.
 

@@ -26,7 +26,7 @@ pub const MAX_SERIES_HOURS: i64 = 366 * 24;
 pub const MAX_BREAKDOWN_DAYS: i64 = 366;
 
 /// Read access to click analytics. Every backend passes the same conformance tests
-/// (`tests/repository_conformance.rs`, `analytics_*`).
+/// (`tests/conformance/repository.rs`, `analytics_*`).
 #[async_trait]
 pub trait ClickStatsStore: Send + Sync + 'static {
     /// The link's clicks by people and by bots since analytics began; zeros for an unknown,

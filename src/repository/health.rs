@@ -45,7 +45,7 @@ pub struct DueWindow {
 }
 
 /// The link-health schedule and records. Every backend
-/// passes the same conformance tests (`tests/health_conformance.rs`).
+/// passes the same conformance tests (`tests/conformance/link_health.rs`).
 #[async_trait]
 pub trait HealthStore: Send + Sync + 'static {
     /// Leases up to `limit` links that are due in `window`: each one's due time becomes

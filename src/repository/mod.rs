@@ -114,7 +114,7 @@ const FLUSH_CONCURRENCY: usize = 32;
 const FLUSH_YIELD_EVERY: usize = 64;
 
 /// Persistence for link records. Every backend passes the same conformance suite
-/// (`tests/repository_conformance.rs`); the contracts below are what it checks.
+/// (`tests/conformance/repository.rs`); the contracts below are what it checks.
 #[async_trait]
 pub trait Repository: Send + Sync + 'static {
     /// Inserts `record` if no record has its code, atomically.
