@@ -19,6 +19,7 @@ pub mod repository;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod state;
 pub mod telemetry;
 pub mod web;
 pub mod worker;
@@ -26,5 +27,6 @@ pub mod worker;
 #[cfg(test)]
 mod properties;
 
-pub use app::{AppState, app};
+pub use app::app;
+pub use state::AppState;
 pub use server::{ConnectionLimits, serve, serve_sharded, serve_with};

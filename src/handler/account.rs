@@ -17,7 +17,7 @@ use super::{
     ApiError, ApiJson, Caller, Problem, Via, cleared_session_cookie, from_other_site,
     from_own_origin, session_cookie, session_token,
 };
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::config::Signup;
 use crate::domain::{Role, Timestamp, Token, User, Username};
 use crate::limiter::{Budget, ClientId};

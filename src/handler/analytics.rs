@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::redirect::{for_client, possible_code};
 use super::{ApiError, Browser, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{DAY_MILLIS, ShortCode, Timestamp};
 use crate::service::{Interval, Ranking, buckets};
 

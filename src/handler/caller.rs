@@ -7,13 +7,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 
 use super::ApiError;
-use crate::app::{AppState, WebConfig};
+use crate::state::{AppState, WebConfig};
 use crate::domain::{Token, TokenKey, User};
 
-/// The session cookie's name over plain http. Over https it carries the `__Host-` prefix
-/// ([`WebConfig::session_cookie`]), which browsers accept only with `Secure`, `Path=/` and no
-/// `Domain`, so no sibling subdomain can plant or shadow it.
-pub const SESSION_COOKIE: &str = "session";
+pub use crate::state::SESSION_COOKIE;
 
 /// How a caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// How long the storage check may take before the store counts as down.
 pub const STORAGE_CHECK_DEADLINE: Duration = Duration::from_secs(2);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, Caller, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{API_KEY_PREFIX, ApiKeyRecord, Timestamp};
 use crate::limiter::{Budget, ClientId};
 use crate::middleware::spend;

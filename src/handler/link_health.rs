@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::redirect::{for_client, possible_code};
 use super::{ApiError, Browser, Caller, RateLimitHeaders};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{HealthCheck, Timestamp};
 use crate::repository::HealthRecord;
 

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::redirect::possible_code;
 use super::{ApiError, ApiJson, Browser, Caller, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::repository::LinkCursor;
 use crate::service::{LinkChange, LinkQuery};

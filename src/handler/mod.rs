@@ -63,7 +63,7 @@ pub(crate) use users::{create_invite, create_user, list_invites, list_users, upd
         content_type = "application/openmetrics-text"),
 ))]
 pub(crate) async fn metrics(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
 ) -> impl axum::response::IntoResponse {
     (
         [

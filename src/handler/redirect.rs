@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, Browser, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{LongUrl, ShortCode};
 use crate::service::{ServiceError, VisitorHeaders};
 

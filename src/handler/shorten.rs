@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiError, ApiJson, Caller, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::service::NewLink;
 

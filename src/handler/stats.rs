@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::redirect::{for_client, possible_code};
 use super::{ApiError, Browser, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp};
 
 /// The 200 body.

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::account::{UserBody, UserView};
 use super::{ApiError, ApiJson, Caller, Problem};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{Invite, Role, Timestamp};
 
 /// A role as JSON names it.

@@ -20,22 +20,9 @@ use ipnet::IpNet;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 
-use crate::app::AppState;
+use crate::state::{AppState, Guards};
 use crate::handler::{ApiError, Authenticated, RateLimitHeaders, authenticate};
 use crate::limiter::{Budget, ClientId, Decision, Limiter, LookupAdmission};
-use crate::service::ApiKeyService;
-
-/// What the guards need.
-pub struct Guards {
-    /// The rate limiter; `None` when rate limiting is off.
-    pub limiter: Option<Arc<dyn Limiter>>,
-    /// API key checks.
-    pub keys: Arc<ApiKeyService>,
-    /// Whether creates without an API key or session are allowed (`auth.anonymous_create`).
-    pub anonymous_create: bool,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpNet>,
-}
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the address the
 /// trusted chain vouches for. `X-Forwarded-For` hops are walked from the right (the nearest

@@ -9,7 +9,7 @@ mod timeout;
 mod timing;
 
 pub use guard::{
-    Guards, LookupFuture, LookupGuard, LookupGuardLayer, client_address, client_from, give_back,
+    LookupFuture, LookupGuard, LookupGuardLayer, client_address, client_from, give_back,
     guard_create, parse_hop, spend,
 };
 pub use logging::{LogFuture, LogLayer, LogRequests};

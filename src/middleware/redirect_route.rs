@@ -29,7 +29,7 @@ use super::guard::{client_from, lookup_refused, lookup_remote};
 use super::logging::{method_label, record_request};
 use super::recovery::panic_response;
 use super::timing::stamp_processing_time;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::ShortCode;
 use crate::handler::{self, ApiError, Browser, wants_html};
 use crate::limiter::{Budget, ClientId, Limiter, LookupAdmission};

@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 pub use error::{PageError, link_not_found, link_not_found_html};
 pub use render::{CONTENT_SECURITY_POLICY, add_security_headers};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The UI's route templates, for the request log and metrics labels.
 pub const ROUTES: &[&str] = &[

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::PageError;
 use super::render::see_other;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{TokenKey, User};
 use crate::handler::{from_other_site, from_own_origin, session_token};
 

@@ -141,7 +141,7 @@ pub struct TestApp {
     pub client: Client,
     pub clock: Arc<ManualClock>,
     pub repo: Arc<dyn Repository>,
-    pub lifecycle: url_shortener::app::Lifecycle,
+    pub lifecycle: url_shortener::state::Lifecycle,
     /// The app's state, for looking behind the HTTP interface.
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,

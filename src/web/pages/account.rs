@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::AccountInputError;
 use crate::handler::{ApiError, Client, cleared_session_cookie};
 use crate::limiter::Budget;

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{AccountInputError, Role, User};
 use crate::service::ServiceError;
 use crate::web::error::PageError;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::config::Signup;
 use crate::domain::{AccountInputError, Role, Token, User, Username};
 use crate::handler::{ApiError, Client, cleared_session_cookie, session_cookie, session_token};

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, UrlRecord};
 use crate::handler::{ApiError, Client};
 use crate::limiter::{Budget, ClientId};

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::User;
 use crate::limiter::{Budget, ClientId};
 use crate::middleware::spend;

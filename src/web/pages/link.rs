@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{DAY_MILLIS, LongUrl, ShortCode, Timestamp, UrlRecord, User};
 use crate::service::{Interval, LinkChange, ServiceError, buckets};
 use crate::web::chart::{Chart, chart};

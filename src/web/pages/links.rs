@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::Done;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::domain::{HealthStatus, UrlRecord};
 use crate::repository::LinkCursor;
 use crate::service::LinkQuery;

@@ -1,0 +1,263 @@
+//! The state every request can reach: the services, the HTTP settings they need, the draining
+//! flag and the guards' dependencies. It imports services, config and the domain, never the HTTP
+//! modules (`http`, `api`, `web`, `redirect`), which all read it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::http::{HeaderName, StatusCode};
+use ipnet::IpNet;
+
+use crate::config::{ConfigError, Settings, Signup, StorageBackend};
+use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
+use crate::limiter::Limiter;
+use crate::metrics::Metrics;
+use crate::repository::Stores;
+use crate::service::health::LinkHealthService;
+use crate::service::{
+    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, LinkCache, LinkPolicy, UrlService,
+};
+
+/// The session cookie's name over plain http. Over https it carries the `__Host-` prefix
+/// ([`WebConfig::session_cookie`]), which browsers accept only with `Secure`, `Path=/` and no
+/// `Domain`, so no sibling subdomain can plant or shadow it.
+pub const SESSION_COOKIE: &str = "session";
+
+/// What the guards need.
+pub struct Guards {
+    /// The rate limiter; `None` when rate limiting is off.
+    pub limiter: Option<Arc<dyn Limiter>>,
+    /// API key checks.
+    pub keys: Arc<ApiKeyService>,
+    /// Whether creates without an API key or session are allowed (`auth.anonymous_create`).
+    pub anonymous_create: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// HTTP-level settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Public origin (and optional path prefix) without a trailing slash.
+    pub base_url: String,
+    /// `scheme://host[:port]` of `base_url`: what a browser sends as `Origin` from our pages.
+    pub origin: String,
+    /// Whether `base_url` is https: cookies get `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Status of redirects: 301, 302, 307 or 308.
+    pub redirect_status: StatusCode,
+    /// Deadline for a whole request.
+    pub request_timeout: Duration,
+    /// `clicks.country_header`: where a trusted CDN names the visitor's country.
+    pub country_header: Option<HeaderName>,
+}
+
+impl WebConfig {
+    /// Settings for a validated `base_url`.
+    pub fn new(
+        base_url: &url::Url,
+        redirect_status: StatusCode,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            origin: base_url.origin().ascii_serialization(),
+            secure_cookies: base_url.scheme() == "https",
+            redirect_status,
+            request_timeout,
+            country_header: None,
+        }
+    }
+
+    /// Settings for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(base_url: &str) -> Self {
+        Self::new(
+            &url::Url::parse(base_url).expect("a valid test URL"),
+            StatusCode::FOUND,
+            Duration::from_secs(5),
+        )
+    }
+
+    /// The public short URL of `code`: `{base_url}/s/{code}`.
+    pub fn short_url(&self, code: &ShortCode) -> String {
+        format!("{}/s/{code}", self.base_url)
+    }
+
+    /// The session cookie's name: `__Host-session` on https, `session` on http.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-session"
+        } else {
+            SESSION_COOKIE
+        }
+    }
+}
+
+/// Whether the instance is draining for shutdown; shared by every clone of the state.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle(Arc<AtomicBool>);
+
+impl Lifecycle {
+    /// Marks the instance as shutting down: `/health/ready` starts answering 503.
+    pub fn begin_shutdown(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Self::begin_shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything a handler can reach. One `Arc`, so the clone every request makes of it (state
+/// extractors, middleware) is one atomic increment; fields are reached through `Deref`.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
+    /// Link use cases.
+    pub urls: Arc<UrlService>,
+    /// Users, sessions and invites.
+    pub accounts: Arc<AccountService>,
+    /// Who may create an account (`accounts.signup`).
+    pub signup: Signup,
+    /// API keys and rate limits.
+    pub guards: Arc<Guards>,
+    /// HTTP settings.
+    pub web: Arc<WebConfig>,
+    /// Draining flag.
+    pub lifecycle: Lifecycle,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Click analytics for `/stats`.
+    pub analytics: Arc<ClickAnalytics>,
+    /// The destination checker; `None` where link health is off.
+    pub health: Option<Arc<LinkHealthService>>,
+}
+
+impl AppState {
+    /// Builds the state from validated settings and the given seams.
+    ///
+    /// # Errors
+    /// When a setting the state needs is invalid (normally caught by [`Settings::validate`]).
+    pub fn from_settings(
+        settings: &Settings,
+        stores: Stores,
+        clock: Arc<dyn Clock>,
+        codes: Option<Arc<dyn ShortCodeGen>>,
+        limiter: Option<Arc<dyn Limiter>>,
+        mut metrics: Metrics,
+    ) -> Result<Self, ConfigError> {
+        let repo = stores.links;
+        let clock_for_accounts = clock.clone();
+        settings.validate()?;
+        let base_url = settings.base_url()?;
+        let url_policy = UrlPolicy::new(
+            base_url.host_str(),
+            settings.security.allow_private_destinations,
+        );
+        let codes = match codes {
+            Some(codes) => codes,
+            None => Arc::new(RandomCodeGen::new(settings.links.code_length).map_err(|e| {
+                ConfigError {
+                    message: format!("links.code_length: {e}"),
+                }
+            })?),
+        };
+        let link_policy = LinkPolicy {
+            default_ttl_seconds: settings.links.default_ttl_seconds,
+            max_ttl_seconds: settings.links.max_ttl_seconds,
+        };
+        // The memory store answers as fast as a cache would; caching it would only double memory.
+        let cache = (settings.cache.capacity > 0
+            && settings.storage.backend != StorageBackend::Memory)
+            .then(|| {
+                LinkCache::new(
+                    settings.cache.capacity,
+                    Duration::from_secs(settings.cache.ttl_seconds),
+                    Duration::from_millis(settings.cache.negative_ttl_ms),
+                    clock.clone(),
+                )
+            });
+        let clicks = Arc::new(ClickBuffer::new(
+            settings.clicks.max_pending_codes,
+            settings.clicks.flush_threshold,
+        ));
+        let guards = Guards {
+            limiter,
+            keys: Arc::new(ApiKeyService::new(
+                stores.keys,
+                clock.clone(),
+                settings.auth.max_keys_per_user,
+            )),
+            anonymous_create: settings.auth.anonymous_create(),
+            trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
+        };
+        let analytics = Arc::new(ClickAnalytics::new(
+            stores.accounts.clicks.clone(),
+            clicks.clone(),
+        ));
+        let health = crate::service::health::build(
+            settings,
+            stores.accounts.health.clone(),
+            repo.clone(),
+            clock.clone(),
+            &metrics,
+        )
+        .map_err(|message| ConfigError { message })?;
+        let urls = Arc::new(
+            UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks)
+                .count_creates_in(metrics.links_created.clone()),
+        );
+        metrics.observe(urls.clone());
+        let redirect_status =
+            StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
+                message: format!("links.redirect_status: {e}"),
+            })?;
+        let mut web = WebConfig::new(
+            &base_url,
+            redirect_status,
+            Duration::from_millis(settings.server.request_timeout_ms),
+        );
+        if let Some(name) = &settings.clicks.country_header {
+            web.country_header =
+                Some(
+                    HeaderName::from_bytes(name.as_bytes()).map_err(|e| ConfigError {
+                        message: format!("clicks.country_header: {e}"),
+                    })?,
+                );
+        }
+        let accounts = AccountService::new(
+            stores.accounts.users,
+            stores.accounts.sessions,
+            stores.accounts.invites,
+            clock_for_accounts,
+            settings.accounts.session_lifetime(),
+            settings.accounts.invite_ttl(),
+            Arc::new(settings.accounts.hash_gate()),
+        );
+        Ok(Self(Arc::new(Shared {
+            accounts: Arc::new(accounts),
+            signup: settings.accounts.signup,
+            urls,
+            analytics,
+            health,
+            guards: Arc::new(guards),
+            web: Arc::new(web),
+            lifecycle: Lifecycle::default(),
+            metrics: Arc::new(metrics),
+        })))
+    }
+}
+
