@@ -16,8 +16,8 @@ use crate::domain::{
     Alias, AliasError, Country, LongUrl, ReferrerHost, ShortCode, UrlPolicy, is_global_v4,
     is_global_v6,
 };
-use crate::handler::cookie;
-use crate::middleware::{client_address, parse_hop};
+use crate::http::cookie;
+use crate::http::middleware::{client_address, parse_hop};
 use crate::service::Visitors;
 
 /// Cases per property: `PROPTEST_CASES`, else 2,000.

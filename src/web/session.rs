@@ -7,11 +7,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::error::PageError;
-use super::render::see_other;
-use crate::state::AppState;
 use crate::domain::{TokenKey, User};
-use crate::handler::{from_other_site, from_own_origin, session_token};
+use crate::http::page::error::PageError;
+use crate::http::page::render::see_other;
+use crate::http::{from_other_site, from_own_origin, session_token};
+use crate::state::AppState;
 
 /// The visitor: signed in or not. A cookie naming no live session is no session.
 #[derive(Debug, Clone)]

@@ -266,7 +266,7 @@ async fn the_request_schema_refuses_what_the_server_refuses() {
         .as_str()
         .unwrap()
         .to_owned();
-    for code in url_shortener::handler::ERROR_CODES {
+    for code in url_shortener::http::ERROR_CODES {
         assert!(
             codes.contains(code),
             "error code {code} missing from the Problem schema"
@@ -300,7 +300,7 @@ async fn send_as(
 async fn every_route_the_router_serves_is_documented() {
     let app = TestApp::spawn().await;
     let api = Conformance::load(&app).await;
-    for route in url_shortener::app::ROUTES {
+    for route in url_shortener::http::routes::API {
         assert!(
             api.doc["paths"][route].is_object(),
             "{route} is served but not in the OpenAPI document"

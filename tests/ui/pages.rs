@@ -9,7 +9,7 @@ use common::{BASE_URL, TestApp};
 use reqwest::Response;
 use serde_json::json;
 use url_shortener::domain::Role;
-use url_shortener::web::CONTENT_SECURITY_POLICY;
+use url_shortener::http::page::CONTENT_SECURITY_POLICY;
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -10,15 +10,15 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::state::AppState;
 use crate::domain::AccountInputError;
-use crate::handler::{ApiError, Client, cleared_session_cookie};
+use crate::http::middleware::spend;
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond, see_other};
+use crate::http::{ApiError, Client, cleared_session_cookie};
 use crate::limiter::Budget;
-use crate::middleware::spend;
 use crate::service::ServiceError;
-use crate::web::error::PageError;
+use crate::state::AppState;
 use crate::web::forms::{Field, when};
-use crate::web::render::{Hx, Layout, page, respond, see_other};
 use crate::web::session::{Member, own_origin};
 
 #[derive(Template)]

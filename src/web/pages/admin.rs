@@ -12,12 +12,12 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::state::AppState;
 use crate::domain::{AccountInputError, Role, User};
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond, see_other};
 use crate::service::ServiceError;
-use crate::web::error::PageError;
+use crate::state::AppState;
 use crate::web::forms::{Field, when};
-use crate::web::render::{Hx, Layout, page, respond, see_other};
 use crate::web::session::{Member, encode, own_origin};
 
 /// Broken links listed at most.

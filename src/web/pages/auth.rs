@@ -10,16 +10,16 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::state::AppState;
 use crate::config::Signup;
 use crate::domain::{AccountInputError, Role, Token, User, Username};
-use crate::handler::{ApiError, Client, cleared_session_cookie, session_cookie, session_token};
+use crate::http::middleware::{give_back, spend};
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond, see_other};
+use crate::http::{ApiError, Client, cleared_session_cookie, session_cookie, session_token};
 use crate::limiter::{Budget, ClientId};
-use crate::middleware::{give_back, spend};
 use crate::service::ServiceError;
-use crate::web::error::PageError;
+use crate::state::AppState;
 use crate::web::forms::Field;
-use crate::web::render::{Hx, Layout, page, respond, see_other};
 use crate::web::session::{Viewer, not_cross_site, own_origin, safe_next};
 
 #[derive(Template)]

@@ -9,15 +9,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::state::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, UrlRecord};
-use crate::handler::{ApiError, Client};
+use crate::http::middleware::spend;
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond, see_other};
+use crate::http::{ApiError, Client};
 use crate::limiter::{Budget, ClientId};
-use crate::middleware::spend;
 use crate::service::{NewLink, ServiceError};
-use crate::web::error::PageError;
+use crate::state::AppState;
 use crate::web::forms::{ExpiryOption, Field, expiry_options, safe_href, when_or};
-use crate::web::render::{Hx, Layout, page, respond, see_other};
 use crate::web::session::{Viewer, not_cross_site, own_origin};
 use crate::web::{qr, session};
 

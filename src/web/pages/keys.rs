@@ -10,14 +10,14 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::state::AppState;
 use crate::domain::User;
+use crate::http::middleware::spend;
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond, see_other};
 use crate::limiter::{Budget, ClientId};
-use crate::middleware::spend;
 use crate::service::ServiceError;
-use crate::web::error::PageError;
+use crate::state::AppState;
 use crate::web::forms::{Field, when, when_or};
-use crate::web::render::{Hx, Layout, page, respond, see_other};
 use crate::web::session::{Member, own_origin};
 
 /// One key in the list.

@@ -11,13 +11,13 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::Done;
-use crate::state::AppState;
 use crate::domain::{DAY_MILLIS, LongUrl, ShortCode, Timestamp, UrlRecord, User};
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond, see_other};
 use crate::service::{Interval, LinkChange, ServiceError, buckets};
+use crate::state::AppState;
 use crate::web::chart::{Chart, chart};
-use crate::web::error::PageError;
 use crate::web::forms::{Field, safe_href, when, when_or};
-use crate::web::render::{Hx, Layout, page, respond, see_other};
 use crate::web::session::{Member, own_origin};
 use crate::web::{qr, session};
 

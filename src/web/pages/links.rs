@@ -10,13 +10,13 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::Done;
-use crate::state::AppState;
 use crate::domain::{HealthStatus, UrlRecord};
+use crate::http::page::error::PageError;
+use crate::http::page::render::{Hx, Layout, page, respond};
 use crate::repository::LinkCursor;
 use crate::service::LinkQuery;
-use crate::web::error::PageError;
+use crate::state::AppState;
 use crate::web::forms::{safe_href, when};
-use crate::web::render::{Hx, Layout, page, respond};
 use crate::web::session::{Member, encode};
 
 /// Links per page.

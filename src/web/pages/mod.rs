@@ -12,7 +12,7 @@ pub(crate) mod links;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::render::Notice;
+use crate::http::page::render::Notice;
 
 /// The notice a page shows after a form sent someone there (`?done=…`), from a fixed table:
 /// what a visitor puts in the query is never shown.

@@ -12,10 +12,11 @@ use super::{
     BreakdownBody, CheckView, Checks, CountryClicks, CreatedInvite, CreatedKey, DeviceClicks,
     HealthBody, HealthSummary, HealthView, HostClicks, InviteView, InvitesBody, KeyList, KeyView,
     LinkList, LinkPatch, LinkResponse, LinkView, LoginRequest, MeBody, NewInviteRequest,
-    NewKeyRequest, NewUserRequest, PasswordChange, Problem, RoleName, SeriesBody, SeriesPointView,
+    NewKeyRequest, NewUserRequest, PasswordChange, RoleName, SeriesBody, SeriesPointView,
     SetupRequest, ShortenRequest, SignupRequest, StatsResponse, UserBody, UserUpdate, UserView,
     UsersBody,
 };
+use crate::http::Problem;
 
 /// The document's root.
 #[derive(OpenApi)]

@@ -1,13 +1,14 @@
 //! Extractors whose rejections speak the API's error format instead of axum's plain text.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use std::convert::Infallible;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 
 use super::ApiError;
+use crate::domain::ShortCode;
 use crate::service::VisitorHeaders;
 
 /// Largest accepted request body.
@@ -136,6 +137,16 @@ pub(crate) fn visitor_headers(
         referer: headers.get(header::REFERER).cloned(),
         country: country_header.and_then(|name| headers.get(name).cloned()),
     }
+}
+
+/// The code from the path, or 404 without touching storage when no link could have it.
+pub(crate) fn possible_code(
+    path: Result<Path<String>, PathRejection>,
+    Browser(html): Browser,
+) -> Result<ShortCode, ApiError> {
+    let not_found = || ApiError::NotFound { html };
+    let Path(raw) = path.map_err(|_| not_found())?;
+    ShortCode::parse(&raw).map_err(|_| not_found())
 }
 
 #[cfg(test)]

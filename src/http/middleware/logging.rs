@@ -12,7 +12,7 @@ use axum::http::{Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::sync::Arc;
 
-use crate::app::ROUTES;
+use crate::http::routes;
 use crate::metrics::Metrics;
 use tower::{Layer, Service};
 
@@ -53,12 +53,7 @@ pub struct LogRequests<S> {
 fn route_label(route: Option<&MatchedPath>) -> &'static str {
     match route {
         None => "<unmatched>",
-        Some(route) => ROUTES
-            .iter()
-            .chain(crate::web::ROUTES)
-            .find(|r| **r == route.as_str())
-            .copied()
-            .unwrap_or("<other>"),
+        Some(route) => routes::label(route.as_str()).unwrap_or("<other>"),
     }
 }
 

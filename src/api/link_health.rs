@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::redirect::{for_client, possible_code};
-use super::{ApiError, Browser, Caller, RateLimitHeaders};
-use crate::state::AppState;
 use crate::domain::{HealthCheck, Timestamp};
+use crate::http::{ApiError, Browser, Caller, RateLimitHeaders};
+use crate::http::{for_client, possible_code};
 use crate::repository::HealthRecord;
+use crate::state::AppState;
 
 /// A link's health in `/stats/{code}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,9 +120,9 @@ pub(crate) async fn summary(
     params(("code" = String, Path, description = "Short code or alias")),
     responses(
         (status = 200, description = "The link's health and its latest checks", body = HealthView),
-        (status = 404, description = "Unknown, expired or impossible code", body = super::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "link_health_disabled", body = super::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = super::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, expired or impossible code", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "link_health_disabled", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = crate::http::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn history(
@@ -161,12 +161,12 @@ pub(crate) async fn history(
     security(("session" = []), ("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The check's result, with the link's health after it", body = HealthView),
-        (status = 401, description = "No valid session or API key", body = super::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "csrf_rejected", body = super::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such link, or not the caller's", body = super::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "link_health_disabled", body = super::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The destination's host was checked a moment ago; retry after Retry-After", body = super::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Storage unavailable", body = super::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid session or API key", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "csrf_rejected", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such link, or not the caller's", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "link_health_disabled", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The destination's host was checked a moment ago; retry after Retry-After", body = crate::http::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = crate::http::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn check_now(

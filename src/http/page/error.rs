@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::render::{Hx, Layout, html_response, respond};
-use crate::handler::{ApiError, RETRY_AFTER_SECONDS};
+use crate::http::{ApiError, RETRY_AFTER_SECONDS};
 use crate::repository::RepoError;
 use crate::service::ServiceError;
 

@@ -1,16 +1,16 @@
-//! HTTP handlers: extract, call a service, shape the response. No business rules live here.
+//! The JSON API: handlers that extract, call a service and shape the response (no business
+//! rules live here), the OpenAPI description, and [`router`], which mounts them with their
+//! guards. Built on the `http` kit; never imports `web` or `redirect`.
 
 mod account;
 mod analytics;
-mod caller;
-mod error;
-mod extract;
 mod health;
 mod keys;
 mod link_health;
 mod links;
 mod openapi;
 mod redirect;
+mod router;
 mod shorten;
 mod stats;
 mod users;
@@ -19,18 +19,10 @@ pub use analytics::{
     BreakdownBody, CountryClicks, DeviceClicks, HostClicks, RangeParams, SeriesBody, SeriesParams,
     SeriesPointView,
 };
-pub use caller::{
-    Authenticated, Caller, SESSION_COOKIE, Via, authenticate, cleared_session_cookie, cookie,
-    from_other_site, from_own_origin, presented_key, session_cookie, session_token,
-};
-pub use error::{
-    ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
-};
-pub(crate) use extract::visitor_headers;
-pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, declares_too_large, wants_html};
 pub use health::STORAGE_CHECK_DEADLINE;
 pub use health::{Checks, HealthBody};
 pub use openapi::{ApiDoc, openapi_json};
+pub use router::router;
 pub use shorten::{LinkResponse, ShortenRequest};
 pub use stats::StatsResponse;
 
@@ -46,13 +38,12 @@ pub use keys::{CreatedKey, KeyList, KeyView, NewKeyRequest};
 pub use link_health::{CheckView, HealthSummary, HealthView};
 pub use links::{LinkList, LinkPatch, LinkView, ListParams};
 
-pub(crate) use account::{Client, change_password, end_sessions, login, logout, me, setup, signup};
+pub(crate) use account::{change_password, end_sessions, login, logout, me, setup, signup};
 pub(crate) use analytics::{breakdown, timeseries};
 pub(crate) use health::{health, live, ready};
 pub(crate) use keys::{create_key, list_keys, revoke_key};
 pub(crate) use link_health::{check_now, history as health_history};
 pub(crate) use links::{delete_link, get_link, list_links, patch_link};
-pub(crate) use redirect::{follow, peek};
 pub(crate) use shorten::shorten;
 pub(crate) use stats::stats;
 pub(crate) use users::{create_invite, create_user, list_invites, list_users, update_user};
@@ -75,14 +66,4 @@ pub(crate) async fn metrics(
         ],
         state.metrics.render(),
     )
-}
-
-/// 404 for paths no route matches.
-pub(crate) async fn no_route(Browser(html): Browser) -> ApiError {
-    ApiError::NotFound { html }
-}
-
-/// 405 for a known path with another method; the router adds `Allow`.
-pub(crate) async fn wrong_method() -> ApiError {
-    ApiError::MethodNotAllowed
 }

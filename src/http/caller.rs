@@ -7,8 +7,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 
 use super::ApiError;
-use crate::state::{AppState, WebConfig};
+use super::middleware::client_from;
 use crate::domain::{Token, TokenKey, User};
+use crate::limiter::ClientId;
+use crate::state::{AppState, WebConfig};
 
 pub use crate::state::SESSION_COOKIE;
 
@@ -196,6 +198,24 @@ impl FromRequestParts<AppState> for Caller {
             Authenticated::Caller(caller) => Ok(caller),
             Authenticated::Anonymous | Authenticated::OperatorKey(_) => Err(ApiError::Unauthorized),
         }
+    }
+}
+
+/// The client a request counts against, for the login budgets.
+pub(crate) struct Client(pub(crate) ClientId);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_from(
+            &parts.extensions,
+            &parts.headers,
+            &state.guards,
+        )))
     }
 }
 

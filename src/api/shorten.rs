@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, Caller, Problem};
-use crate::state::AppState;
 use crate::domain::{Alias, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::http::{ApiError, ApiJson, Caller, Problem};
 use crate::service::NewLink;
+use crate::state::AppState;
 
 /// The request body. Unknown fields are refused so that a typo (`ttl_second`) is an error, not
 /// a silently ignored option.

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::account::{UserBody, UserView};
-use super::{ApiError, ApiJson, Caller, Problem};
-use crate::state::AppState;
 use crate::domain::{Invite, Role, Timestamp};
+use crate::http::{ApiError, ApiJson, Caller, Problem};
+use crate::state::AppState;
 
 /// A role as JSON names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]

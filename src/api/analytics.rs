@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::redirect::{for_client, possible_code};
-use super::{ApiError, Browser, Problem};
-use crate::state::AppState;
 use crate::domain::{DAY_MILLIS, ShortCode, Timestamp};
+use crate::http::{ApiError, Browser, Problem};
+use crate::http::{for_client, possible_code};
 use crate::service::{Interval, Ranking, buckets};
+use crate::state::AppState;
 
 /// Days a time series covers when `from` is not given: 7 for hourly buckets, 30 for daily.
 const DEFAULT_HOURLY_DAYS: i64 = 7;

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::handler::ApiError;
+use crate::http::ApiError;
 
 /// Runs the wrapped service under a deadline; past it the request gets [`ApiError::Timeout`].
 #[derive(Debug, Clone, Copy)]

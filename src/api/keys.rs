@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, Caller, Problem};
-use crate::state::AppState;
 use crate::domain::{API_KEY_PREFIX, ApiKeyRecord, Timestamp};
+use crate::http::middleware::spend;
+use crate::http::{ApiError, ApiJson, Caller, Problem};
 use crate::limiter::{Budget, ClientId};
-use crate::middleware::spend;
+use crate::state::AppState;
 
 /// A key as listed: never the key itself.
 #[derive(Debug, Serialize, ToSchema)]

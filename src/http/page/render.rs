@@ -114,8 +114,8 @@ pub trait Page: Template {
 /// further `"target" => as_block` pairs name the fragments.
 macro_rules! page {
     ($ty:ty $(, $target:literal => $block:ident)* $(,)?) => {
-        impl $crate::web::render::Page for $ty {
-            fn layout_mut(&mut self) -> &mut $crate::web::render::Layout {
+        impl $crate::http::page::render::Page for $ty {
+            fn layout_mut(&mut self) -> &mut $crate::http::page::render::Layout {
                 &mut self.layout
             }
 

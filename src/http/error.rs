@@ -6,6 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::extract::Browser;
 use crate::domain::{AccountInputError, AliasError, LongUrlError};
 use crate::repository::RepoError;
 use crate::service::ServiceError;
@@ -385,16 +386,16 @@ impl IntoResponse for ApiError {
         let status = self.status();
         if let Self::ErrorPage(inner) = self {
             let page = if inner.status() == StatusCode::SERVICE_UNAVAILABLE {
-                crate::web::PageError::Unavailable
+                crate::http::page::PageError::Unavailable
             } else {
-                crate::web::PageError::Internal
+                crate::http::page::PageError::Internal
             };
             return page.page();
         }
         let mut response = if let Self::NotFound { html: true } = self {
             // The site's own 404 page, with the headers every page of the UI carries.
-            let mut r = (status, Html(crate::web::link_not_found_html())).into_response();
-            crate::web::add_security_headers(r.headers_mut());
+            let mut r = (status, Html(crate::http::page::link_not_found_html())).into_response();
+            crate::http::page::add_security_headers(r.headers_mut());
             r
         } else {
             let detail = if status.is_server_error() {
@@ -435,4 +436,28 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// A service error as this client should see it: for browsers, 404s and server errors as the
+/// site's pages.
+pub(crate) fn for_client(error: ServiceError, Browser(html): Browser) -> ApiError {
+    match error {
+        ServiceError::NotFound => ApiError::NotFound { html },
+        other => match ApiError::from(other) {
+            server if html && server.status().is_server_error() => {
+                ApiError::ErrorPage(Box::new(server))
+            }
+            api => api,
+        },
+    }
+}
+
+/// 404 for paths no route matches.
+pub(crate) async fn no_route(Browser(html): Browser) -> ApiError {
+    ApiError::NotFound { html }
+}
+
+/// 405 for a known path with another method; the router adds `Allow`.
+pub(crate) async fn wrong_method() -> ApiError {
+    ApiError::MethodNotAllowed
 }

@@ -25,17 +25,18 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Sleep;
 use tower::Service;
 
-use super::guard::{client_from, lookup_refused, lookup_remote};
-use super::logging::{method_label, record_request};
-use super::recovery::panic_response;
-use super::timing::stamp_processing_time;
-use crate::state::AppState;
+use super::handler;
 use crate::domain::ShortCode;
-use crate::handler::{self, ApiError, Browser, wants_html};
+use crate::http::middleware::{
+    client_from, lookup_refused, lookup_remote, method_label, panic_response, record_request,
+    stamp_processing_time,
+};
+use crate::http::{ApiError, Browser, routes, visitor_headers, wants_html};
 use crate::limiter::{Budget, ClientId, Limiter, LookupAdmission};
+use crate::state::AppState;
 
 /// The route template this service answers, as logs and metrics label it.
-const ROUTE: &str = "/s/{code}";
+const ROUTE: &str = routes::REDIRECT;
 
 /// The service for `/s/{code}`; see the module documentation.
 #[derive(Clone)]
@@ -69,9 +70,8 @@ impl RedirectRoute {
         let Some(code) = code_in(request.uri().path()) else {
             return Stage::Done(Some(ApiError::NotFound { html: browser.0 }.into_response()));
         };
-        let visitor = counted.then(|| {
-            handler::visitor_headers(request.headers(), state.web.country_header.as_ref())
-        });
+        let visitor =
+            counted.then(|| visitor_headers(request.headers(), state.web.country_header.as_ref()));
         let answer = {
             let state = state.clone();
             async move {

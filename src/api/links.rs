@@ -9,12 +9,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::redirect::possible_code;
-use super::{ApiError, ApiJson, Browser, Caller, Problem};
-use crate::state::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::http::possible_code;
+use crate::http::{ApiError, ApiJson, Browser, Caller, Problem};
 use crate::repository::LinkCursor;
 use crate::service::{LinkChange, LinkQuery};
+use crate::state::AppState;
 
 /// Links per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 20;

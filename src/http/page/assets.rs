@@ -50,19 +50,19 @@ static FILES: LazyLock<[Asset; 3]> = LazyLock::new(|| {
             "app",
             "css",
             "text/css; charset=utf-8",
-            include_bytes!("../../static/app.css"),
+            include_bytes!("../../../static/app.css"),
         ),
         Asset::new(
             "app",
             "js",
             "text/javascript; charset=utf-8",
-            include_bytes!("../../static/app.js"),
+            include_bytes!("../../../static/app.js"),
         ),
         Asset::new(
             "htmx",
             "js",
             "text/javascript; charset=utf-8",
-            include_bytes!("../../static/vendor/htmx-2.0.11.min.js"),
+            include_bytes!("../../../static/vendor/htmx-2.0.11.min.js"),
         ),
     ]
 });

@@ -6,22 +6,22 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{
+use crate::config::Signup;
+use crate::domain::{Role, Timestamp, Token, User, Username};
+use crate::http::Client;
+use crate::http::middleware::{give_back, spend};
+use crate::http::{
     ApiError, ApiJson, Caller, Problem, Via, cleared_session_cookie, from_other_site,
     from_own_origin, session_cookie, session_token,
 };
-use crate::state::AppState;
-use crate::config::Signup;
-use crate::domain::{Role, Timestamp, Token, User, Username};
 use crate::limiter::{Budget, ClientId};
-use crate::middleware::{client_from, give_back, spend};
+use crate::state::AppState;
 
 /// A user as the API shows it. Never the password hash or the internal id.
 #[derive(Debug, Serialize, ToSchema)]
@@ -145,24 +145,6 @@ pub struct SetupRequest {
     #[serde(default)]
     #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<String>,
-}
-
-/// The client a request counts against, for the login budgets.
-pub(crate) struct Client(pub(crate) ClientId);
-
-impl FromRequestParts<AppState> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(client_from(
-            &parts.extensions,
-            &parts.headers,
-            &state.guards,
-        )))
-    }
 }
 
 /// A response that opens a session: the cookie, `Cache-Control: no-store`.

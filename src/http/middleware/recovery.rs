@@ -6,7 +6,7 @@ use std::any::Any;
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::handler::ApiError;
+use crate::http::ApiError;
 
 /// The panic handler's type, named so the layer can be stored and cloned.
 pub type PanicHandler = fn(Box<dyn Any + Send + 'static>) -> Response;

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use utoipa::ToSchema;
 
-use super::redirect::{for_client, possible_code};
-use super::{ApiError, Browser, Problem};
-use crate::state::AppState;
 use crate::domain::{LongUrl, ShortCode, Timestamp};
+use crate::http::{ApiError, Browser, Problem};
+use crate::http::{for_client, possible_code};
+use crate::state::AppState;
 
 /// The 200 body.
 #[derive(Debug, Serialize, ToSchema)]

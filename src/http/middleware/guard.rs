@@ -20,9 +20,9 @@ use ipnet::IpNet;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceExt};
 
-use crate::state::{AppState, Guards};
-use crate::handler::{ApiError, Authenticated, RateLimitHeaders, authenticate};
+use crate::http::{ApiError, Authenticated, RateLimitHeaders, authenticate};
 use crate::limiter::{Budget, ClientId, Decision, Limiter, LookupAdmission};
+use crate::state::{AppState, Guards};
 
 /// The client's address: the peer, or, when the peer is a trusted proxy, the address the
 /// trusted chain vouches for. `X-Forwarded-For` hops are walked from the right (the nearest

@@ -1,0 +1,43 @@
+//! The redirect's place in the API description. `GET`/`HEAD /s/{code}` are served by
+//! `crate::redirect` (the hot path, in a room of its own); these bodiless functions carry only
+//! their OpenAPI annotations, so the description stays beside the rest of the API's.
+
+use crate::http::Problem;
+#[allow(unused_imports)] // named by the documentation below, which the API description copies
+use crate::http::possible_code;
+
+/// Redirect to the link's destination, counting one click (an impossible code never gets here:
+/// see [`possible_code`]).
+#[utoipa::path(
+    get,
+    path = "/s/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 302, description = "Redirect (status configurable: 301, 302, 307, 308); empty body",
+            headers(("Location" = String, description = "The destination"))),
+        (status = 404, description = "Unknown, expired or impossible code (an HTML page for browsers)",
+            content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Lookup or 404 budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[allow(dead_code)] // documentation only: crate::redirect answers the route
+pub(crate) fn follow() {}
+
+/// Answers as `GET` would, without counting a click (link checkers, previews).
+#[utoipa::path(
+    head,
+    path = "/s/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 302, description = "As GET, counting nothing",
+            headers(("Location" = String, description = "The destination"))),
+        (status = 404, description = "Unknown, expired or impossible code"),
+        (status = 429, description = "Lookup or 404 budget spent"),
+        (status = 503, description = "Storage unavailable"),
+    )
+)]
+#[allow(dead_code)] // documentation only: crate::redirect answers the route
+pub(crate) fn peek() {}
