@@ -16,7 +16,8 @@ use crate::metrics::Metrics;
 use crate::repository::Stores;
 use crate::service::health::LinkHealthService;
 use crate::service::{
-    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, LinkCache, LinkPolicy, UrlService,
+    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, HashGate, LinkCache, LinkPolicy,
+    ServiceCollector, UrlService,
 };
 
 /// The session cookie's name over plain http. Over https it carries the `__Host-` prefix
@@ -220,7 +221,7 @@ impl AppState {
             UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks)
                 .count_creates_in(metrics.links_created.clone()),
         );
-        metrics.observe(urls.clone());
+        metrics.observe(Box::new(ServiceCollector::new(urls.clone())));
         let redirect_status =
             StatusCode::from_u16(settings.links.redirect_status).map_err(|e| ConfigError {
                 message: format!("links.redirect_status: {e}"),
@@ -245,7 +246,7 @@ impl AppState {
             clock_for_accounts,
             settings.accounts.session_lifetime(),
             settings.accounts.invite_ttl(),
-            Arc::new(settings.accounts.hash_gate()),
+            Arc::new(HashGate::from_settings(&settings.accounts)),
         );
         Ok(Self(Arc::new(Shared {
             accounts: Arc::new(accounts),

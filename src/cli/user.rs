@@ -100,7 +100,7 @@ pub async fn run_user(command: UserCommand, settings: &Settings) -> anyhow::Resu
         Arc::new(SystemClock),
         settings.accounts.session_lifetime(),
         settings.accounts.invite_ttl(),
-        Arc::new(settings.accounts.hash_gate()),
+        Arc::new(crate::service::HashGate::from_settings(&settings.accounts)),
     );
     match command {
         UserCommand::Create {

@@ -67,15 +67,6 @@ impl AccountSettings {
         }
     }
 
-    /// The process's bound on password hashing.
-    pub fn hash_gate(&self) -> crate::service::HashGate {
-        let concurrent = match self.max_concurrent_hashes {
-            0 => crate::service::HashGate::default_concurrency(),
-            n => n,
-        };
-        crate::service::HashGate::new(concurrent, Duration::from_millis(self.hash_wait_ms))
-    }
-
     /// How long invites can be used.
     pub fn invite_ttl(&self) -> Duration {
         Duration::from_secs(self.invite_ttl_hours * 60 * 60)

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::ServiceError;
+use crate::config::AccountSettings;
 
 /// Bounds concurrent password hashing (see the module docs).
 #[derive(Debug)]
@@ -30,6 +31,16 @@ impl HashGate {
             size,
             wait,
         }
+    }
+
+    /// The gate `accounts.max_concurrent_hashes` and `accounts.hash_wait_ms` describe (0
+    /// concurrent hashes: [`Self::default_concurrency`]).
+    pub fn from_settings(settings: &AccountSettings) -> Self {
+        let concurrent = match settings.max_concurrent_hashes {
+            0 => Self::default_concurrency(),
+            n => n,
+        };
+        Self::new(concurrent, Duration::from_millis(settings.hash_wait_ms))
     }
 
     /// Twice the CPUs this process may use: enough to keep them busy while a hash's thread

@@ -6,6 +6,7 @@ mod analytics;
 mod api_keys;
 mod cache;
 mod clicks;
+mod collector;
 mod error;
 mod expiration;
 mod hashing;
@@ -24,6 +25,7 @@ pub use clicks::{
     ClickBuffer, ClickFlusher, ClickOutbox, FlushReport, PUBLISH_BATCH, PendingClicks,
     ProcessorStats, Unflushed,
 };
+pub use collector::ServiceCollector;
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use hashing::HashGate;
