@@ -16,7 +16,7 @@ use super::{
     SetupRequest, ShortenRequest, SignupRequest, StatsResponse, UserBody, UserUpdate, UserView,
     UsersBody,
 };
-use crate::http::Problem;
+use crate::http::{ERRORS, Problem};
 
 /// The document's root.
 #[derive(OpenApi)]
@@ -105,8 +105,17 @@ impl Modify for Security {
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     add_common_answers(&mut doc);
+    list_error_codes(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_owned())
 });
+
+/// The problem body's `code` as an enum of every row of the error table ([`ERRORS`]), so the
+/// document lists exactly the codes the server answers with.
+fn list_error_codes(doc: &mut serde_json::Value) {
+    if let Some(code) = doc.pointer_mut("/components/schemas/Problem/properties/code") {
+        code["enum"] = ERRORS.iter().map(|row| row.code).collect();
+    }
+}
 
 /// A problem+json response described as `description`.
 fn problem(description: &str) -> serde_json::Value {

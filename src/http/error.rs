@@ -6,6 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error_table::{ErrorCode, codes};
 use super::extract::Browser;
 use crate::domain::{AccountInputError, AliasError, LongUrlError};
 use crate::repository::RepoError;
@@ -123,47 +124,6 @@ pub enum ApiError {
     Internal,
 }
 
-/// Every error code the API answers with, for the OpenAPI document.
-pub const ERROR_CODES: &[&str] = &[
-    "invalid_request",
-    "invalid_url",
-    "unsupported_scheme",
-    "credentials_in_url",
-    "invalid_hostname",
-    "forbidden_destination",
-    "self_referencing_url",
-    "url_too_long",
-    "invalid_ttl",
-    "invalid_expiry",
-    "invalid_alias",
-    "reserved_alias",
-    "unauthorized",
-    "invalid_username",
-    "weak_password",
-    "invalid_display_name",
-    "invalid_credentials",
-    "csrf_rejected",
-    "forbidden",
-    "signup_closed",
-    "invalid_invite",
-    "username_taken",
-    "too_many_keys",
-    "last_admin",
-    "link_health_disabled",
-    "invalid_setup_token",
-    "setup_done",
-    "not_found",
-    "method_not_allowed",
-    "alias_taken",
-    "payload_too_large",
-    "unsupported_media_type",
-    "rate_limited",
-    "internal_error",
-    "storage_unavailable",
-    "busy",
-    "request_timeout",
-];
-
 /// An RFC 9457 problem details body (`application/problem+json`).
 #[derive(Serialize, ToSchema)]
 pub struct Problem {
@@ -179,130 +139,73 @@ pub struct Problem {
     /// Human-readable explanation (never internal detail for 5xx).
     pub detail: String,
     /// Stable machine-readable code; switch on this.
-    #[schema(
-        pattern = "^(invalid_request|invalid_url|unsupported_scheme|credentials_in_url|invalid_hostname|forbidden_destination|self_referencing_url|url_too_long|invalid_ttl|invalid_expiry|invalid_range|invalid_alias|reserved_alias|unauthorized|invalid_username|weak_password|invalid_display_name|invalid_credentials|csrf_rejected|forbidden|signup_closed|invalid_invite|username_taken|too_many_keys|last_admin|link_health_disabled|invalid_setup_token|setup_done|not_found|method_not_allowed|alias_taken|payload_too_large|unsupported_media_type|rate_limited|internal_error|storage_unavailable|busy|request_timeout)$"
-    )]
     pub code: String,
 }
 
 impl ApiError {
+    /// This error's row of the table: its `code`, status and title.
+    pub fn kind(&self) -> &'static ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => &codes::INVALID_REQUEST,
+            Self::InvalidUrl(e) => match e {
+                LongUrlError::Invalid(_)
+                | LongUrlError::ControlCharacter
+                | LongUrlError::BlockedPort(_) => &codes::INVALID_URL,
+                LongUrlError::UnsupportedScheme(_) => &codes::UNSUPPORTED_SCHEME,
+                LongUrlError::Credentials => &codes::CREDENTIALS_IN_URL,
+                LongUrlError::InvalidHostname(_) => &codes::INVALID_HOSTNAME,
+                LongUrlError::ForbiddenDestination(_) => &codes::FORBIDDEN_DESTINATION,
+                LongUrlError::SelfReferencing => &codes::SELF_REFERENCING_URL,
+                LongUrlError::TooLong => &codes::URL_TOO_LONG,
+            },
+            Self::InvalidTtl(_) => &codes::INVALID_TTL,
+            Self::InvalidExpiry(_) => &codes::INVALID_EXPIRY,
+            Self::InvalidRange(_) => &codes::INVALID_RANGE,
+            Self::InvalidAlias(AliasError::Invalid(_)) => &codes::INVALID_ALIAS,
+            Self::InvalidAlias(AliasError::Reserved(_)) => &codes::RESERVED_ALIAS,
+            Self::NotFound { .. } => &codes::NOT_FOUND,
+            Self::Unauthorized => &codes::UNAUTHORIZED,
+            Self::InvalidAccount(AccountInputError::InvalidUsername) => &codes::INVALID_USERNAME,
+            Self::InvalidAccount(AccountInputError::WeakPassword) => &codes::WEAK_PASSWORD,
+            Self::InvalidAccount(AccountInputError::InvalidDisplayName) => {
+                &codes::INVALID_DISPLAY_NAME
+            }
+            Self::InvalidCredentials => &codes::INVALID_CREDENTIALS,
+            Self::CsrfRejected => &codes::CSRF_REJECTED,
+            Self::Forbidden => &codes::FORBIDDEN,
+            Self::SignupClosed(_) => &codes::SIGNUP_CLOSED,
+            Self::InvalidInvite => &codes::INVALID_INVITE,
+            Self::UsernameTaken => &codes::USERNAME_TAKEN,
+            Self::TooManyKeys(_) => &codes::TOO_MANY_KEYS,
+            Self::LastAdmin => &codes::LAST_ADMIN,
+            Self::LinkHealthOff => &codes::LINK_HEALTH_DISABLED,
+            Self::InvalidSetupToken => &codes::INVALID_SETUP_TOKEN,
+            Self::SetupDone => &codes::SETUP_DONE,
+            Self::RateLimited(_) => &codes::RATE_LIMITED,
+            Self::MethodNotAllowed => &codes::METHOD_NOT_ALLOWED,
+            Self::AliasTaken(_) => &codes::ALIAS_TAKEN,
+            Self::PayloadTooLarge(_) => &codes::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => &codes::UNSUPPORTED_MEDIA_TYPE,
+            Self::StorageUnavailable => &codes::STORAGE_UNAVAILABLE,
+            Self::Busy => &codes::BUSY,
+            Self::ErrorPage(inner) => inner.kind(),
+            Self::Timeout => &codes::REQUEST_TIMEOUT,
+            Self::Internal => &codes::INTERNAL_ERROR,
+        }
+    }
+
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::InvalidRequest(_)
-            | Self::InvalidUrl(_)
-            | Self::InvalidTtl(_)
-            | Self::InvalidExpiry(_)
-            | Self::InvalidRange(_)
-            | Self::InvalidAlias(_)
-            | Self::InvalidAccount(_)
-            | Self::InvalidInvite => StatusCode::BAD_REQUEST,
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::CsrfRejected
-            | Self::Forbidden
-            | Self::SignupClosed(_)
-            | Self::InvalidSetupToken => StatusCode::FORBIDDEN,
-            Self::UsernameTaken
-            | Self::TooManyKeys(_)
-            | Self::LastAdmin
-            | Self::SetupDone
-            | Self::LinkHealthOff => StatusCode::CONFLICT,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::AliasTaken(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::StorageUnavailable | Self::Busy | Self::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::ErrorPage(inner) => inner.status(),
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status
     }
 
     /// The stable machine-readable `code` member.
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidUrl(e) => match e {
-                LongUrlError::Invalid(_)
-                | LongUrlError::ControlCharacter
-                | LongUrlError::BlockedPort(_) => "invalid_url",
-                LongUrlError::UnsupportedScheme(_) => "unsupported_scheme",
-                LongUrlError::Credentials => "credentials_in_url",
-                LongUrlError::InvalidHostname(_) => "invalid_hostname",
-                LongUrlError::ForbiddenDestination(_) => "forbidden_destination",
-                LongUrlError::SelfReferencing => "self_referencing_url",
-                LongUrlError::TooLong => "url_too_long",
-            },
-            Self::InvalidTtl(_) => "invalid_ttl",
-            Self::InvalidExpiry(_) => "invalid_expiry",
-            Self::InvalidRange(_) => "invalid_range",
-            Self::InvalidAlias(AliasError::Invalid(_)) => "invalid_alias",
-            Self::InvalidAlias(AliasError::Reserved(_)) => "reserved_alias",
-            Self::NotFound { .. } => "not_found",
-            Self::Unauthorized => "unauthorized",
-            Self::InvalidAccount(AccountInputError::InvalidUsername) => "invalid_username",
-            Self::InvalidAccount(AccountInputError::WeakPassword) => "weak_password",
-            Self::InvalidAccount(AccountInputError::InvalidDisplayName) => "invalid_display_name",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::CsrfRejected => "csrf_rejected",
-            Self::Forbidden => "forbidden",
-            Self::SignupClosed(_) => "signup_closed",
-            Self::InvalidInvite => "invalid_invite",
-            Self::UsernameTaken => "username_taken",
-            Self::TooManyKeys(_) => "too_many_keys",
-            Self::LastAdmin => "last_admin",
-            Self::LinkHealthOff => "link_health_disabled",
-            Self::InvalidSetupToken => "invalid_setup_token",
-            Self::SetupDone => "setup_done",
-            Self::RateLimited(_) => "rate_limited",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::AliasTaken(_) => "alias_taken",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::StorageUnavailable => "storage_unavailable",
-            Self::Busy => "busy",
-            Self::ErrorPage(inner) => inner.code(),
-            Self::Timeout => "request_timeout",
-            Self::Internal => "internal_error",
-        }
+        self.kind().code
     }
 
     fn title(&self) -> &'static str {
-        match self {
-            Self::InvalidRequest(_) => "Invalid request",
-            Self::InvalidUrl(_) => "Invalid long URL",
-            Self::InvalidTtl(_) => "Invalid TTL",
-            Self::InvalidExpiry(_) => "Invalid expiry",
-            Self::InvalidRange(_) => "Invalid range",
-            Self::InvalidAlias(_) => "Invalid alias",
-            Self::NotFound { .. } => "Not found",
-            Self::Unauthorized => "Unauthorized",
-            Self::InvalidAccount(_) => "Invalid account details",
-            Self::InvalidCredentials => "Invalid credentials",
-            Self::CsrfRejected => "Cross-origin request refused",
-            Self::Forbidden => "Forbidden",
-            Self::SignupClosed(_) => "Signup closed",
-            Self::InvalidInvite => "Invalid invite",
-            Self::UsernameTaken => "User name taken",
-            Self::TooManyKeys(_) => "Too many keys",
-            Self::LastAdmin => "Last administrator",
-            Self::LinkHealthOff => "Link health disabled",
-            Self::InvalidSetupToken => "Invalid setup token",
-            Self::SetupDone => "Setup done",
-            Self::RateLimited(_) => "Too many requests",
-            Self::MethodNotAllowed => "Method not allowed",
-            Self::AliasTaken(_) => "Alias taken",
-            Self::PayloadTooLarge(_) => "Payload too large",
-            Self::UnsupportedMediaType => "Unsupported media type",
-            Self::StorageUnavailable => "Storage unavailable",
-            Self::Busy => "Busy",
-            Self::ErrorPage(inner) => inner.title(),
-            Self::Timeout => "Request timeout",
-            Self::Internal => "Internal server error",
-        }
+        self.kind().title
     }
 }
 

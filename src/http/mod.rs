@@ -5,6 +5,7 @@
 
 mod caller;
 mod error;
+mod error_table;
 mod extract;
 pub mod middleware;
 pub mod page;
@@ -15,9 +16,8 @@ pub use caller::{
     Authenticated, Caller, SESSION_COOKIE, Via, authenticate, cleared_session_cookie, cookie,
     from_other_site, from_own_origin, presented_key, session_cookie, session_token,
 };
-pub use error::{
-    ApiError, ERROR_CODES, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
-};
+pub use error::{ApiError, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders};
 pub(crate) use error::{for_client, no_route, wrong_method};
+pub use error_table::{ERRORS, ErrorCode, codes};
 pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, declares_too_large, wants_html};
 pub(crate) use extract::{possible_code, visitor_headers};
