@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use crate::domain::SessionLifetime;
 
 /// Who may create an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Signup {
     /// Only the operator (`url-shortener user create`) and admins.
@@ -21,7 +21,7 @@ pub enum Signup {
 }
 
 /// `[accounts]` settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountSettings {
     /// `accounts.signup`: `closed`, `invite` or `open`. Default `invite`.

@@ -1,12 +1,12 @@
 //! `[clicks]` and `[workers]`: how clicks are counted and queued, and whether this process runs
 //! the background workers. `Debug` hides the queue's Redis password.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::redact_password;
+use super::{ConfigError, redact_password};
 
 /// Where a redirect's click event goes (`clicks.queue`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClickQueue {
     /// In process: the click buffer, written by this process's own flusher (the default).
@@ -18,7 +18,7 @@ pub enum ClickQueue {
 }
 
 /// `[clicks]` settings.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClickSettings {
     /// `clicks.flush_interval_ms`: how often buffered clicks reach storage. Default 1000.
@@ -99,7 +99,7 @@ impl Default for ClickSettings {
 }
 
 /// `[workers]` settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSettings {
     /// `workers.enabled`: run the background workers (click processor or flusher, expiry
@@ -112,5 +112,69 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self { enabled: true }
+    }
+}
+
+impl ClickSettings {
+    /// Checks the flush and queue settings; `workers` because only the Redis queue lets a
+    /// process leave its clicks to workers elsewhere.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn validate(&self, workers: &WorkerSettings) -> Result<(), ConfigError> {
+        if self.flush_interval_ms == 0 {
+            return Err(ConfigError::key(
+                "clicks.flush_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        let clicks = self;
+        if clicks.queue == ClickQueue::Memory && !workers.enabled {
+            return Err(ConfigError::key(
+                "workers.enabled",
+                "false needs clicks.queue = \"redis\": with the memory queue only this process \
+                 can write its clicks",
+            ));
+        }
+        if clicks.queue == ClickQueue::Redis {
+            if !(clicks.redis_url.starts_with("redis://")
+                || clicks.redis_url.starts_with("rediss://"))
+            {
+                return Err(ConfigError::key(
+                    "clicks.redis_url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+            if clicks.claim_idle_ms < 2 * clicks.flush_interval_ms {
+                return Err(ConfigError::key(
+                    "clicks.claim_idle_ms",
+                    format!(
+                        "must be at least twice clicks.flush_interval_ms ({} ms): a processor \
+                         holds what it read for that long before writing it",
+                        clicks.flush_interval_ms
+                    ),
+                ));
+            }
+            for (key, value) in [
+                ("clicks.redis_timeout_ms", clicks.redis_timeout_ms),
+                ("clicks.stream_max_len", clicks.stream_max_len),
+                ("clicks.claim_idle_ms", clicks.claim_idle_ms),
+                ("clicks.read_batch", clicks.read_batch as u64),
+                ("clicks.outbox_capacity", clicks.outbox_capacity as u64),
+            ] {
+                if value == 0 {
+                    return Err(ConfigError::key(key, "must be at least 1"));
+                }
+            }
+        }
+        if let Some(name) = &self.country_header
+            && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(ConfigError::key(
+                "clicks.country_header",
+                format!("'{name}' is not a header name"),
+            ));
+        }
+        Ok(())
     }
 }

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::ConfigError;
+
 /// The storage backends `storage.backend` can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
     /// In process memory; lost on exit.
@@ -23,7 +25,7 @@ pub enum StorageBackend {
 }
 
 /// `[storage]` settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSettings {
     /// `storage.backend`: which store to use. Default `sqlite`.
@@ -55,7 +57,7 @@ impl Default for StorageSettings {
 }
 
 /// `[storage.redis]` settings. `Debug` hides the password in the URL.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     /// `storage.redis.url`: `redis://[:password@]host:port[/db]` or `rediss://` for TLS.
@@ -98,7 +100,7 @@ pub fn redact_password(url: &str) -> String {
 
 /// `[storage.dynamodb]` settings. Credentials come from the standard AWS chain (environment,
 /// profile, web identity, ECS or EC2 role), never from this file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DynamoDbSettings {
     /// `storage.dynamodb.table`: table name. Default `url-shortener`.
@@ -124,7 +126,7 @@ impl Default for DynamoDbSettings {
 }
 
 /// When SQLite waits for the disk (`PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SqliteSync {
     /// Every commit reaches the disk before it is acknowledged: survives power loss.
@@ -136,7 +138,7 @@ pub enum SqliteSync {
 }
 
 /// `[storage.sqlite]` settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SqliteSettings {
     /// `storage.sqlite.path`: the database file, created with its folder. Default
@@ -156,7 +158,7 @@ impl Default for SqliteSettings {
 }
 
 /// `storage.postgres.sslmode`: libpq's TLS modes, with libpq's meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PgSslMode {
     /// Never TLS.
@@ -175,7 +177,7 @@ pub enum PgSslMode {
 }
 
 /// `[storage.postgres]` settings. `Debug` hides the password in the URL.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostgresSettings {
     /// `storage.postgres.url`: `postgres://user:password@host:port/database` (libpq URL
@@ -213,5 +215,54 @@ impl std::fmt::Debug for PostgresSettings {
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
             .finish()
+    }
+}
+
+impl StorageSettings {
+    /// Checks the chosen backend's settings.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.backend == StorageBackend::Sqlite && self.sqlite.path.as_os_str().is_empty() {
+            return Err(ConfigError::key("storage.sqlite.path", "must not be empty"));
+        }
+        if self.timeout_ms == 0 {
+            return Err(ConfigError::key("storage.timeout_ms", "must be at least 1"));
+        }
+        if self.backend == StorageBackend::Redis {
+            let url = &self.redis.url;
+            if !Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss")) {
+                return Err(ConfigError::key(
+                    "storage.redis.url",
+                    format!(
+                        "'{}' is not a redis:// or rediss:// URL",
+                        redact_password(url)
+                    ),
+                ));
+            }
+        }
+        if self.backend == StorageBackend::Dynamodb && self.dynamodb.table.is_empty() {
+            return Err(ConfigError::key(
+                "storage.dynamodb.table",
+                "must not be empty",
+            ));
+        }
+        if self.backend == StorageBackend::Postgres {
+            let pg = &self.postgres;
+            if !Url::parse(&pg.url).is_ok_and(|u| matches!(u.scheme(), "postgres" | "postgresql")) {
+                return Err(ConfigError::key(
+                    "storage.postgres.url",
+                    format!("'{}' is not a postgres:// URL", redact_password(&pg.url)),
+                ));
+            }
+            if pg.pool_size == 0 {
+                return Err(ConfigError::key(
+                    "storage.postgres.pool_size",
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
     }
 }

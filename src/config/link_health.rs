@@ -1,9 +1,9 @@
 //! `[link_health]`: the worker that checks links' destinations (README "Link health").
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[link_health]` settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LinkHealthSettings {
     /// `link_health.enabled`: whether this process's workers check destinations. Default true.
