@@ -81,7 +81,7 @@ async fn run(cli: Cli, settings: Settings, shards: Option<usize>) -> anyhow::Res
             sessions: Some(sessions),
             clock,
             expired: Some(state.metrics.links_expired_removed.clone()),
-            health: state.health.clone(),
+            link_health: state.link_health.clone(),
         },
         &background,
     )

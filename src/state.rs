@@ -14,7 +14,7 @@ use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::repository::Stores;
-use crate::service::health::LinkHealthService;
+use crate::service::link_health::LinkHealthService;
 use crate::service::{
     AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, HashGate, LinkCache, LinkPolicy,
     ServiceCollector, UrlService,
@@ -144,7 +144,7 @@ pub struct Shared {
     /// Click analytics for `/stats`.
     pub analytics: Arc<ClickAnalytics>,
     /// The destination checker; `None` where link health is off.
-    pub health: Option<Arc<LinkHealthService>>,
+    pub link_health: Option<Arc<LinkHealthService>>,
 }
 
 impl AppState {
@@ -205,13 +205,10 @@ impl AppState {
             anonymous_create: settings.auth.anonymous_create(),
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
         };
-        let analytics = Arc::new(ClickAnalytics::new(
-            stores.accounts.clicks.clone(),
-            clicks.clone(),
-        ));
-        let health = crate::service::health::build(
+        let analytics = Arc::new(ClickAnalytics::new(stores.clicks.clone(), clicks.clone()));
+        let link_health = crate::service::link_health::build(
             settings,
-            stores.accounts.health.clone(),
+            stores.link_health.clone(),
             repo.clone(),
             clock.clone(),
             &metrics,
@@ -253,7 +250,7 @@ impl AppState {
             signup: settings.accounts.signup,
             urls,
             analytics,
-            health,
+            link_health,
             guards: Arc::new(guards),
             web: Arc::new(web),
             lifecycle: Lifecycle::default(),

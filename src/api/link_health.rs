@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{HealthCheck, Timestamp};
+use crate::domain::{LinkCheck, Timestamp};
 use crate::http::{ApiError, Browser, Caller, RateLimitHeaders};
 use crate::http::{for_client, possible_code};
-use crate::repository::HealthRecord;
+use crate::repository::LinkHealthRecord;
 use crate::state::AppState;
 
 /// A link's health in `/stats/{code}`.
@@ -37,7 +37,7 @@ pub struct HealthSummary {
 
 impl HealthSummary {
     /// The summary of `record` (`None`: never checked).
-    pub fn of(record: Option<&HealthRecord>) -> Self {
+    pub fn of(record: Option<&LinkHealthRecord>) -> Self {
         let state = record.map(|r| &r.state);
         let last = state.and_then(|s| s.last.as_ref());
         Self {
@@ -64,8 +64,8 @@ pub struct CheckView {
     pub duration_ms: u32,
 }
 
-impl From<&HealthCheck> for CheckView {
-    fn from(check: &HealthCheck) -> Self {
+impl From<&LinkCheck> for CheckView {
+    fn from(check: &LinkCheck) -> Self {
         Self {
             at: check.at,
             outcome: check.outcome.as_str(),
@@ -86,7 +86,7 @@ pub struct HealthView {
 }
 
 impl HealthView {
-    fn of(record: Option<&HealthRecord>) -> Self {
+    fn of(record: Option<&LinkHealthRecord>) -> Self {
         Self {
             summary: HealthSummary::of(record),
             checks: record
@@ -101,7 +101,7 @@ pub(crate) async fn summary(
     state: &AppState,
     code: &crate::domain::ShortCode,
 ) -> Result<Option<HealthSummary>, ApiError> {
-    let Some(health) = &state.health else {
+    let Some(health) = &state.link_health else {
         return Ok(None);
     };
     let record = health
@@ -137,7 +137,7 @@ pub(crate) async fn history(
         .stats(&code)
         .await
         .map_err(|e| for_client(e, browser))?;
-    let Some(health) = &state.health else {
+    let Some(health) = &state.link_health else {
         return Err(ApiError::LinkHealthOff);
     };
     let record = health
@@ -176,7 +176,7 @@ pub(crate) async fn check_now(
 ) -> Result<Json<HealthView>, ApiError> {
     let code = possible_code(path, Browser(false))?;
     let link = state.urls.managed_link(&caller.user, &code).await?;
-    let Some(health) = &state.health else {
+    let Some(health) = &state.link_health else {
         return Err(ApiError::LinkHealthOff);
     };
     let record = health

@@ -32,9 +32,9 @@ pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
     let stores = build_stores(&settings.storage, &metrics).await?;
     let (stop, stopped) = watch::channel(false);
     let clock = Arc::new(SystemClock);
-    let health = crate::service::health::build(
+    let link_health = crate::service::link_health::build(
         settings,
-        stores.accounts.health.clone(),
+        stores.link_health.clone(),
         stores.links.clone(),
         clock.clone(),
         &metrics,
@@ -48,7 +48,7 @@ pub async fn run_worker(settings: &Settings) -> anyhow::Result<()> {
             sessions: Some(stores.accounts.sessions),
             clock,
             expired: None,
-            health,
+            link_health,
         },
         &stopped,
     )

@@ -7,8 +7,8 @@ mod api_key;
 mod click;
 mod clock;
 mod codegen;
-mod health;
 mod instance;
+mod link_health;
 mod long_url;
 mod record;
 mod session;
@@ -28,8 +28,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{
     BASE62, MAX_GENERATED_LEN, MIN_GENERATED_LEN, RandomCodeGen, ShortCodeGen, random_base62,
 };
-pub use health::{BrokenRule, CheckOutcome, HealthCheck, HealthState, HealthStatus};
 pub use instance::InstanceId;
+pub use link_health::{BrokenRule, CheckOutcome, LinkCheck, LinkHealthState, LinkHealthStatus};
 pub use long_url::{
     BAD_PORTS, LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
 };

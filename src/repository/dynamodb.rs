@@ -51,9 +51,9 @@ use super::{
 
 mod accounts;
 mod clicks;
-mod health;
 mod keys;
-pub use health::{BROKEN_INDEX, HEALTH_INDEX};
+mod link_health;
+pub use link_health::{BROKEN_INDEX, HEALTH_INDEX};
 mod links;
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
 
@@ -160,12 +160,12 @@ const INDEXES: [Index; 4] = [
         range: ("owner_sort", ScalarAttributeType::S),
     },
     Index {
-        name: health::HEALTH_INDEX,
+        name: link_health::HEALTH_INDEX,
         hash: ("health_bucket", ScalarAttributeType::S),
         range: ("health_due", ScalarAttributeType::N),
     },
     Index {
-        name: health::BROKEN_INDEX,
+        name: link_health::BROKEN_INDEX,
         hash: ("broken_bucket", ScalarAttributeType::S),
         range: ("broken_since", ScalarAttributeType::N),
     },

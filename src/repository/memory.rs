@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 mod accounts;
 mod clicks;
-mod health;
+mod link_health;
 
 use super::{ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository};
 use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
@@ -35,7 +35,7 @@ struct Entry {
     /// until the first check.
     health_due: i64,
     /// What the checks found; `None` until the first.
-    health: Option<Box<super::HealthRecord>>,
+    health: Option<Box<super::LinkHealthRecord>>,
     /// When an administrator disabled the link; [`NONE`] while it is enabled.
     disabled_at: i64,
 }

@@ -9,7 +9,7 @@ mod analytics;
 mod changes;
 mod deadline;
 mod dynamodb;
-pub mod health;
+pub mod link_health;
 mod memory;
 mod metered;
 mod postgres;
@@ -39,7 +39,7 @@ pub use dynamodb::{
     BROKEN_INDEX, DynamoDbRepository, EXPIRY_INDEX, EXPIRY_SHARDS, HEALTH_INDEX, OWNER_INDEX,
     SWEEP_LOOKBACK_DAYS, expiry_bucket,
 };
-pub use health::{DueWindow, HISTORY_LEN, HealthRecord, HealthStore};
+pub use link_health::{DueWindow, HISTORY_LEN, LinkHealthRecord, LinkHealthStore};
 pub use memory::MemoryRepository;
 pub use metered::Metered;
 pub use postgres::{MIGRATOR as POSTGRES_MIGRATOR, PostgresRepository};
@@ -464,6 +464,11 @@ pub struct Stores {
     pub links: Arc<dyn Repository>,
     /// API keys.
     pub keys: Arc<dyn ApiKeyStore>,
+    /// Click analytics (the reads; writes ride on [`Repository::increment_click_counts`]).
+    pub clicks: Arc<dyn ClickStatsStore>,
+    /// The link-health schedule and records; `None` on a backend that has no link health
+    /// yet (the checker does not run there, and `/stats` shows no health).
+    pub link_health: Option<Arc<dyn LinkHealthStore>>,
     /// Users, sessions and invites.
     pub accounts: AccountStores,
 }
@@ -477,55 +482,45 @@ pub struct AccountStores {
     pub sessions: Arc<dyn SessionStore>,
     /// Invites.
     pub invites: Arc<dyn InviteStore>,
-    /// Click analytics (the reads; writes ride on [`Repository::increment_click_counts`]).
-    pub clicks: Arc<dyn ClickStatsStore>,
-    /// The link-health schedule and records; `None` on a backend that has no link health
-    /// yet (the checker does not run there, and `/stats` shows no health).
-    pub health: Option<Arc<dyn HealthStore>>,
 }
 
 impl AccountStores {
-    /// The account and analytics views of one backend.
-    pub fn of<B: UserStore + SessionStore + InviteStore + ClickStatsStore>(
-        backend: Arc<B>,
-    ) -> Self {
+    /// The account views of one backend.
+    pub fn of<B: UserStore + SessionStore + InviteStore>(backend: Arc<B>) -> Self {
         Self {
             users: backend.clone(),
             sessions: backend.clone(),
-            invites: backend.clone(),
-            clicks: backend,
-            health: None,
+            invites: backend,
         }
-    }
-
-    /// The same, with `backend`'s link-health store.
-    pub fn with_health(mut self, backend: Arc<dyn HealthStore>) -> Self {
-        self.health = Some(backend);
-        self
     }
 }
 
 impl Stores {
-    /// The link and key views of one backend, with accounts in a fresh memory store: for test
-    /// doubles and wrappers of links and keys only.
+    /// The link and key views of one backend, with accounts and click analytics in a fresh
+    /// memory store: for test doubles and wrappers of links and keys only.
     pub fn with_memory_accounts<B: Repository + ApiKeyStore>(backend: B) -> Self {
-        Self::split(
-            backend,
-            AccountStores::of(Arc::new(MemoryRepository::new())),
-        )
+        let memory = Arc::new(MemoryRepository::new());
+        Self::split(backend, memory.clone(), AccountStores::of(memory))
     }
 
-    /// The link and key views of `backend` (a wrapper, say), with `accounts` beside them.
-    fn split<B: Repository + ApiKeyStore>(backend: B, accounts: AccountStores) -> Self {
+    /// The link and key views of `backend` (a wrapper, say), with `clicks` and `accounts`
+    /// beside them.
+    fn split<B: Repository + ApiKeyStore>(
+        backend: B,
+        clicks: Arc<dyn ClickStatsStore>,
+        accounts: AccountStores,
+    ) -> Self {
         let backend = Arc::new(backend);
         Self {
             links: backend.clone(),
             keys: backend,
+            clicks,
+            link_health: None,
             accounts,
         }
     }
 
-    /// Every view of one backend that keeps accounts too.
+    /// Every view of one backend that keeps accounts and analytics too.
     pub fn with_accounts<B>(backend: B) -> Self
     where
         B: Repository + ApiKeyStore + UserStore + SessionStore + InviteStore + ClickStatsStore,
@@ -534,14 +529,21 @@ impl Stores {
         Self {
             links: backend.clone(),
             keys: backend.clone(),
+            clicks: backend.clone(),
+            link_health: None,
             accounts: AccountStores::of(backend),
         }
     }
-}
 
-impl Stores {
+    /// The same stores, with `store` keeping link health.
+    pub fn with_link_health(mut self, store: Arc<dyn LinkHealthStore>) -> Self {
+        self.link_health = Some(store);
+        self
+    }
+
     /// A networked backend: links and keys behind a deadline and the error meter, accounts
-    /// direct (they are rare next to redirects, and the clients' own timeouts bound them).
+    /// and analytics direct (they are rare next to redirects, and the clients' own timeouts
+    /// bound them).
     fn metered_with_accounts<B>(
         backend: Arc<B>,
         timeout: Duration,
@@ -553,6 +555,7 @@ impl Stores {
     {
         Self::split(
             Metered::new(Deadline::new(backend.clone(), timeout), name, errors),
+            backend.clone(),
             AccountStores::of(backend),
         )
     }
@@ -576,7 +579,9 @@ pub async fn build_stores(
             Ok(Stores {
                 links: repo.clone(),
                 keys: repo.clone(),
-                accounts: AccountStores::of(repo.clone()).with_health(repo),
+                clicks: repo.clone(),
+                link_health: Some(repo.clone()),
+                accounts: AccountStores::of(repo),
             })
         }
         StorageBackend::Sqlite => {
@@ -586,11 +591,13 @@ pub async fn build_stores(
                 .map_err(|e| anyhow::anyhow!("storage.sqlite.path: {e}"))?;
             // Accounts are rare next to redirects: they skip the metering wrapper.
             let repo = Arc::new(repo);
-            let accounts = AccountStores::of(repo.clone()).with_health(repo.clone());
+            let accounts = AccountStores::of(repo.clone());
             Ok(Stores::split(
-                Metered::new(repo, "sqlite", errors),
+                Metered::new(repo.clone(), "sqlite", errors),
+                repo.clone(),
                 accounts,
-            ))
+            )
+            .with_link_health(repo))
         }
         StorageBackend::Redis => {
             let redis = &settings.redis;
@@ -604,7 +611,7 @@ pub async fn build_stores(
                 })?;
             let repo = Arc::new(repo);
             let mut stores = Stores::metered_with_accounts(repo.clone(), timeout, "redis", errors);
-            stores.accounts.health = Some(repo);
+            stores.link_health = Some(repo);
             Ok(stores)
         }
         StorageBackend::Dynamodb => {
@@ -618,7 +625,7 @@ pub async fn build_stores(
             let repo = Arc::new(repo);
             let mut stores =
                 Stores::metered_with_accounts(repo.clone(), timeout, "dynamodb", errors);
-            stores.accounts.health = Some(repo);
+            stores.link_health = Some(repo);
             Ok(stores)
         }
         StorageBackend::Postgres => {
@@ -634,11 +641,13 @@ pub async fn build_stores(
             // Every call already has the deadline inside (see `postgres`), so no `Deadline`
             // wrapper: it would split click flushes into single increments.
             let repo = Arc::new(repo);
-            let accounts = AccountStores::of(repo.clone()).with_health(repo.clone());
+            let accounts = AccountStores::of(repo.clone());
             Ok(Stores::split(
-                Metered::new(repo, "postgres", errors),
+                Metered::new(repo.clone(), "postgres", errors),
+                repo.clone(),
                 accounts,
-            ))
+            )
+            .with_link_health(repo))
         }
     }
 }

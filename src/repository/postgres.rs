@@ -35,8 +35,8 @@ use crate::domain::{Timestamp, UrlRecord};
 
 mod accounts;
 mod clicks;
-mod health;
 mod keys;
+mod link_health;
 mod links;
 
 /// The schema, `migrations/*.sql` in version order, embedded at compile time.

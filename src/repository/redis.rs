@@ -30,8 +30,8 @@ use super::{
 mod accounts;
 mod changes;
 mod clicks;
-mod health;
 mod keys;
+mod link_health;
 mod links;
 mod stream;
 mod tier;

@@ -27,8 +27,8 @@ use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 
 mod accounts;
 mod clicks;
-mod health;
 mod keys;
+mod link_health;
 mod links;
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many have run.
@@ -68,7 +68,7 @@ const MIGRATIONS: &[&str] = &[
     // 5: click analytics.
     clicks::MIGRATION,
     // 6: link health.
-    health::MIGRATION,
+    link_health::MIGRATION,
     // 7: links an administrator disabled (they answer 404 until enabled again).
     "ALTER TABLE links ADD COLUMN disabled_at INTEGER;",
 ];
@@ -418,7 +418,7 @@ fn execute(
                     record.owner,
                 ])?;
             if inserted == 1 {
-                health::schedule(
+                link_health::schedule(
                     tx,
                     record.short_code.as_str(),
                     record.created_at.as_unix_millis(),
@@ -454,7 +454,7 @@ fn execute(
             let mut delete = tx.prepare_cached("DELETE FROM links WHERE short_code = ?1")?;
             for code in &codes {
                 clicks::forget(tx, code)?;
-                health::forget(tx, code)?;
+                link_health::forget(tx, code)?;
                 delete.execute([code])?;
             }
             let silent =

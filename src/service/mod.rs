@@ -10,7 +10,7 @@ mod collector;
 mod error;
 mod expiration;
 mod hashing;
-pub mod health;
+pub mod link_health;
 mod url_service;
 mod visitor;
 

@@ -14,7 +14,7 @@ use super::StreamProcessor;
 use crate::config::{ClickQueue, Settings};
 use crate::domain::Clock;
 use crate::repository::{RedisClickStream, RepoError, Repository, SessionStore};
-use crate::service::health::LinkHealthService;
+use crate::service::link_health::LinkHealthService;
 use crate::service::{ClickOutbox, ExpirationService, UrlService};
 
 /// The loops one process started, by name.
@@ -50,7 +50,7 @@ pub struct Parts {
     /// Counts what the expiry sweep removes.
     pub expired: Option<Counter>,
     /// Checks destinations; `None`: link health is off.
-    pub health: Option<Arc<LinkHealthService>>,
+    pub link_health: Option<Arc<LinkHealthService>>,
 }
 
 /// Starts the loops `settings` ask for over `parts`, each stopping when `stop` turns true.
@@ -68,7 +68,7 @@ pub async fn start(
         sessions,
         clock,
         expired,
-        health,
+        link_health,
     } = parts;
     let urls = urls.as_ref();
     let clicks = &settings.clicks;
@@ -151,7 +151,7 @@ pub async fn start(
             sweeper = sweeper.count_removed_in(counter);
         }
         background.add("expiration sweeper", sweeper.spawn(stop.clone()));
-        if let Some(health) = health {
+        if let Some(health) = link_health {
             background.add("link health checker", health.spawn(stop.clone()));
         }
     }

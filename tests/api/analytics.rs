@@ -103,7 +103,8 @@ async fn only_the_referrer_host_and_the_cdn_country_are_kept() {
     );
     let app = TestApp::builder()
         .repo(sqlite.clone())
-        .accounts(AccountStores::of(sqlite))
+        .accounts(AccountStores::of(sqlite.clone()))
+        .clicks(sqlite)
         .settings(|s| s.clicks.country_header = Some("CF-IPCountry".into()))
         .spawn()
         .await;

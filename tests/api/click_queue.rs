@@ -54,6 +54,7 @@ where
     let app = TestApp::builder()
         .repo(store.clone())
         .accounts(AccountStores::of(store.clone()))
+        .clicks(store.clone())
         .settings(move |x| *x = s)
         .spawn()
         .await;
@@ -65,7 +66,7 @@ where
             sessions: None,
             clock: app.clock.clone(),
             expired: None,
-            health: None,
+            link_health: None,
         },
         stop,
     )
@@ -272,7 +273,7 @@ where
             sessions: None,
             clock: Arc::new(SystemClock),
             expired: None,
-            health: None,
+            link_health: None,
         },
         &stop,
     )

@@ -28,7 +28,9 @@ async fn app(dns: &FakeDns, allow_private: bool) -> (TestApp, Arc<MemoryReposito
     let dns_server = dns.addr.to_string();
     let app = TestApp::builder()
         .repo(store.clone())
-        .accounts(AccountStores::of(store.clone()).with_health(store.clone()))
+        .accounts(AccountStores::of(store.clone()))
+        .clicks(store.clone())
+        .link_health(store.clone())
         .settings(move |s| {
             s.security.allow_private_destinations = allow_private;
             s.link_health.dns_servers = vec![dns_server];
@@ -162,7 +164,7 @@ async fn failures_over_a_day_make_a_link_broken_and_one_success_clears_it() {
     assert_eq!(stats(&app, &code).await["health"]["status"], "broken");
     let broken = app
         .state
-        .health
+        .link_health
         .as_ref()
         .unwrap()
         .store()
@@ -204,7 +206,7 @@ async fn a_new_link_is_checked_after_a_minute_and_again_a_round_later() {
         &format!("http://site.test:{}/ok", site.addr.port()),
     )
     .await;
-    let health = app.state.health.clone().unwrap();
+    let health = app.state.link_health.clone().unwrap();
 
     assert_eq!(health.run_round().await.unwrap(), 0, "too new");
     app.clock.advance_millis((61) * 1000);
@@ -233,7 +235,9 @@ async fn two_checkers_on_one_store_check_each_link_once_per_round() {
     let dns_server = dns.addr.to_string();
     let second = TestApp::builder()
         .repo(store.clone())
-        .accounts(AccountStores::of(store.clone()).with_health(store.clone()))
+        .accounts(AccountStores::of(store.clone()))
+        .clicks(store.clone())
+        .link_health(store.clone())
         .settings(move |s| {
             s.security.allow_private_destinations = true;
             s.link_health.dns_servers = vec![dns_server];
@@ -254,8 +258,8 @@ async fn two_checkers_on_one_store_check_each_link_once_per_round() {
     first.clock.advance_millis((61) * 1000);
     second.clock.advance_millis((61) * 1000);
     let (a, b) = (
-        first.state.health.clone().unwrap(),
-        second.state.health.clone().unwrap(),
+        first.state.link_health.clone().unwrap(),
+        second.state.link_health.clone().unwrap(),
     );
     let mut checked = 0;
     loop {
@@ -292,7 +296,13 @@ async fn a_destination_that_resolves_inside_is_blocked_with_no_connection() {
     // The scheduled checker refuses it the same way (due again within 24 h + 5% jitter).
     app.clock.advance_millis((26 * 3600) * 1000);
     assert_eq!(
-        app.state.health.clone().unwrap().run_round().await.unwrap(),
+        app.state
+            .link_health
+            .clone()
+            .unwrap()
+            .run_round()
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(trap.attempts(), 0);

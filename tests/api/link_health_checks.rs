@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::dns::FakeDns;
 use common::fixture::{CountingListener, Destination, UntrustedTls};
 use url_shortener::domain::{CheckOutcome, UrlPolicy};
-use url_shortener::service::health::{CheckLimits, GuardedResolver, LinkChecker};
+use url_shortener::service::link_health::{CheckLimits, CheckedResolver, LinkChecker};
 
 const UA: &str = "url-shortener-link-check/test (+https://sho.rt/)";
 
@@ -32,18 +32,18 @@ fn ip(s: &str) -> IpAddr {
 
 /// A checker that asks `dns` and allows private destinations.
 fn open_checker(dns: &FakeDns) -> LinkChecker {
-    let resolver = GuardedResolver::from_servers(&[dns.addr], true).unwrap();
+    let resolver = CheckedResolver::from_servers(&[dns.addr], true).unwrap();
     LinkChecker::new(resolver, UrlPolicy::new(Some("sho.rt"), true), UA, limits()).unwrap()
 }
 
 /// A checker under the creation rules (no private destinations), except that 127.0.0.1
 /// stands in for a public address.
 fn guarded_checker(dns: &FakeDns) -> LinkChecker {
-    let resolver = GuardedResolver::from_servers(&[dns.addr], false)
+    let resolver = CheckedResolver::from_servers(&[dns.addr], false)
         .unwrap()
         .with_rule(|ip| {
             ip == IpAddr::from([127, 0, 0, 1])
-                || url_shortener::service::health::guard::is_allowed(ip, false)
+                || url_shortener::service::link_health::resolver::is_allowed(ip, false)
         });
     LinkChecker::new(
         resolver,

@@ -20,7 +20,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url_shortener::config::Settings;
 use url_shortener::domain::{ManualClock, ShortCodeGen, Timestamp};
-use url_shortener::repository::{AccountStores, ApiKeyStore, MemoryRepository, Repository, Stores};
+use url_shortener::repository::{
+    AccountStores, ApiKeyStore, ClickStatsStore, LinkHealthStore, MemoryRepository, Repository,
+    Stores,
+};
 use url_shortener::{AppState, app, serve};
 
 /// The public origin test apps are configured with.
@@ -35,6 +38,8 @@ pub struct TestAppBuilder {
     repo: Arc<dyn Repository>,
     keys: Arc<dyn ApiKeyStore>,
     accounts: AccountStores,
+    clicks: Arc<dyn ClickStatsStore>,
+    link_health: Option<Arc<dyn LinkHealthStore>>,
     codes: Option<Arc<dyn ShortCodeGen>>,
     limiter: Option<Arc<dyn url_shortener::limiter::Limiter>>,
 }
@@ -55,6 +60,18 @@ impl TestAppBuilder {
     /// Replaces the account stores.
     pub fn accounts(mut self, accounts: AccountStores) -> Self {
         self.accounts = accounts;
+        self
+    }
+
+    /// Replaces the click analytics store (the links' memory store by default).
+    pub fn clicks(mut self, clicks: Arc<dyn ClickStatsStore>) -> Self {
+        self.clicks = clicks;
+        self
+    }
+
+    /// Keeps link health in `store` (none by default).
+    pub fn link_health(mut self, store: Arc<dyn LinkHealthStore>) -> Self {
+        self.link_health = Some(store);
         self
     }
 
@@ -82,6 +99,8 @@ impl TestAppBuilder {
         let stores = Stores {
             links: self.repo.clone(),
             keys: self.keys.clone(),
+            clicks: self.clicks.clone(),
+            link_health: self.link_health.clone(),
             accounts: self.accounts.clone(),
         };
         let limiter = match self.limiter {
@@ -161,7 +180,9 @@ impl TestApp {
             settings,
             repo: links.clone(),
             keys: Arc::new(MemoryRepository::new()),
-            accounts: AccountStores::of(links),
+            accounts: AccountStores::of(links.clone()),
+            clicks: links,
+            link_health: None,
             codes: None,
             limiter: None,
         }

@@ -1,4 +1,4 @@
-//! The link-health store contract (`repository::health`), checked on every backend that keeps
+//! The link-health store contract (`repository::link_health`), checked on every backend that keeps
 //! link health: a new link waits for its first check, a lease hands a link to one caller until
 //! it runs out, a recorded check sets the next due time and is read back, deleted and swept
 //! links leave the schedule, and broken links are listed oldest first. Each check is written
@@ -12,22 +12,26 @@ use std::sync::Arc;
 use common::backends::{RedisScope, postgres_schema};
 use url_shortener::config::SqliteSync;
 use url_shortener::domain::{
-    BrokenRule, CheckOutcome, Clock, HealthCheck, HealthStatus, LongUrl, ShortCode, Timestamp,
+    BrokenRule, CheckOutcome, Clock, LinkCheck, LinkHealthStatus, LongUrl, ShortCode, Timestamp,
     UrlRecord,
 };
 use url_shortener::repository::{
-    DueWindow, HealthRecord, HealthStore, MemoryRepository, Repository, SqliteRepository,
+    DueWindow, LinkHealthRecord, LinkHealthStore, MemoryRepository, Repository, SqliteRepository,
 };
 
 struct Backend {
     repo: Arc<dyn Repository>,
-    health: Arc<dyn HealthStore>,
+    health: Arc<dyn LinkHealthStore>,
     /// Whether `delete_expired` removes expired links (Redis expires them by itself).
     sweeps: bool,
     _guard: Box<dyn Any + Send>,
 }
 
-fn of<R: Repository + HealthStore>(repo: R, sweeps: bool, guard: Box<dyn Any + Send>) -> Backend {
+fn of<R: Repository + LinkHealthStore>(
+    repo: R,
+    sweeps: bool,
+    guard: Box<dyn Any + Send>,
+) -> Backend {
     let repo = Arc::new(repo);
     Backend {
         repo: repo.clone(),
@@ -94,14 +98,14 @@ fn window(now: i64) -> DueWindow {
     }
 }
 
-fn checked(outcome: CheckOutcome, when: i64) -> HealthRecord {
-    let check = HealthCheck {
+fn checked(outcome: CheckOutcome, when: i64) -> LinkHealthRecord {
+    let check = LinkCheck {
         at: at(when),
         outcome,
         http_status: Some(200),
         duration_ms: 12,
     };
-    let mut record = HealthRecord::default();
+    let mut record = LinkHealthRecord::default();
     record.state.apply(check.clone(), BrokenRule::default());
     record.push(check);
     record
@@ -162,7 +166,7 @@ async fn a_recorded_check_is_read_back_and_sets_the_next_round(b: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(read, record);
-    assert_eq!(read.state.status(), HealthStatus::Healthy);
+    assert_eq!(read.state.status(), LinkHealthStatus::Healthy);
     // Not due before the next round, whatever the lease said.
     assert!(
         b.health

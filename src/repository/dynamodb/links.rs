@@ -87,7 +87,8 @@ impl Repository for DynamoDbRepository {
                 item.insert(name.to_owned(), value);
             }
         }
-        for (name, value) in health::schedule_attributes(&record.short_code, record.created_at) {
+        for (name, value) in link_health::schedule_attributes(&record.short_code, record.created_at)
+        {
             item.insert(name.to_owned(), value);
         }
         if let Some(owner) = &record.owner {
@@ -429,7 +430,7 @@ impl Repository for DynamoDbRepository {
             .set_key(Some(Self::key(code.as_str())))
             .update_expression(format!(
                 "SET deleted_at = :at REMOVE long_url, expires_at, #t, expiry_bucket, owner_id, owner_sort, {}",
-                health::HEALTH_ATTRIBUTES
+                link_health::HEALTH_ATTRIBUTES
             ))
             .condition_expression("attribute_exists(short_code) AND attribute_not_exists(deleted_at)")
             .expression_attribute_names("#t", "ttl")

@@ -234,7 +234,7 @@ impl Repository for SqliteRepository {
                     .execute(params![code.as_str(), at.as_unix_millis()])?;
                 if changed == 1 {
                     super::clicks::forget(tx, code.as_str())?;
-                    super::health::forget(tx, code.as_str())?;
+                    super::link_health::forget(tx, code.as_str())?;
                 }
                 Ok(Ok(changed as u64))
             })

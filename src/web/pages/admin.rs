@@ -101,7 +101,7 @@ async fn admin_page(state: &AppState, admin: &User) -> Result<AdminPage, PageErr
             },
         })
         .collect();
-    let broken = match &state.health {
+    let broken = match &state.link_health {
         Some(service) => Some(
             service
                 .store()

@@ -173,7 +173,7 @@ async fn link_page(
 
 /// The destination's health of `code`; `None` where link health is off.
 async fn health_of(state: &AppState, code: &ShortCode) -> Result<Option<Health>, ServiceError> {
-    let Some(service) = &state.health else {
+    let Some(service) = &state.link_health else {
         return Ok(None);
     };
     let record = service.store().link_health(code).await?.unwrap_or_default();
@@ -406,7 +406,7 @@ pub(crate) async fn check(
     own_origin(&headers, &state)?;
     let code = code_of(&code)?;
     let record = state.urls.managed_link(&member.user, &code).await?;
-    let Some(service) = state.health.clone() else {
+    let Some(service) = state.link_health.clone() else {
         return Err(PageError::NotFound);
     };
     let checked = service.check_now(&record).await?;

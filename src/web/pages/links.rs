@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 
 use super::Done;
-use crate::domain::{HealthStatus, UrlRecord};
+use crate::domain::{LinkHealthStatus, UrlRecord};
 use crate::http::page::error::PageError;
 use crate::http::page::render::{Hx, Layout, page, respond};
 use crate::repository::LinkCursor;
@@ -218,13 +218,13 @@ async fn everything(
 async fn rows(state: &AppState, records: Vec<UrlRecord>) -> Vec<Row> {
     let now = state.urls.clock().now();
     let health = join_all(records.iter().map(|r| async {
-        let Some(service) = &state.health else {
+        let Some(service) = &state.link_health else {
             return "";
         };
         match service.store().link_health(&r.short_code).await {
             Ok(Some(record)) => match record.state.status() {
-                HealthStatus::Broken => "broken",
-                HealthStatus::Failing => "failing",
+                LinkHealthStatus::Broken => "broken",
+                LinkHealthStatus::Failing => "failing",
                 _ => "",
             },
             // A badge is not worth failing the page for.

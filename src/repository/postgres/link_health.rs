@@ -7,11 +7,11 @@ use async_trait::async_trait;
 
 use super::{PostgresRepository, from_pg, to_pg};
 use crate::domain::{ShortCode, Timestamp};
-use crate::repository::health::codec;
-use crate::repository::{DueWindow, HealthRecord, HealthStore, RepoError};
+use crate::repository::link_health::codec;
+use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore, RepoError};
 
 #[async_trait]
-impl HealthStore for PostgresRepository {
+impl LinkHealthStore for PostgresRepository {
     async fn lease_due(
         &self,
         window: DueWindow,
@@ -43,7 +43,7 @@ impl HealthStore for PostgresRepository {
     async fn record_check(
         &self,
         code: &ShortCode,
-        record: &HealthRecord,
+        record: &LinkHealthRecord,
         next_check_at: Timestamp,
     ) -> Result<(), RepoError> {
         self.within(
@@ -61,7 +61,7 @@ impl HealthStore for PostgresRepository {
         Ok(())
     }
 
-    async fn link_health(&self, code: &ShortCode) -> Result<Option<HealthRecord>, RepoError> {
+    async fn link_health(&self, code: &ShortCode) -> Result<Option<LinkHealthRecord>, RepoError> {
         let text = self
             .within(
                 sqlx::query_scalar!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, HeaderValue, LOCATION, RANGE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
-use super::guard::{ForbiddenAddress, GuardedResolver, UnresolvedName};
+use super::resolver::{CheckedResolver, ForbiddenAddress, UnresolvedName};
 use crate::domain::{CheckOutcome, LongUrl, LongUrlError, UrlPolicy};
 
 /// Redirects followed before a check gives up (`client_error`).
@@ -46,7 +46,7 @@ pub struct Probe {
 #[derive(Clone)]
 pub struct LinkChecker {
     client: reqwest::Client,
-    resolver: GuardedResolver,
+    resolver: CheckedResolver,
     policy: UrlPolicy,
     limits: CheckLimits,
 }
@@ -58,7 +58,7 @@ impl LinkChecker {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS provider).
     pub fn new(
-        resolver: GuardedResolver,
+        resolver: CheckedResolver,
         policy: UrlPolicy,
         user_agent: &str,
         limits: CheckLimits,

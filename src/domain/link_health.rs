@@ -1,8 +1,8 @@
 //! Link health: what one check of a destination found, and the rule that turns a run of
 //! failures into `broken` (DESIGN §11).
 //!
-//! A check is one of [`CheckOutcome`]; a link's [`HealthState`] folds its checks with
-//! [`HealthState::apply`]. Only a run of failures spanning time makes a link broken, so one
+//! A check is one of [`CheckOutcome`]; a link's [`LinkHealthState`] folds its checks with
+//! [`LinkHealthState::apply`]. Only a run of failures spanning time makes a link broken, so one
 //! bad night of a destination's server never marks it: [`BrokenRule`] says how many failures
 //! over how long. `refused` (a bot wall: 403, 429, 999) is neither a failure nor a success: the
 //! destination answers people, it only turns our checker away.
@@ -80,7 +80,7 @@ impl CheckOutcome {
 
 /// One check of a link's destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
+pub struct LinkCheck {
     /// When it finished.
     pub at: Timestamp,
     /// What it found.
@@ -111,9 +111,9 @@ impl Default for BrokenRule {
 
 /// The summary of a link's checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HealthState {
+pub struct LinkHealthState {
     /// The latest check, if any.
-    pub last: Option<HealthCheck>,
+    pub last: Option<LinkCheck>,
     /// Failures since the last success.
     pub failures: u32,
     /// When the first of them happened.
@@ -122,9 +122,9 @@ pub struct HealthState {
     pub broken_since: Option<Timestamp>,
 }
 
-/// What [`HealthState::status`] calls a link.
+/// What [`LinkHealthState::status`] calls a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthStatus {
+pub enum LinkHealthStatus {
     /// Never checked yet.
     Unchecked,
     /// The latest check that told anything succeeded.
@@ -135,22 +135,22 @@ pub enum HealthStatus {
     Broken,
 }
 
-impl HealthStatus {
+impl LinkHealthStatus {
     /// The name in the API.
     pub fn as_str(self) -> &'static str {
         match self {
-            HealthStatus::Unchecked => "unchecked",
-            HealthStatus::Healthy => "healthy",
-            HealthStatus::Failing => "failing",
-            HealthStatus::Broken => "broken",
+            LinkHealthStatus::Unchecked => "unchecked",
+            LinkHealthStatus::Healthy => "healthy",
+            LinkHealthStatus::Failing => "failing",
+            LinkHealthStatus::Broken => "broken",
         }
     }
 }
 
-impl HealthState {
+impl LinkHealthState {
     /// The state after `check`: a success clears everything; a failure extends the run and
     /// makes the link broken once the run meets `rule`; `refused` changes only `last`.
-    pub fn apply(&mut self, check: HealthCheck, rule: BrokenRule) {
+    pub fn apply(&mut self, check: LinkCheck, rule: BrokenRule) {
         let at = check.at;
         if check.outcome.is_success() {
             self.failures = 0;
@@ -170,15 +170,15 @@ impl HealthState {
     }
 
     /// What to call the link.
-    pub fn status(&self) -> HealthStatus {
+    pub fn status(&self) -> LinkHealthStatus {
         if self.broken_since.is_some() {
-            HealthStatus::Broken
+            LinkHealthStatus::Broken
         } else if self.failures > 0 {
-            HealthStatus::Failing
+            LinkHealthStatus::Failing
         } else if self.last.is_some() {
-            HealthStatus::Healthy
+            LinkHealthStatus::Healthy
         } else {
-            HealthStatus::Unchecked
+            LinkHealthStatus::Unchecked
         }
     }
 }
@@ -189,8 +189,8 @@ mod tests {
 
     const HOUR: i64 = 60 * 60 * 1000;
 
-    fn check(hours: i64, outcome: CheckOutcome) -> HealthCheck {
-        HealthCheck {
+    fn check(hours: i64, outcome: CheckOutcome) -> LinkCheck {
+        LinkCheck {
             at: Timestamp::from_unix_millis(1_700_000_000_000 + hours * HOUR).unwrap(),
             outcome,
             http_status: None,
@@ -200,41 +200,41 @@ mod tests {
 
     #[test]
     fn three_failures_within_a_day_are_failing_not_broken() {
-        let mut state = HealthState::default();
+        let mut state = LinkHealthState::default();
         for h in [0, 1, 2, 3] {
             state.apply(check(h, CheckOutcome::ServerError), BrokenRule::default());
         }
-        assert_eq!(state.status(), HealthStatus::Failing);
+        assert_eq!(state.status(), LinkHealthStatus::Failing);
         assert_eq!(state.failures, 4);
     }
 
     #[test]
     fn failures_spanning_a_day_make_it_broken_and_one_success_clears_it() {
         let rule = BrokenRule::default();
-        let mut state = HealthState::default();
+        let mut state = LinkHealthState::default();
         state.apply(check(0, CheckOutcome::Timeout), rule);
         state.apply(check(12, CheckOutcome::Dns), rule);
-        assert_eq!(state.status(), HealthStatus::Failing);
+        assert_eq!(state.status(), LinkHealthStatus::Failing);
         state.apply(check(24, CheckOutcome::ClientError), rule);
-        assert_eq!(state.status(), HealthStatus::Broken);
+        assert_eq!(state.status(), LinkHealthStatus::Broken);
         let since = state.broken_since;
         state.apply(check(48, CheckOutcome::ClientError), rule);
         assert_eq!(state.broken_since, since, "broken since the first time");
         state.apply(check(49, CheckOutcome::Redirected), rule);
-        assert_eq!(state.status(), HealthStatus::Healthy);
+        assert_eq!(state.status(), LinkHealthStatus::Healthy);
         assert_eq!(state.failing_since, None);
     }
 
     #[test]
     fn a_bot_wall_neither_fails_nor_clears() {
         let rule = BrokenRule::default();
-        let mut state = HealthState::default();
+        let mut state = LinkHealthState::default();
         state.apply(check(0, CheckOutcome::Refused), rule);
-        assert_eq!(state.status(), HealthStatus::Healthy);
+        assert_eq!(state.status(), LinkHealthStatus::Healthy);
         state.apply(check(1, CheckOutcome::ServerError), rule);
         state.apply(check(30, CheckOutcome::Refused), rule);
         assert_eq!(state.failures, 1);
-        assert_eq!(state.status(), HealthStatus::Failing);
+        assert_eq!(state.status(), LinkHealthStatus::Failing);
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! Link health in the SQLite file (migration 6): one row per link in `link_health`, made by the
 //! link's insert and removed with it, holding its due time (the schedule and the lease, see
-//! `repository::health`), whether it was ever checked, and its record as text.
+//! `repository::link_health`), whether it was ever checked, and its record as text.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteRepository;
 use crate::domain::{ShortCode, Timestamp};
-use crate::repository::health::codec;
-use crate::repository::{DueWindow, HealthRecord, HealthStore, RepoError};
+use crate::repository::link_health::codec;
+use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore, RepoError};
 
 /// Migration 6: the schedule and records, every existing live link due at its creation.
 pub(super) const MIGRATION: &str = "
@@ -50,7 +50,7 @@ fn limit_of(n: usize) -> i64 {
 }
 
 #[async_trait]
-impl HealthStore for SqliteRepository {
+impl LinkHealthStore for SqliteRepository {
     async fn lease_due(
         &self,
         window: DueWindow,
@@ -94,7 +94,7 @@ impl HealthStore for SqliteRepository {
     async fn record_check(
         &self,
         code: &ShortCode,
-        record: &HealthRecord,
+        record: &LinkHealthRecord,
         next_check_at: Timestamp,
     ) -> Result<(), RepoError> {
         let code = code.clone();
@@ -117,7 +117,7 @@ impl HealthStore for SqliteRepository {
         Ok(())
     }
 
-    async fn link_health(&self, code: &ShortCode) -> Result<Option<HealthRecord>, RepoError> {
+    async fn link_health(&self, code: &ShortCode) -> Result<Option<LinkHealthRecord>, RepoError> {
         let code = code.clone();
         let text: Option<String> = self
             .read(move |conn| {

@@ -1,4 +1,4 @@
-//! `HealthStore`: when each link is next checked, who holds its check, and what the checks
+//! `LinkHealthStore`: when each link is next checked, who holds its check, and what the checks
 //! found.
 //!
 //! Every link has a place in the schedule from its creation (each backend's `save` puts it
@@ -10,29 +10,29 @@
 use async_trait::async_trait;
 
 use super::RepoError;
-use crate::domain::{HealthCheck, HealthState, ShortCode, Timestamp};
+use crate::domain::{LinkCheck, LinkHealthState, ShortCode, Timestamp};
 
 /// Checks a link's history keeps, newest first.
 pub const HISTORY_LEN: usize = 20;
 
 /// What a store keeps of a link's health.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HealthRecord {
+pub struct LinkHealthRecord {
     /// The summary.
-    pub state: HealthState,
+    pub state: LinkHealthState,
     /// The latest checks, newest first, at most [`HISTORY_LEN`].
-    pub history: Vec<HealthCheck>,
+    pub history: Vec<LinkCheck>,
 }
 
-impl HealthRecord {
+impl LinkHealthRecord {
     /// Adds `check` (the state was updated by the caller) at the front of the history.
-    pub fn push(&mut self, check: HealthCheck) {
+    pub fn push(&mut self, check: LinkCheck) {
         self.history.insert(0, check);
         self.history.truncate(HISTORY_LEN);
     }
 }
 
-/// Which links [`HealthStore::lease_due`] may hand out.
+/// Which links [`LinkHealthStore::lease_due`] may hand out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DueWindow {
     /// Links checked before whose next check is due at or before this.
@@ -47,7 +47,7 @@ pub struct DueWindow {
 /// The link-health schedule and records. Every backend
 /// passes the same conformance tests (`tests/conformance/link_health.rs`).
 #[async_trait]
-pub trait HealthStore: Send + Sync + 'static {
+pub trait LinkHealthStore: Send + Sync + 'static {
     /// Leases up to `limit` links that are due in `window`: each one's due time becomes
     /// `window.lease_until` atomically, so no other caller gets it until then. Links deleted
     /// or gone are skipped (and may be dropped from the schedule).
@@ -65,7 +65,7 @@ pub trait HealthStore: Send + Sync + 'static {
     async fn record_check(
         &self,
         code: &ShortCode,
-        record: &HealthRecord,
+        record: &LinkHealthRecord,
         next_check_at: Timestamp,
     ) -> Result<(), RepoError>;
 
@@ -73,7 +73,7 @@ pub trait HealthStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`RepoError::Unavailable`] or [`RepoError::Corrupt`].
-    async fn link_health(&self, code: &ShortCode) -> Result<Option<HealthRecord>, RepoError>;
+    async fn link_health(&self, code: &ShortCode) -> Result<Option<LinkHealthRecord>, RepoError>;
 
     /// Up to `limit` broken links, the longest broken first.
     ///
@@ -82,14 +82,14 @@ pub trait HealthStore: Send + Sync + 'static {
     async fn broken_links(&self, limit: usize) -> Result<Vec<(ShortCode, Timestamp)>, RepoError>;
 }
 
-/// The text form every store keeps a [`HealthRecord`] in (one column, field or attribute):
+/// The text form every store keeps a [`LinkHealthRecord`] in (one column, field or attribute):
 /// compact JSON, `{"f":failures,"fs":failing_since,"bs":broken_since,"c":[[at,outcome,status,ms],…]}`
 /// with times in Unix milliseconds, newest check first. The state's `last` is the first check.
 pub mod codec {
     use serde::{Deserialize, Serialize};
 
-    use super::HealthRecord;
-    use crate::domain::{CheckOutcome, HealthCheck, HealthState, Timestamp};
+    use super::LinkHealthRecord;
+    use crate::domain::{CheckOutcome, LinkCheck, LinkHealthState, Timestamp};
     use crate::repository::RepoError;
 
     #[derive(Serialize, Deserialize)]
@@ -103,7 +103,7 @@ pub mod codec {
     }
 
     /// `record` as text.
-    pub fn encode(record: &HealthRecord) -> String {
+    pub fn encode(record: &LinkHealthRecord) -> String {
         let stored = Stored {
             f: record.state.failures,
             fs: record.state.failing_since.map(Timestamp::as_unix_millis),
@@ -128,7 +128,7 @@ pub mod codec {
     ///
     /// # Errors
     /// [`RepoError::Corrupt`] for text [`encode`] did not write.
-    pub fn decode(text: &str) -> Result<HealthRecord, RepoError> {
+    pub fn decode(text: &str) -> Result<LinkHealthRecord, RepoError> {
         let corrupt = || RepoError::Corrupt("a link's health record".into());
         let stored: Stored = serde_json::from_str(text).map_err(|_| corrupt())?;
         let time = |ms: i64| Timestamp::from_unix_millis(ms).ok_or_else(corrupt);
@@ -136,7 +136,7 @@ pub mod codec {
             .c
             .into_iter()
             .map(|(at, outcome, http_status, duration_ms)| {
-                Ok(HealthCheck {
+                Ok(LinkCheck {
                     at: time(at)?,
                     outcome: CheckOutcome::parse(&outcome).ok_or_else(corrupt)?,
                     http_status,
@@ -144,8 +144,8 @@ pub mod codec {
                 })
             })
             .collect::<Result<Vec<_>, RepoError>>()?;
-        Ok(HealthRecord {
-            state: HealthState {
+        Ok(LinkHealthRecord {
+            state: LinkHealthState {
                 last: history.first().cloned(),
                 failures: stored.f,
                 failing_since: stored.fs.map(time).transpose()?,
@@ -161,13 +161,13 @@ pub mod codec {
 
         #[test]
         fn a_record_survives_the_round_trip() {
-            let check = HealthCheck {
+            let check = LinkCheck {
                 at: Timestamp::from_unix_millis(1_700_000_000_123).unwrap(),
                 outcome: CheckOutcome::ServerError,
                 http_status: Some(503),
                 duration_ms: 42,
             };
-            let mut record = HealthRecord::default();
+            let mut record = LinkHealthRecord::default();
             record.state.failures = 1;
             record.state.failing_since = Some(check.at);
             record.state.last = Some(check.clone());

@@ -1,15 +1,15 @@
 //! `LinkHealthService`: checks links' destinations on a schedule, politely and without ever
 //! connecting to an address the creation rules forbid (DESIGN §11, README "Link health").
 //!
-//! - [`guard`]: name resolution that refuses forbidden answers;
+//! - [`resolver`]: name resolution that refuses forbidden answers;
 //! - [`checker`]: one check, hop by hop;
 //! - [`hosts`]: one check at a time per host, an interval between them, backoff on 429/503;
 //! - this module: leases due links from the store, checks them, folds each result into the
 //!   link's state and history, and schedules the next round.
 
 pub mod checker;
-pub mod guard;
 pub mod hosts;
+pub mod resolver;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,16 +20,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use checker::{CheckLimits, LinkChecker, Probe};
-pub use guard::GuardedResolver;
 pub use hosts::HostGates;
+pub use resolver::CheckedResolver;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::domain::{BrokenRule, Clock, HealthCheck, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{BrokenRule, Clock, LinkCheck, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::OutcomeLabels;
-use crate::repository::{DueWindow, HealthRecord, HealthStore, RepoError, Repository};
+use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore, RepoError, Repository};
 
 /// Broken links counted at most, for the gauge.
 const BROKEN_COUNT_LIMIT: usize = 100_000;
@@ -46,7 +46,7 @@ pub const MANUAL_TURN_WAIT: Duration = Duration::from_secs(1);
 
 /// How the service schedules and judges.
 #[derive(Debug, Clone, Copy)]
-pub struct HealthSchedule {
+pub struct LinkHealthSchedule {
     /// One round over every link takes this long.
     pub interval: Duration,
     /// A new link's first check comes this long after its creation.
@@ -61,12 +61,12 @@ pub struct HealthSchedule {
 
 /// The link-health checker of one process.
 pub struct LinkHealthService {
-    store: Arc<dyn HealthStore>,
+    store: Arc<dyn LinkHealthStore>,
     links: Arc<dyn Repository>,
     checker: LinkChecker,
     hosts: HostGates,
     clock: Arc<dyn Clock>,
-    schedule: HealthSchedule,
+    schedule: LinkHealthSchedule,
     checks: Family<OutcomeLabels, Counter>,
     broken: Gauge,
     /// When the broken links were last counted (Unix ms).
@@ -84,12 +84,12 @@ fn at(ms: i64) -> Timestamp {
 impl LinkHealthService {
     /// A service over `store` (the schedule and records) and `links` (the destinations).
     pub fn new(
-        store: Arc<dyn HealthStore>,
+        store: Arc<dyn LinkHealthStore>,
         links: Arc<dyn Repository>,
         checker: LinkChecker,
         hosts: HostGates,
         clock: Arc<dyn Clock>,
-        schedule: HealthSchedule,
+        schedule: LinkHealthSchedule,
     ) -> Self {
         Self {
             store,
@@ -131,7 +131,7 @@ impl LinkHealthService {
     }
 
     /// The store the records are in.
-    pub fn store(&self) -> &Arc<dyn HealthStore> {
+    pub fn store(&self) -> &Arc<dyn LinkHealthStore> {
         &self.store
     }
 
@@ -142,7 +142,7 @@ impl LinkHealthService {
     ///
     /// # Errors
     /// The store's error.
-    pub async fn check_now(&self, link: &UrlRecord) -> Result<Option<HealthRecord>, RepoError> {
+    pub async fn check_now(&self, link: &UrlRecord) -> Result<Option<LinkHealthRecord>, RepoError> {
         let host = host_of(link.long_url.as_str());
         let Ok(_turn) = tokio::time::timeout(MANUAL_TURN_WAIT, self.hosts.turn(&host)).await else {
             return Ok(None);
@@ -154,7 +154,7 @@ impl LinkHealthService {
         &self,
         link: &UrlRecord,
         host: &str,
-    ) -> Result<HealthRecord, RepoError> {
+    ) -> Result<LinkHealthRecord, RepoError> {
         let probe = self.checker.check(link.long_url.as_str()).await;
         match probe.http_status {
             Some(429 | 503) => self.hosts.back_off(host, probe.retry_after),
@@ -167,7 +167,7 @@ impl LinkHealthService {
             })
             .inc();
         let now = self.clock.now();
-        let check = HealthCheck {
+        let check = LinkCheck {
             at: now,
             outcome: probe.outcome,
             http_status: probe.http_status,
@@ -300,7 +300,7 @@ pub fn user_agent(base_url: &str) -> String {
 /// When the resolver or the HTTP client cannot be built (the message names the key).
 pub fn build(
     settings: &crate::config::Settings,
-    store: Option<Arc<dyn HealthStore>>,
+    store: Option<Arc<dyn LinkHealthStore>>,
     links: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
     metrics: &crate::metrics::Metrics,
@@ -315,7 +315,7 @@ pub fn build(
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
-    let resolver = GuardedResolver::from_servers(&servers, allow_private)
+    let resolver = CheckedResolver::from_servers(&servers, allow_private)
         .map_err(|e| format!("link_health.dns_servers: {e}"))?;
     let base_url = settings.base_url().map_err(|e| e.message)?;
     let policy = crate::domain::UrlPolicy::new(base_url.host_str(), allow_private);
@@ -326,7 +326,7 @@ pub fn build(
     };
     let checker = LinkChecker::new(resolver, policy, &user_agent(base_url.as_str()), limits)
         .map_err(|e| format!("link_health: cannot build the HTTP client: {e}"))?;
-    let schedule = HealthSchedule {
+    let schedule = LinkHealthSchedule {
         interval: Duration::from_secs(health.interval_hours * 3600),
         first_check_after: Duration::from_secs(health.first_check_after_seconds),
         rule: BrokenRule {

@@ -1,4 +1,4 @@
-//! Link health in the DynamoDB table: the [`HealthStore`] implementation.
+//! Link health in the DynamoDB table: the [`LinkHealthStore`] implementation.
 //!
 //! The schedule lives on the link's own item, in two sparse indexes (keys only):
 //!
@@ -16,8 +16,8 @@
 
 use super::*;
 use crate::domain::ShortCode;
-use crate::repository::health::codec;
-use crate::repository::{DueWindow, HealthRecord, HealthStore};
+use crate::repository::link_health::codec;
+use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore};
 
 /// Name of the schedule index.
 pub const HEALTH_INDEX: &str = "health-index";
@@ -121,7 +121,7 @@ impl DynamoDbRepository {
 }
 
 #[async_trait]
-impl HealthStore for DynamoDbRepository {
+impl LinkHealthStore for DynamoDbRepository {
     async fn lease_due(
         &self,
         window: DueWindow,
@@ -181,7 +181,7 @@ impl HealthStore for DynamoDbRepository {
     async fn record_check(
         &self,
         code: &ShortCode,
-        record: &HealthRecord,
+        record: &LinkHealthRecord,
         next_check_at: Timestamp,
     ) -> Result<(), RepoError> {
         let shard = shard_of(code.as_str());
@@ -216,7 +216,7 @@ impl HealthStore for DynamoDbRepository {
         }
     }
 
-    async fn link_health(&self, code: &ShortCode) -> Result<Option<HealthRecord>, RepoError> {
+    async fn link_health(&self, code: &ShortCode) -> Result<Option<LinkHealthRecord>, RepoError> {
         let output = self
             .client
             .get_item()

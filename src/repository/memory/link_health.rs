@@ -8,10 +8,10 @@ use async_trait::async_trait;
 
 use super::{MemoryRepository, read, write};
 use crate::domain::{ShortCode, Timestamp};
-use crate::repository::{DueWindow, HealthRecord, HealthStore, RepoError};
+use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore, RepoError};
 
 #[async_trait]
-impl HealthStore for MemoryRepository {
+impl LinkHealthStore for MemoryRepository {
     async fn lease_due(
         &self,
         window: DueWindow,
@@ -64,7 +64,7 @@ impl HealthStore for MemoryRepository {
     async fn record_check(
         &self,
         code: &ShortCode,
-        record: &HealthRecord,
+        record: &LinkHealthRecord,
         next_check_at: Timestamp,
     ) -> Result<(), RepoError> {
         if let Some(entry) = write(self.shard(code.as_str()))
@@ -78,7 +78,7 @@ impl HealthStore for MemoryRepository {
         Ok(())
     }
 
-    async fn link_health(&self, code: &ShortCode) -> Result<Option<HealthRecord>, RepoError> {
+    async fn link_health(&self, code: &ShortCode) -> Result<Option<LinkHealthRecord>, RepoError> {
         Ok(read(self.shard(code.as_str()))
             .records
             .get(code.as_str())

@@ -3,7 +3,7 @@
 //!
 //! - `health:new`, a sorted set of links never checked, scored by creation (then by lease end);
 //! - `health:due`, a sorted set of checked links, scored by their next check (or lease end);
-//! - `health:rec`, a hash of code → record (`repository::health::codec`);
+//! - `health:rec`, a hash of code → record (`repository::link_health::codec`);
 //! - `health:broken`, a sorted set of broken links scored by `broken_since`.
 //!
 //! A link enters `health:new` when it is created, leaving what an earlier link of its code left
@@ -16,8 +16,8 @@ use redis::{AsyncCommands, Script};
 
 use super::{RedisRepository, unavailable};
 use crate::domain::{ShortCode, Timestamp};
-use crate::repository::health::codec;
-use crate::repository::{DueWindow, HealthRecord, HealthStore, RepoError};
+use crate::repository::link_health::codec;
+use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore, RepoError};
 
 /// Leases: KEYS new, due; ARGV now, new_before, lease_until, limit. Checked links first, then
 /// new ones, each moved to the lease's end.
@@ -145,7 +145,7 @@ impl RedisRepository {
 }
 
 #[async_trait]
-impl HealthStore for RedisRepository {
+impl LinkHealthStore for RedisRepository {
     async fn lease_due(
         &self,
         window: DueWindow,
@@ -181,7 +181,7 @@ impl HealthStore for RedisRepository {
     async fn record_check(
         &self,
         code: &ShortCode,
-        record: &HealthRecord,
+        record: &LinkHealthRecord,
         next_check_at: Timestamp,
     ) -> Result<(), RepoError> {
         let mut connection = self.connection.clone();
@@ -203,7 +203,7 @@ impl HealthStore for RedisRepository {
         Ok(())
     }
 
-    async fn link_health(&self, code: &ShortCode) -> Result<Option<HealthRecord>, RepoError> {
+    async fn link_health(&self, code: &ShortCode) -> Result<Option<LinkHealthRecord>, RepoError> {
         let mut connection = self.connection.clone();
         let text: Option<String> = connection
             .hget(self.health_key("rec"), code.as_str())

@@ -54,12 +54,12 @@ type Rule = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
 
 /// A reqwest resolver over hickory that refuses forbidden answers.
 #[derive(Clone)]
-pub struct GuardedResolver {
+pub struct CheckedResolver {
     resolver: Arc<TokioResolver>,
     allowed: Rule,
 }
 
-impl GuardedResolver {
+impl CheckedResolver {
     /// Resolves with `resolver`; `allow_private` is `security.allow_private_destinations`.
     pub fn new(resolver: TokioResolver, allow_private: bool) -> Self {
         Self {
@@ -126,7 +126,7 @@ impl GuardedResolver {
     }
 }
 
-impl Resolve for GuardedResolver {
+impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let resolver = self.resolver.clone();
         let allowed = self.allowed.clone();
