@@ -11,10 +11,8 @@ use crate::repository::build_stores;
 use crate::service::ApiKeyService;
 
 mod user;
-mod worker;
 
 pub use user::{UserCommand, run_user};
-pub use worker::run_worker;
 
 /// A fast, self-hosted URL shortener.
 ///

@@ -20,6 +20,7 @@ pub mod repository;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -162,7 +162,6 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         let repo = stores.links;
         let clock_for_accounts = clock.clone();
-        settings.validate()?;
         let base_url = settings.base_url()?;
         let url_policy = UrlPolicy::new(
             base_url.host_str(),

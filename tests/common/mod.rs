@@ -113,6 +113,8 @@ impl TestAppBuilder {
             .expect("test limiter starts"),
         };
         let metrics = url_shortener::metrics::Metrics::new();
+        // As the binary does: settings are validated once, where they are loaded.
+        self.settings.validate().expect("test settings are valid");
         let state = AppState::from_settings(
             &self.settings,
             stores,
