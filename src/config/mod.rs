@@ -439,6 +439,23 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_key_budget_is_refused_by_name() {
+        for key in ["KEYS_PER_MINUTE", "KEY_BURST"] {
+            let error = Settings::load_from(
+                None,
+                env(&[(&format!("URL_SHORTENER__RATE_LIMIT__{key}"), "0")]),
+            )
+            .unwrap_err();
+            assert!(
+                error
+                    .message
+                    .contains(&format!("rate_limit.{}", key.to_lowercase())),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let err = Settings::load_from(
             None,

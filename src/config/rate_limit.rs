@@ -107,6 +107,8 @@ impl std::fmt::Debug for RateLimitSettings {
             .field("login_burst", &self.login_burst)
             .field("account_logins_per_minute", &self.account_logins_per_minute)
             .field("account_login_burst", &self.account_login_burst)
+            .field("keys_per_minute", &self.keys_per_minute)
+            .field("key_burst", &self.key_burst)
             .finish()
     }
 }
@@ -132,6 +134,8 @@ impl RateLimitSettings {
                 rl.account_logins_per_minute,
             ),
             ("rate_limit.account_login_burst", rl.account_login_burst),
+            ("rate_limit.keys_per_minute", rl.keys_per_minute),
+            ("rate_limit.key_burst", rl.key_burst),
         ] {
             if value == 0 || value > 6_000_000 {
                 return Err(ConfigError::key(key, "must be between 1 and 6000000"));
