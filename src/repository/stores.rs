@@ -164,9 +164,10 @@ pub async fn build_stores(
                     )
                 })?;
             let repo = Arc::new(repo);
-            let mut stores = Stores::metered_with_accounts(repo.clone(), timeout, "redis", errors);
-            stores.link_health = Some(repo);
-            Ok(stores)
+            Ok(
+                Stores::metered_with_accounts(repo.clone(), timeout, "redis", errors)
+                    .with_link_health(repo),
+            )
         }
         StorageBackend::Dynamodb => {
             let dynamo = &settings.dynamodb;
@@ -177,10 +178,10 @@ pub async fn build_stores(
                 .await
                 .map_err(|e| anyhow::anyhow!("storage.dynamodb.table '{}': {e}", dynamo.table))?;
             let repo = Arc::new(repo);
-            let mut stores =
-                Stores::metered_with_accounts(repo.clone(), timeout, "dynamodb", errors);
-            stores.link_health = Some(repo);
-            Ok(stores)
+            Ok(
+                Stores::metered_with_accounts(repo.clone(), timeout, "dynamodb", errors)
+                    .with_link_health(repo),
+            )
         }
         StorageBackend::Postgres => {
             let pg = &settings.postgres;
