@@ -34,7 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(at::READY, get(ready))
         .route(at::METRICS, get(metrics))
         .route(at::OPENAPI, get(openapi_json))
-        // Accounts (see caller for how callers authenticate and the CSRF rule).
+        // Accounts (see http::Caller for how callers authenticate and the CSRF rule).
         .route(at::SESSION, post(login).delete(logout))
         .route(at::SIGNUP, post(signup))
         .route(at::SETUP, post(setup))

@@ -82,7 +82,7 @@ impl RedirectRoute {
             }
         };
         // The lookup guard: reserve one 404 and spend one redirect before the lookup, give the
-        // 404 back unless the answer is a 404 (see middleware::guard).
+        // 404 back unless the answer is a 404 (see http::middleware::guard).
         let guards = &state.guards;
         let Some(limiter) = &guards.limiter else {
             return Stage::running(Box::pin(answer), None);
