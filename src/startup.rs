@@ -234,14 +234,9 @@ async fn listen_for_changes(
             let feed = RedisChangeFeed::connect(&url, &prefix, storage_timeout)
                 .await
                 .with_context(|| format!("{setting}: cannot connect for link changes"))?;
-            let listener = feed.listen(
-                move |code| match code {
-                    Some(code) => cache.forget(&code),
-                    None => cache.clear(),
-                },
-                stop,
-            );
-            state.urls.announce_changes_to(Arc::new(feed));
+            let feed = Arc::new(feed);
+            let listener = tokio::spawn(worker::link_changes::run(feed.clone(), cache, stop));
+            state.urls.announce_changes_to(feed);
             Some(listener)
         }
         _ => None,

@@ -1,5 +1,5 @@
-//! `ExpirationService`: the background sweep that deletes expired links, and expired login
-//! sessions with them.
+//! `ExpirationService`: the sweep that deletes expired links, and expired login sessions with
+//! them (its loop is `worker::expiry`).
 //!
 //! Expiry is judged on every read, so the sweep is housekeeping (disk space, index size), never
 //! what stops a link: a link is not served after `expires_at` even if no sweep has run.
@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::domain::Clock;
 use crate::repository::{RepoError, Repository, SessionStore};
@@ -104,35 +102,9 @@ impl ExpirationService {
         Ok(removed)
     }
 
-    /// Runs sweeps until `shutdown` turns true (or its sender is dropped). A sweep in progress
-    /// finishes its current batch first.
-    pub fn spawn(self, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(self.next_delay()) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => break,
-                }
-                match self.sweep().await {
-                    Ok(0) => tracing::debug!("expiration sweep removed nothing"),
-                    Ok(removed) => {
-                        tracing::info!(removed, "expiration sweep removed expired links")
-                    }
-                    Err(error) => tracing::warn!(%error, "expiration sweep failed; will retry"),
-                }
-                match self.sweep_sessions().await {
-                    Ok(0) => {}
-                    Ok(removed) => tracing::info!(removed, "removed expired sessions"),
-                    Err(error) => tracing::warn!(%error, "session sweep failed; will retry"),
-                }
-            }
-            tracing::debug!("expiration sweeper stopped");
-        })
-    }
-
     /// The interval scaled by a random factor in [0.8, 1.2), so that many instances started
     /// together drift apart instead of sweeping in lockstep.
-    fn next_delay(&self) -> Duration {
+    pub fn next_delay(&self) -> Duration {
         #[allow(clippy::disallowed_methods)] // scheduling noise only; no test observes it
         let factor = 0.8 + 0.4 * rand::random::<f64>();
         self.interval.mul_f64(factor)
@@ -232,25 +204,5 @@ mod tests {
         assert_eq!(sweeper.sweep_sessions().await.unwrap(), 1);
         assert_eq!(store.find_session(&old.key).await.unwrap(), None);
         assert!(store.find_session(&live.key).await.unwrap().is_some());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_background_task_sweeps_on_its_interval_and_stops_on_shutdown() {
-        let repo = store_with(&[("soon", Some(5_000)), ("forever", None)]).await;
-        let clock = Arc::new(ManualClock::new(at(0)));
-        let (stop, stopped) = watch::channel(false);
-        let task = ExpirationService::new(repo.clone(), clock.clone(), Duration::from_secs(60), 10)
-            .spawn(stopped);
-
-        // Nothing has expired at the first sweep (≤ 72 s in).
-        tokio::time::sleep(Duration::from_secs(75)).await;
-        assert_eq!(repo.len(), 2);
-
-        clock.set(at(10_000));
-        tokio::time::sleep(Duration::from_secs(150)).await;
-        assert_eq!(repo.len(), 1);
-
-        stop.send(true).unwrap();
-        task.await.unwrap();
     }
 }

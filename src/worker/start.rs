@@ -77,10 +77,11 @@ pub async fn start(
     match clicks.queue {
         ClickQueue::Memory => {
             if let Some(urls) = urls.filter(|_| workers) {
-                let flusher = urls
-                    .click_flusher(Duration::from_millis(clicks.flush_interval_ms))
-                    .spawn(stop.clone());
-                background.add("click flusher", flusher);
+                let flusher = urls.click_flusher(Duration::from_millis(clicks.flush_interval_ms));
+                background.add(
+                    "click flusher",
+                    tokio::spawn(super::click_flusher::run(flusher, stop.clone())),
+                );
             }
         }
         ClickQueue::Redis => {
@@ -104,7 +105,11 @@ pub async fn start(
             if let Some(urls) = urls {
                 let outbox = Arc::new(ClickOutbox::new(clicks.outbox_capacity));
                 urls.use_click_outbox(outbox.clone());
-                let publisher = outbox.spawn_publisher(stream.clone(), stop.clone());
+                let publisher = tokio::spawn(super::click_publisher::run(
+                    outbox.clone(),
+                    stream.clone(),
+                    stop.clone(),
+                ));
                 let (published, after_publisher) = watch::channel(false);
                 processor_stop = after_publisher;
                 let mut stopping = stop.clone();
@@ -150,9 +155,15 @@ pub async fn start(
         if let Some(counter) = expired {
             sweeper = sweeper.count_removed_in(counter);
         }
-        background.add("expiration sweeper", sweeper.spawn(stop.clone()));
+        background.add(
+            "expiration sweeper",
+            tokio::spawn(super::expiry::run(sweeper, stop.clone())),
+        );
         if let Some(health) = link_health {
-            background.add("link health checker", health.spawn(stop.clone()));
+            background.add(
+                "link health checker",
+                tokio::spawn(super::link_health::run(health, stop.clone())),
+            );
         }
     }
     Ok(background)

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use url_shortener::domain::{Clock, LongUrl, ShortCode, SystemClock, Timestamp, UrlRecord};
 use url_shortener::repository::{MemoryRepository, Repository};
 use url_shortener::service::{ClickBuffer, ClickFlusher};
+use url_shortener::worker;
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(ms).unwrap()
@@ -72,8 +73,8 @@ async fn buffered_clicks_reach_storage_on_the_flush_interval() {
         repo.clone(),
         clock(),
         Duration::from_secs(1),
-    )
-    .spawn(stopped);
+    );
+    let flusher = tokio::spawn(worker::click_flusher::run(flusher, stopped));
     for i in 0..5 {
         buffer.record(&code("popular"), at(1_000 + i));
     }
@@ -99,13 +100,13 @@ async fn two_codes_flush_before_the_interval(buffer: ClickBuffer) {
     let buffer = Arc::new(buffer);
     let repo = store_with(&[("a-code", None), ("b-code", None)]).await;
     let (_stop, stopped) = watch::channel(false);
-    let _flusher = ClickFlusher::new(
+    let flusher = ClickFlusher::new(
         buffer.clone(),
         repo.clone(),
         clock(),
         Duration::from_secs(3_600),
-    )
-    .spawn(stopped);
+    );
+    let _flusher = tokio::spawn(worker::click_flusher::run(flusher, stopped));
     tokio::task::yield_now().await;
 
     buffer.record(&code("a-code"), at(1));
@@ -134,7 +135,7 @@ async fn shutdown_flushes_what_is_left() {
     let repo = store_with(&[("last-one", None)]).await;
     let (buffer, flusher) = buffer_and_flusher(&repo);
     let (stop, stopped) = watch::channel(false);
-    let flusher = flusher.spawn(stopped);
+    let flusher = tokio::spawn(worker::click_flusher::run(flusher, stopped));
     buffer.record(&code("last-one"), at(7));
     buffer.record(&code("last-one"), at(8));
 

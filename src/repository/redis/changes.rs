@@ -11,7 +11,6 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::{connection_manager, unavailable};
 use crate::domain::ShortCode;
@@ -43,53 +42,52 @@ impl RedisChangeFeed {
     }
 
     /// Listens until `shutdown` turns true, calling `on_change(Some(code))` for each
-    /// announced code and `on_change(None)` ("forget everything") after a reconnection.
-    pub fn listen(
+    /// announced code and `on_change(None)` ("forget everything") after a reconnection; a lost
+    /// connection is retried every second. `worker::link_changes` runs it.
+    pub async fn listen(
         &self,
-        on_change: impl Fn(Option<ShortCode>) + Send + Sync + 'static,
+        on_change: impl Fn(Option<ShortCode>),
         mut shutdown: watch::Receiver<bool>,
-    ) -> JoinHandle<()> {
-        let (client, channel) = (self.client.clone(), self.channel.clone());
-        tokio::spawn(async move {
-            let mut subscribed_before = false;
-            loop {
-                match client.get_async_pubsub().await {
-                    Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                        Ok(()) => {
-                            if subscribed_before {
-                                on_change(None);
-                            }
-                            subscribed_before = true;
-                            let mut messages = pubsub.into_on_message();
-                            loop {
-                                tokio::select! {
-                                    message = messages.next() => match message {
-                                        Some(message) => {
-                                            let code = message
-                                                .get_payload::<String>()
-                                                .ok()
-                                                .and_then(|c| ShortCode::parse(&c).ok());
-                                            if code.is_some() {
-                                                on_change(code);
-                                            }
-                                        }
-                                        None => break,
-                                    },
-                                    _ = shutdown.wait_for(|stop| *stop) => return,
-                                }
-                            }
-                            tracing::warn!("lost the link-change subscription; reconnecting");
+    ) {
+        let (client, channel) = (&self.client, &self.channel);
+        let mut subscribed_before = false;
+        loop {
+            match client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(channel).await {
+                    Ok(()) => {
+                        if subscribed_before {
+                            on_change(None);
                         }
-                        Err(error) => tracing::warn!(%error, "cannot subscribe to link changes"),
-                    },
-                    Err(error) => tracing::warn!(%error, "cannot reach Redis for link changes"),
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(RECONNECT_AFTER) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => return,
-                }
+                        subscribed_before = true;
+                        let mut messages = pubsub.into_on_message();
+                        loop {
+                            tokio::select! {
+                                message = messages.next() => match message {
+                                    Some(message) => {
+                                        let code = message
+                                            .get_payload::<String>()
+                                            .ok()
+                                            .and_then(|c| ShortCode::parse(&c).ok());
+                                        if code.is_some() {
+                                            on_change(code);
+                                        }
+                                    }
+                                    None => break,
+                                },
+                                _ = shutdown.wait_for(|stop| *stop) => return,
+                            }
+                        }
+                        tracing::warn!("lost the link-change subscription; reconnecting");
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot subscribe to link changes"),
+                },
+                Err(error) => tracing::warn!(%error, "cannot reach Redis for link changes"),
             }
-        })
+            tokio::select! {
+                () = tokio::time::sleep(RECONNECT_AFTER) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
     }
 }
 

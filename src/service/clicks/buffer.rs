@@ -29,8 +29,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 use crate::domain::{ClickEvent, ClickTally, Clock, InstanceId, ShortCode, Timestamp};
 use crate::repository::{ClickDelta, Repository, WriteId};
@@ -409,38 +408,19 @@ impl ClickFlusher {
         report
     }
 
-    /// Flushes on the interval and on the buffer's early-flush signal until `stop` turns true,
-    /// then flushes what is left, retrying a failing store a few times before giving up (and
-    /// saying how many clicks were lost).
-    pub fn spawn(self, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(self.interval) => {}
-                    () = self.buffer.flush_soon.notified() => {}
-                    _ = stop.wait_for(|stop| *stop) => break,
-                }
-                let report = self.flush().await;
-                if report.failed > 0 {
-                    tracing::warn!(codes = report.failed, "click flush failed; will retry");
-                }
-            }
-            // A code whose earlier write was unsettled at one flush goes out in the next, so an
-            // empty buffer can take two successful flushes; failures get a few retries.
-            let (mut failures, mut rounds) = (0u32, 0u32);
-            while !self.buffer.is_empty() && failures < 5 && rounds < 10 {
-                rounds += 1;
-                if self.flush().await.failed > 0 {
-                    tokio::time::sleep(Duration::from_millis(200 << failures)).await;
-                    failures += 1;
-                }
-            }
-            if !self.buffer.is_empty() {
-                tracing::error!(
-                    codes = self.buffer.len(),
-                    "clicks lost at shutdown: storage unavailable"
-                );
-            }
-        })
+    /// How often the flusher writes.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Resolves when the buffer asks for a flush before the interval is up (it has grown past
+    /// its threshold).
+    pub async fn flush_requested(&self) {
+        self.buffer.flush_soon.notified().await;
+    }
+
+    /// Codes with clicks not yet written (pending or unsettled).
+    pub fn pending_codes(&self) -> usize {
+        self.buffer.len()
     }
 }

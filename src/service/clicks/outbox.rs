@@ -1,6 +1,6 @@
 //! The gateway side of the Redis click queue: a bounded in-process outbox the redirect drops
-//! its event into (never waiting), and a publisher that sends the outbox to the stream in
-//! batches, each exactly once (see [`RedisClickStream::publish`]).
+//! its event into (never waiting); the publisher in `worker::click_publisher` sends it to the
+//! stream in batches, each exactly once (see `RedisClickStream::publish`).
 //!
 //! While Redis is down the outbox fills up to `capacity` events and the publisher retries the
 //! same batch with a growing pause; events past the capacity are dropped and counted, so
@@ -8,23 +8,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
 
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 
 use crate::domain::{ClickEvent, InstanceId};
-use crate::repository::RedisClickStream;
 
 /// Events per published stream entry at most.
 pub const PUBLISH_BATCH: usize = 1000;
-
-/// How often a quiet outbox is looked at: the longest an event waits before it is sent.
-const PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
-
-/// The longest pause between attempts while Redis is down.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Events waiting to be published.
 pub struct ClickOutbox {
@@ -98,100 +89,38 @@ impl ClickOutbox {
         )
     }
 
-    /// The next batch, counted as in flight until [`Self::sent`].
-    fn take(&self) -> Vec<ClickEvent> {
+    /// The next batch (at most [`PUBLISH_BATCH`] events), counted as in flight until
+    /// [`Self::sent`].
+    pub fn take_batch(&self) -> Vec<ClickEvent> {
         let mut queue = self.queue();
         let n = queue.len().min(PUBLISH_BATCH);
         self.in_flight.store(n, Ordering::Relaxed);
         queue.drain(..n).collect()
     }
 
-    fn sent(&self, events: usize) {
+    /// The batch taken last is in the stream: `events` more published, none in flight.
+    pub fn sent(&self, events: usize) {
         self.in_flight.store(0, Ordering::Relaxed);
         self.published.fetch_add(events as u64, Ordering::Relaxed);
     }
 
-    /// Publishes to `stream` until `stop` turns true, then sends what is left (a few more
-    /// attempts if Redis is down, then says how many events were lost).
-    pub fn spawn_publisher(
-        self: Arc<Self>,
-        stream: Arc<RedisClickStream>,
-        mut stop: watch::Receiver<bool>,
-    ) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut seq = 0u64;
-            let mut backoff = PUBLISH_INTERVAL;
-            // A batch that failed is sent again unchanged, same seq, until it is in.
-            let mut unsent: Option<(u64, Vec<ClickEvent>)> = None;
-            loop {
-                if unsent.is_none() {
-                    // A full batch goes at once; anything less waits for the interval (or
-                    // for the batch to fill). Publishing whatever had arrived as soon as the
-                    // last publish returned sent a few events per XADD: at 20,000 redirects
-                    // a second that was thousands of scripts a second, Redis took half a core
-                    // and the redirect with the Redis queue ran at 0.4x the memory queue.
-                    if self.queue().len() < PUBLISH_BATCH {
-                        tokio::select! {
-                            () = tokio::time::sleep(PUBLISH_INTERVAL) => {}
-                            () = self.wake.notified() => {}
-                            _ = stop.wait_for(|s| *s) => break,
-                        }
-                    }
-                    let batch = self.take();
-                    if batch.is_empty() {
-                        continue;
-                    }
-                    seq += 1;
-                    unsent = Some((seq, batch));
-                }
-                let Some((batch_seq, batch)) = &unsent else {
-                    continue;
-                };
-                match stream.publish(self.producer.get(), *batch_seq, batch).await {
-                    Ok(_) => {
-                        self.sent(batch.len());
-                        unsent = None;
-                        backoff = PUBLISH_INTERVAL;
-                    }
-                    Err(e) => {
-                        self.failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, events = batch.len(), "click publish failed; will retry");
-                        tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
-                            _ = stop.wait_for(|s| *s) => break,
-                        }
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
-            }
-            // Shutdown: the server has drained, so the outbox holds the last requests' clicks.
-            let mut attempts = 0u32;
-            loop {
-                let (batch_seq, batch) = match unsent.take() {
-                    Some(unsent) => unsent,
-                    None => {
-                        let batch = self.take();
-                        if batch.is_empty() {
-                            break;
-                        }
-                        seq += 1;
-                        (seq, batch)
-                    }
-                };
-                match stream.publish(self.producer.get(), batch_seq, &batch).await {
-                    Ok(_) => self.sent(batch.len()),
-                    Err(_) if attempts < 5 => {
-                        attempts += 1;
-                        unsent = Some((batch_seq, batch));
-                        tokio::time::sleep(Duration::from_millis(200 << attempts)).await;
-                    }
-                    Err(e) => {
-                        let lost = self.len();
-                        tracing::error!(error = %e, events = lost, "clicks lost at shutdown: the click queue is unavailable");
-                        break;
-                    }
-                }
-            }
-        })
+    /// Counts a failed publish attempt (for the metrics).
+    pub fn count_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events waiting and not yet taken.
+    pub fn waiting(&self) -> usize {
+        self.queue().len()
+    }
+
+    /// Resolves when a full batch has gathered.
+    pub async fn batch_ready(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Who publishes: the stream keeps one mark per producer.
+    pub fn producer(&self) -> InstanceId {
+        self.producer
     }
 }

@@ -16,8 +16,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 pub use checker::{CheckLimits, LinkChecker, Probe};
 pub use hosts::HostGates;
@@ -35,8 +33,6 @@ use crate::repository::{DueWindow, LinkHealthRecord, LinkHealthStore, RepoError,
 const BROKEN_COUNT_LIMIT: usize = 100_000;
 /// Links leased per round.
 const ROUND: usize = 64;
-/// How long a round waits when nothing is due.
-const IDLE_POLL: Duration = Duration::from_secs(2);
 /// A check gives up its host's turn (and leaves the link to a later round) rather than wait
 /// longer than this for it.
 const MAX_TURN_WAIT: Duration = Duration::from_secs(30);
@@ -243,30 +239,6 @@ impl LinkHealthService {
                 false
             }
         }
-    }
-
-    /// Runs rounds until `stop` turns true; a round in progress finishes first.
-    pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                if *stop.borrow() {
-                    break;
-                }
-                let pause = match self.run_round().await {
-                    Ok(0) => IDLE_POLL,
-                    Ok(_) => Duration::ZERO,
-                    Err(error) => {
-                        tracing::warn!(%error, "link health: leasing due links failed");
-                        IDLE_POLL
-                    }
-                };
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-            }
-            tracing::debug!("link health checker stopped");
-        })
     }
 }
 
