@@ -12,14 +12,14 @@ use anyhow::Context;
 use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::config::{ClickQueue, Settings, StorageBackend, redact_password};
+use crate::config::{ClickQueueKind, Settings, StorageBackend, redact_password};
 use crate::domain::SystemClock;
 use crate::limiter::build_limiter;
 use crate::metrics::Metrics;
 use crate::repository::{RedisChangeFeed, RedisLinkTier, build_stores};
-use crate::service::link_health;
+use crate::service::{SharedTier, link_health};
+use crate::state::Wiring;
 use crate::telemetry::{self, BatchWriterGuard};
 use crate::{AppState, app, serve_sharded, serve_with, shutdown, worker};
 
@@ -31,7 +31,6 @@ pub struct Application {
     grace: Duration,
     limits: crate::ConnectionLimits,
     workers: worker::Background,
-    change_listener: Option<JoinHandle<()>>,
     background_stop: watch::Sender<bool>,
     _log_guard: BatchWriterGuard,
 }
@@ -54,8 +53,27 @@ impl Application {
         let clock = Arc::new(SystemClock);
         let storage_timeout = Duration::from_millis(settings.storage.timeout_ms);
         let limiter = build_limiter(&settings.rate_limit, storage_timeout).await?;
-        let state =
-            AppState::from_settings(settings, stores, clock.clone(), None, limiter, metrics)?;
+        // Everything the services are connected to comes first, so they are whole when built.
+        let clicks =
+            worker::ClickPipeline::connect(&settings.clicks, settings.workers.enabled, true)
+                .await?;
+        let feed = connect_change_feed(settings, storage_timeout).await?;
+        let wiring = Wiring {
+            clicks: clicks.pipe(),
+            tier: connect_tier(settings).await?,
+            changes: feed
+                .clone()
+                .map(|feed| feed as Arc<dyn crate::repository::LinkChangeFeed>),
+        };
+        let state = AppState::from_settings(
+            settings,
+            stores,
+            clock.clone(),
+            None,
+            limiter,
+            metrics,
+            wiring,
+        )?;
 
         // Background work stops only after the server has drained, so the clicks of the last
         // requests are in the buffer (or the outbox) before the final flush.
@@ -63,25 +81,16 @@ impl Application {
         let workers = worker::start(
             settings,
             worker::Parts {
-                urls: Some(state.urls.clone()),
+                clicks,
                 repo,
                 sessions: Some(sessions),
                 clock,
                 expired: Some(state.metrics.links_expired_removed.clone()),
                 link_health: state.link_health.clone(),
+                changes: feed.zip(state.urls.shared_cache()),
             },
             &background,
-        )
-        .await?;
-
-        share_cache(settings, &state).await?;
-        let change_listener = listen_for_changes(
-            settings,
-            &state,
-            storage_timeout,
-            background_stop.subscribe(),
-        )
-        .await?;
+        );
 
         state.accounts.prepare().await?;
         // First run: the one secret this service ever logs, on purpose, for the operator.
@@ -114,7 +123,6 @@ impl Application {
             grace: Duration::from_secs(settings.server.shutdown_timeout_seconds),
             limits: settings.connection_limits(),
             workers,
-            change_listener,
             background_stop,
             _log_guard: log_guard,
         })
@@ -172,75 +180,60 @@ impl Application {
 
         self.background_stop.send_replace(true);
         self.workers.join().await;
-        if let Some(listener) = self.change_listener {
-            listener.await.context("link-change listener")?;
-        }
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// Puts the fleet's shared cache tier (`cache.redis_url`) behind the instance's own cache.
-async fn share_cache(settings: &Settings, state: &AppState) -> anyhow::Result<()> {
+/// The fleet's shared cache tier (`cache.redis_url`), connected; `None` without one.
+async fn connect_tier(settings: &Settings) -> anyhow::Result<Option<SharedTier>> {
     let cache = &settings.cache;
-    if let Some(url) = &cache.redis_url {
-        let tier = RedisLinkTier::connect(
-            url,
-            &cache.redis_key_prefix,
-            Duration::from_millis(cache.redis_timeout_ms),
+    let Some(url) = &cache.redis_url else {
+        return Ok(None);
+    };
+    let tier = RedisLinkTier::connect(
+        url,
+        &cache.redis_key_prefix,
+        Duration::from_millis(cache.redis_timeout_ms),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cache.redis_url: cannot connect to {}",
+            redact_password(url)
         )
-        .await
-        .with_context(|| {
-            format!(
-                "cache.redis_url: cannot connect to {}",
-                redact_password(url)
-            )
-        })?;
-        state.urls.use_shared_tier(
-            Arc::new(tier),
-            Duration::from_secs(cache.ttl_seconds),
-            Duration::from_millis(cache.negative_ttl_ms),
-        );
-    }
-    Ok(())
+    })?;
+    Ok(Some(SharedTier {
+        tier: Arc::new(tier),
+        ttl: Duration::from_secs(cache.ttl_seconds),
+        negative_ttl: Duration::from_millis(cache.negative_ttl_ms),
+    }))
 }
 
-/// With a Redis (the store's or the cache tier's), edits and deletes reach every instance's
-/// cache at once: announces this instance's changes and listens for the others' until `stop`.
-async fn listen_for_changes(
+/// With a Redis (the cache tier's, else the store's), edits and deletes reach every instance's
+/// cache at once: the feed this instance announces its changes on and hears the others' from.
+async fn connect_change_feed(
     settings: &Settings,
-    state: &AppState,
     storage_timeout: Duration,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<Option<JoinHandle<()>>> {
+) -> anyhow::Result<Option<Arc<RedisChangeFeed>>> {
     let cache = &settings.cache;
-    // With a Redis (the store's or the cache tier's), edits and deletes reach every
-    // instance's cache at once.
     let feed_on = match (&cache.redis_url, &settings.storage.backend) {
-        (Some(url), _) => Some((
-            url.clone(),
-            cache.redis_key_prefix.clone(),
-            "cache.redis_url",
-        )),
+        (Some(url), _) => Some((url, &cache.redis_key_prefix, "cache.redis_url")),
         (None, StorageBackend::Redis) => Some((
-            settings.storage.redis.url.clone(),
-            settings.storage.redis.key_prefix.clone(),
+            &settings.storage.redis.url,
+            &settings.storage.redis.key_prefix,
             "storage.redis.url",
         )),
         (None, _) => None,
     };
-    Ok(match (feed_on, state.urls.shared_cache()) {
-        (Some((url, prefix, setting)), Some(cache)) => {
-            let feed = RedisChangeFeed::connect(&url, &prefix, storage_timeout)
-                .await
-                .with_context(|| format!("{setting}: cannot connect for link changes"))?;
-            let feed = Arc::new(feed);
-            let listener = tokio::spawn(worker::link_changes::run(feed.clone(), cache, stop));
-            state.urls.announce_changes_to(feed);
-            Some(listener)
-        }
-        _ => None,
-    })
+    // Only instances with a cache of their own have anything to forget.
+    let Some((url, prefix, setting)) = feed_on.filter(|_| settings.keeps_link_cache()) else {
+        return Ok(None);
+    };
+    let feed = RedisChangeFeed::connect(url, prefix, storage_timeout)
+        .await
+        .with_context(|| format!("{setting}: cannot connect for link changes"))?;
+    Ok(Some(Arc::new(feed)))
 }
 
 /// `url-shortener worker`: runs the click processor (`clicks.queue = "redis"`) and the expiry
@@ -250,7 +243,7 @@ async fn listen_for_changes(
 /// When the settings ask for the memory queue (nothing to process from another process), or
 /// the store or the queue cannot be reached.
 pub async fn workers_only(settings: &Settings) -> anyhow::Result<()> {
-    if settings.clicks.queue == ClickQueue::Memory {
+    if settings.clicks.queue == ClickQueueKind::Memory {
         anyhow::bail!(
             "clicks.queue: `url-shortener worker` processes the Redis click queue; with \
              clicks.queue = \"memory\" every instance writes its own clicks"
@@ -272,20 +265,22 @@ pub async fn workers_only(settings: &Settings) -> anyhow::Result<()> {
         &metrics,
     )
     .map_err(anyhow::Error::msg)?;
+    let clicks = worker::ClickPipeline::connect(&settings.clicks, true, false)
+        .await
+        .context("cannot start the workers")?;
     let workers = worker::start(
         settings,
         worker::Parts {
-            urls: None,
+            clicks,
             repo: stores.links,
             sessions: Some(stores.accounts.sessions),
             clock,
             expired: None,
             link_health,
+            changes: None,
         },
         &stopped,
-    )
-    .await
-    .context("cannot start the workers")?;
+    );
     tracing::info!(storage = ?settings.storage.backend, "url-shortener worker ready");
     shutdown::signal().await;
     tracing::info!("shutdown requested; finishing the current batches");

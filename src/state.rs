@@ -9,21 +9,47 @@ use std::time::Duration;
 use axum::http::{HeaderName, StatusCode};
 use ipnet::IpNet;
 
-use crate::config::{ConfigError, Settings, Signup, StorageBackend};
+use crate::config::{ClickSettings, ConfigError, Settings, Signup};
 use crate::domain::{Clock, RandomCodeGen, ShortCode, ShortCodeGen, UrlPolicy};
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
-use crate::repository::Stores;
+use crate::repository::{LinkChangeFeed, Stores};
 use crate::service::link_health::LinkHealthService;
 use crate::service::{
-    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, HashGate, LinkCache, LinkPolicy,
-    ServiceCollector, UrlService,
+    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, ClickPipe, HashGate, LinkCache,
+    LinkPolicy, ServiceCollector, SharedTier, UrlService,
 };
 
 /// The session cookie's name over plain http. Over https it carries the `__Host-` prefix
 /// ([`WebConfig::session_cookie`]), which browsers accept only with `Secure`, `Path=/` and no
 /// `Domain`, so no sibling subdomain can plant or shadow it.
 pub const SESSION_COOKIE: &str = "session";
+
+/// What the services are connected to beyond their stores: connected first (`startup.rs`), so
+/// that the services are whole when they are built.
+#[derive(Clone)]
+pub struct Wiring {
+    /// Where redirects put clicks, and what reads and metrics see of them.
+    pub clicks: ClickPipe,
+    /// The fleet's shared cache tier (`cache.redis_url`).
+    pub tier: Option<SharedTier>,
+    /// Where this instance announces its edits and deletes to the others.
+    pub changes: Option<Arc<dyn LinkChangeFeed>>,
+}
+
+impl Wiring {
+    /// Nothing shared: the memory click queue `clicks` describes, no tier, no change feed.
+    pub fn local(clicks: &ClickSettings) -> Self {
+        Self {
+            clicks: ClickPipe::memory(Arc::new(ClickBuffer::new(
+                clicks.max_pending_codes,
+                clicks.flush_threshold,
+            ))),
+            tier: None,
+            changes: None,
+        }
+    }
+}
 
 /// What the guards need.
 pub struct Guards {
@@ -148,7 +174,8 @@ pub struct Shared {
 }
 
 impl AppState {
-    /// Builds the state from validated settings and the given seams.
+    /// Builds the state from validated settings, the stores, what `wiring` connected and the
+    /// given seams.
     ///
     /// # Errors
     /// When a setting the state needs is invalid (normally caught by [`Settings::validate`]).
@@ -159,6 +186,7 @@ impl AppState {
         codes: Option<Arc<dyn ShortCodeGen>>,
         limiter: Option<Arc<dyn Limiter>>,
         mut metrics: Metrics,
+        wiring: Wiring,
     ) -> Result<Self, ConfigError> {
         let repo = stores.links;
         let clock_for_accounts = clock.clone();
@@ -180,20 +208,14 @@ impl AppState {
             max_ttl_seconds: settings.links.max_ttl_seconds,
         };
         // The memory store answers as fast as a cache would; caching it would only double memory.
-        let cache = (settings.cache.capacity > 0
-            && settings.storage.backend != StorageBackend::Memory)
-            .then(|| {
-                LinkCache::new(
-                    settings.cache.capacity,
-                    Duration::from_secs(settings.cache.ttl_seconds),
-                    Duration::from_millis(settings.cache.negative_ttl_ms),
-                    clock.clone(),
-                )
-            });
-        let clicks = Arc::new(ClickBuffer::new(
-            settings.clicks.max_pending_codes,
-            settings.clicks.flush_threshold,
-        ));
+        let cache = settings.keeps_link_cache().then(|| {
+            LinkCache::new(
+                settings.cache.capacity,
+                Duration::from_secs(settings.cache.ttl_seconds),
+                Duration::from_millis(settings.cache.negative_ttl_ms),
+                clock.clone(),
+            )
+        });
         let guards = Guards {
             limiter,
             keys: Arc::new(ApiKeyService::new(
@@ -204,7 +226,10 @@ impl AppState {
             anonymous_create: settings.auth.anonymous_create(),
             trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
         };
-        let analytics = Arc::new(ClickAnalytics::new(stores.clicks.clone(), clicks.clone()));
+        let analytics = Arc::new(ClickAnalytics::new(
+            stores.clicks.clone(),
+            wiring.clicks.buffer.clone(),
+        ));
         let link_health = crate::service::link_health::build(
             settings,
             stores.link_health.clone(),
@@ -214,8 +239,13 @@ impl AppState {
         )
         .map_err(|message| ConfigError { message })?;
         let urls = Arc::new(
-            UrlService::new(repo, clock, codes, url_policy, link_policy, cache, clicks)
-                .count_creates_in(metrics.links_created.clone()),
+            UrlService::builder(repo, clock, codes, wiring.clicks)
+                .policies(url_policy, link_policy)
+                .cache(cache)
+                .shared_tier(wiring.tier)
+                .announce_changes_to(wiring.changes)
+                .count_creates_in(metrics.links_created.clone())
+                .build(),
         );
         metrics.observe(Box::new(ServiceCollector::new(urls.clone())));
         let redirect_status =

@@ -8,7 +8,7 @@ use super::{ConfigError, redact_password};
 /// Where a redirect's click event goes (`clicks.queue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ClickQueue {
+pub enum ClickQueueKind {
     /// In process: the click buffer, written by this process's own flusher (the default).
     #[default]
     Memory,
@@ -39,7 +39,7 @@ pub struct ClickSettings {
     /// itself, so name one only when every request passes the CDN that overwrites it.
     pub country_header: Option<String>,
     /// `clicks.queue`: `memory` (default) or `redis`.
-    pub queue: ClickQueue,
+    pub queue: ClickQueueKind,
     /// `clicks.redis_url`: the Redis of the click stream. Default `redis://127.0.0.1:6379`.
     pub redis_url: String,
     /// `clicks.redis_key_prefix`: the stream is `{prefix}{clicks}`, its consumer group
@@ -86,7 +86,7 @@ impl Default for ClickSettings {
             flush_threshold: 50_000,
             max_pending_codes: 100_000,
             country_header: None,
-            queue: ClickQueue::Memory,
+            queue: ClickQueueKind::Memory,
             redis_url: "redis://127.0.0.1:6379".to_owned(),
             redis_key_prefix: "url-shortener:".to_owned(),
             redis_timeout_ms: 1_000,
@@ -129,14 +129,14 @@ impl ClickSettings {
             ));
         }
         let clicks = self;
-        if clicks.queue == ClickQueue::Memory && !workers.enabled {
+        if clicks.queue == ClickQueueKind::Memory && !workers.enabled {
             return Err(ConfigError::key(
                 "workers.enabled",
                 "false needs clicks.queue = \"redis\": with the memory queue only this process \
                  can write its clicks",
             ));
         }
-        if clicks.queue == ClickQueue::Redis {
+        if clicks.queue == ClickQueueKind::Redis {
             if !(clicks.redis_url.starts_with("redis://")
                 || clicks.redis_url.starts_with("rediss://"))
             {

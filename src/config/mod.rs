@@ -28,7 +28,7 @@ mod storage;
 pub use accounts::{AccountSettings, Signup};
 pub use auth::AuthSettings;
 pub use cache::CacheSettings;
-pub use clicks::{ClickQueue, ClickSettings, WorkerSettings};
+pub use clicks::{ClickQueueKind, ClickSettings, WorkerSettings};
 pub use expiration::ExpirationSettings;
 pub use link_health::LinkHealthSettings;
 pub use links::LinkSettings;
@@ -167,6 +167,13 @@ impl Settings {
         self.rate_limit.validate()?;
         self.clicks.validate(&self.workers)?;
         Ok(())
+    }
+
+    /// Whether each instance keeps a link cache of its own (`cache.capacity` > 0): never on the
+    /// memory store, which answers as fast as a cache would (caching it would only double
+    /// memory).
+    pub fn keeps_link_cache(&self) -> bool {
+        self.cache.capacity > 0 && self.storage.backend != StorageBackend::Memory
     }
 
     /// `server.listen` as a socket address.

@@ -22,14 +22,15 @@ pub use analytics::{
 pub use api_keys::{ApiKeyService, MAX_KEY_NAME_LEN};
 pub use cache::{LinkCache, Lookup};
 pub use clicks::{
-    ClickBuffer, ClickFlusher, ClickOutbox, FlushReport, PUBLISH_BATCH, PendingClicks,
-    ProcessorStats, Unflushed,
+    ClickBuffer, ClickFlusher, ClickOutbox, ClickPipe, ClickQueue, FlushReport, PUBLISH_BATCH,
+    PendingClicks, ProcessorStats, Unflushed,
 };
 pub use collector::ServiceCollector;
 pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use hashing::HashGate;
 pub use url_service::{
-    LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, SCAN_BUDGET, UrlService,
+    LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, SCAN_BUDGET, SharedTier, UrlService,
+    UrlServiceBuilder,
 };
 pub use visitor::{Visitor, VisitorHeaders, Visitors};

@@ -142,6 +142,12 @@ impl StreamProcessor {
         }
     }
 
+    /// The same processor counting in `stats` (shown by the serving process's metrics).
+    pub fn counting_in(mut self, stats: Arc<ProcessorStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// Its counters.
     pub fn stats(&self) -> Arc<ProcessorStats> {
         self.stats.clone()

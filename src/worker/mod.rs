@@ -9,15 +9,18 @@
 //! - [`link_health`]: the destination checker;
 //! - [`link_changes`]: other instances' edits, dropped from this instance's cache.
 //!
-//! [`start`] starts the ones a process's settings ask for.
+//! [`ClickPipeline`] connects the click pipeline before the services are built; [`start`]
+//! starts the loops a process's settings ask for.
 
 pub mod click_flusher;
 pub mod click_processor;
 pub mod click_publisher;
+mod clicks;
 pub mod expiry;
 pub mod link_changes;
 pub mod link_health;
 mod start;
 
 pub use click_processor::{StreamProcessor, deltas_of};
+pub use clicks::ClickPipeline;
 pub use start::{Background, Parts, start};

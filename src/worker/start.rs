@@ -1,7 +1,9 @@
 //! Starting one process's background work from its settings, and waiting for it to stop: the
 //! click pipeline's loops (the memory queue's flusher, or the Redis queue's publisher and
-//! processor) and the expiry sweeper. `url-shortener` runs them beside the server unless
-//! `workers.enabled = false`; `url-shortener worker` runs the workers alone.
+//! processor), the expiry sweeper, the link-health checker and the change-feed listener.
+//! `url-shortener` runs them beside the server unless `workers.enabled = false` (the publisher
+//! and the listener serve the server and always run); `url-shortener worker` runs the workers
+//! alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +12,12 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::StreamProcessor;
-use crate::config::{ClickQueue, Settings};
+use super::{ClickPipeline, StreamProcessor};
+use crate::config::Settings;
 use crate::domain::Clock;
-use crate::repository::{RedisClickStream, RepoError, Repository, SessionStore};
+use crate::repository::{RedisChangeFeed, Repository, SessionStore};
 use crate::service::link_health::LinkHealthService;
-use crate::service::{ClickOutbox, ExpirationService, UrlService};
+use crate::service::{ClickFlusher, ExpirationService, LinkCache};
 
 /// The loops one process started, by name.
 #[derive(Default)]
@@ -38,9 +40,8 @@ impl Background {
 
 /// What the background loops work on.
 pub struct Parts {
-    /// The serving process's service (its clicks are flushed or published); `None` in
-    /// `url-shortener worker`, which answers no redirects.
-    pub urls: Option<Arc<UrlService>>,
+    /// The click pipeline, connected (its pipe is in the serving process's services).
+    pub clicks: ClickPipeline,
     /// The links.
     pub repo: Arc<dyn Repository>,
     /// Swept with the links.
@@ -51,60 +52,44 @@ pub struct Parts {
     pub expired: Option<Counter>,
     /// Checks destinations; `None`: link health is off.
     pub link_health: Option<Arc<LinkHealthService>>,
+    /// Other instances' link changes, and the cache they are dropped from; `None`: no feed.
+    pub changes: Option<(Arc<RedisChangeFeed>, Arc<LinkCache>)>,
 }
 
 /// Starts the loops `settings` ask for over `parts`, each stopping when `stop` turns true.
-///
-/// # Errors
-/// When the Redis of `clicks.redis_url` cannot be reached (the message names the key).
-pub async fn start(
-    settings: &Settings,
-    parts: Parts,
-    stop: &watch::Receiver<bool>,
-) -> Result<Background, RepoError> {
+pub fn start(settings: &Settings, parts: Parts, stop: &watch::Receiver<bool>) -> Background {
     let Parts {
-        urls,
+        clicks: pipeline,
         repo,
         sessions,
         clock,
         expired,
         link_health,
+        changes,
     } = parts;
-    let urls = urls.as_ref();
     let clicks = &settings.clicks;
     let workers = settings.workers.enabled;
     let mut background = Background::default();
-    match clicks.queue {
-        ClickQueue::Memory => {
-            if let Some(urls) = urls.filter(|_| workers) {
-                let flusher = urls.click_flusher(Duration::from_millis(clicks.flush_interval_ms));
+    match &pipeline.stream {
+        None => {
+            if pipeline.serving && workers {
+                let flusher = ClickFlusher::new(
+                    pipeline.pipe.buffer.clone(),
+                    repo.clone(),
+                    clock.clone(),
+                    Duration::from_millis(clicks.flush_interval_ms),
+                );
                 background.add(
                     "click flusher",
                     tokio::spawn(super::click_flusher::run(flusher, stop.clone())),
                 );
             }
         }
-        ClickQueue::Redis => {
-            let stream = RedisClickStream::connect(
-                &clicks.redis_url,
-                &clicks.redis_key_prefix,
-                clicks.stream_max_len,
-                Duration::from_millis(clicks.redis_timeout_ms),
-            )
-            .await
-            .map_err(|e| {
-                RepoError::Unavailable(format!(
-                    "clicks.redis_url: cannot use {}: {e}",
-                    crate::config::redact_password(&clicks.redis_url)
-                ))
-            })?;
-            let stream = Arc::new(stream);
+        Some(stream) => {
             // The processor stops after the publisher has sent the last requests' clicks, so
             // that it can write them before it exits.
             let mut processor_stop = stop.clone();
-            if let Some(urls) = urls {
-                let outbox = Arc::new(ClickOutbox::new(clicks.outbox_capacity));
-                urls.use_click_outbox(outbox.clone());
+            if let Some(outbox) = &pipeline.pipe.outbox {
                 let publisher = tokio::spawn(super::click_publisher::run(
                     outbox.clone(),
                     stream.clone(),
@@ -122,18 +107,16 @@ pub async fn start(
                 });
                 background.add("click publisher", relay);
             }
-            if workers {
+            if let Some(stats) = pipeline.pipe.processor.clone().filter(|_| workers) {
                 let processor = StreamProcessor::new(
-                    stream,
+                    stream.clone(),
                     repo.clone(),
                     clock.clone(),
                     clicks.read_batch,
                     Duration::from_millis(clicks.flush_interval_ms),
                     Duration::from_millis(clicks.claim_idle_ms),
-                );
-                if let Some(urls) = urls {
-                    urls.observe_processor(processor.stats());
-                }
+                )
+                .counting_in(stats);
                 tracing::info!(consumer = %processor.name(), "click processor started");
                 background.add(
                     "click processor",
@@ -141,6 +124,12 @@ pub async fn start(
                 );
             }
         }
+    }
+    if let Some((feed, cache)) = changes {
+        background.add(
+            "link-change listener",
+            tokio::spawn(super::link_changes::run(feed, cache, stop.clone())),
+        );
     }
     if workers {
         let mut sweeper = ExpirationService::new(
@@ -166,5 +155,5 @@ pub async fn start(
             );
         }
     }
-    Ok(background)
+    background
 }

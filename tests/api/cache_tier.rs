@@ -15,22 +15,22 @@ use common::{TestApp, assert_problem};
 use serde_json::json;
 use url_shortener::domain::{Role, ShortCode};
 use url_shortener::repository::{LinkTier, MemoryRepository, RedisLinkTier, Repository, Tiered};
+use url_shortener::service::SharedTier;
 
 /// An instance on `repo` whose shared tier is Redis at `url` under `prefix`.
 async fn instance(repo: &Arc<InstrumentedRepository>, url: &str, prefix: &str) -> TestApp {
-    let app = TestApp::builder()
-        .repo(repo.clone() as Arc<dyn Repository>)
-        .spawn()
-        .await;
     let tier = RedisLinkTier::connect(url, prefix, Duration::from_millis(200))
         .await
         .unwrap();
-    app.state.urls.use_shared_tier(
-        Arc::new(tier),
-        Duration::from_secs(300),
-        Duration::from_secs(30),
-    );
-    app
+    TestApp::builder()
+        .repo(repo.clone() as Arc<dyn Repository>)
+        .shared_tier(SharedTier {
+            tier: Arc::new(tier),
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(30),
+        })
+        .spawn()
+        .await
 }
 
 /// Waits (at most 5 s) until the tier at `prefix` holds what `want` accepts for `code`. A read

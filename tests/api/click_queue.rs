@@ -13,7 +13,7 @@ use common::proxy::{Mode, Proxy};
 use common::{BASE_URL, TestApp};
 use serde_json::Value;
 use tokio::sync::watch;
-use url_shortener::config::{ClickQueue, Settings, SqliteSync};
+use url_shortener::config::{ClickQueueKind, Settings, SqliteSync};
 use url_shortener::domain::{ClickEvent, Clock, DeviceClass, ShortCode, SystemClock};
 use url_shortener::repository::{
     AccountStores, ClickStatsStore, RedisClickStream, Repository, SqliteRepository, UserStore,
@@ -27,7 +27,7 @@ fn queue_settings(url: &str, prefix: &str, workers: bool) -> Settings {
     let mut s = Settings::default();
     s.server.base_url = BASE_URL.to_owned();
     s.rate_limit.enabled = false;
-    s.clicks.queue = ClickQueue::Redis;
+    s.clicks.queue = ClickQueueKind::Redis;
     s.clicks.redis_url = url.to_owned();
     s.clicks.redis_key_prefix = prefix.to_owned();
     s.clicks.claim_idle_ms = 300;
@@ -51,27 +51,30 @@ where
         + url_shortener::repository::InviteStore,
 {
     let s = settings.clone();
+    let clicks = worker::ClickPipeline::connect(&settings.clicks, settings.workers.enabled, true)
+        .await
+        .unwrap();
     let app = TestApp::builder()
         .repo(store.clone())
         .accounts(AccountStores::of(store.clone()))
         .clicks(store.clone())
+        .clicks_through(clicks.pipe())
         .settings(move |x| *x = s)
         .spawn()
         .await;
     let background = worker::start(
         &settings,
         worker::Parts {
-            urls: Some(app.state.urls.clone()),
+            clicks,
             repo: store,
             sessions: None,
             clock: app.clock.clone(),
             expired: None,
             link_health: None,
+            changes: None,
         },
         stop,
-    )
-    .await
-    .unwrap();
+    );
     (app, background)
 }
 
@@ -265,20 +268,22 @@ where
 
     // A live processor takes the dead one's batch over after claim_idle_ms.
     let processor_settings = queue_settings(&redis_url(), &scope.prefix, true);
+    let clicks = worker::ClickPipeline::connect(&processor_settings.clicks, true, false)
+        .await
+        .unwrap();
     let survivor = worker::start(
         &processor_settings,
         worker::Parts {
-            urls: None,
+            clicks,
             repo: store.clone(),
             sessions: None,
             clock: Arc::new(SystemClock),
             expired: None,
             link_health: None,
+            changes: None,
         },
         &stop,
-    )
-    .await
-    .unwrap();
+    );
     let mut conn = redis::Client::open(redis_url())
         .unwrap()
         .get_connection()

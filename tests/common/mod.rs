@@ -24,10 +24,15 @@ use url_shortener::repository::{
     AccountStores, ApiKeyStore, ClickStatsStore, LinkHealthStore, MemoryRepository, Repository,
     Stores,
 };
+use url_shortener::service::{ClickPipe, SharedTier};
+use url_shortener::state::Wiring;
 use url_shortener::{AppState, app, serve};
 
 /// The public origin test apps are configured with.
 pub const BASE_URL: &str = "https://sho.rt";
+
+/// The password of every user the helpers make.
+pub const PASSWORD: &str = "correct horse battery";
 
 /// 2026-01-01T00:00:00Z, where every test clock starts.
 pub const T0: i64 = 1_767_225_600_000;
@@ -42,6 +47,8 @@ pub struct TestAppBuilder {
     link_health: Option<Arc<dyn LinkHealthStore>>,
     codes: Option<Arc<dyn ShortCodeGen>>,
     limiter: Option<Arc<dyn url_shortener::limiter::Limiter>>,
+    clicks_through: Option<ClickPipe>,
+    tier: Option<SharedTier>,
 }
 
 impl TestAppBuilder {
@@ -72,6 +79,19 @@ impl TestAppBuilder {
     /// Keeps link health in `store` (none by default).
     pub fn link_health(mut self, store: Arc<dyn LinkHealthStore>) -> Self {
         self.link_health = Some(store);
+        self
+    }
+
+    /// Puts clicks into `pipe` (a connected `worker::ClickPipeline`'s) instead of a memory
+    /// queue of its own.
+    pub fn clicks_through(mut self, pipe: ClickPipe) -> Self {
+        self.clicks_through = Some(pipe);
+        self
+    }
+
+    /// Puts the fleet's shared cache `tier` behind the app's own cache.
+    pub fn shared_tier(mut self, tier: SharedTier) -> Self {
+        self.tier = Some(tier);
         self
     }
 
@@ -115,6 +135,11 @@ impl TestAppBuilder {
         let metrics = url_shortener::metrics::Metrics::new();
         // As the binary does: settings are validated once, where they are loaded.
         self.settings.validate().expect("test settings are valid");
+        let mut wiring = Wiring::local(&self.settings.clicks);
+        if let Some(pipe) = self.clicks_through {
+            wiring.clicks = pipe;
+        }
+        wiring.tier = self.tier;
         let state = AppState::from_settings(
             &self.settings,
             stores,
@@ -122,6 +147,7 @@ impl TestAppBuilder {
             self.codes,
             limiter,
             metrics,
+            wiring,
         )
         .expect("test settings are valid");
         let lifecycle = state.lifecycle.clone();
@@ -187,6 +213,8 @@ impl TestApp {
             link_health: None,
             codes: None,
             limiter: None,
+            clicks_through: None,
+            tier: None,
         }
     }
 
@@ -197,6 +225,48 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.root)
+    }
+
+    /// Makes the account `name` with [`PASSWORD`] and `role` (through the service, as the CLI
+    /// would).
+    pub async fn create_user(&self, name: &str, role: url_shortener::domain::Role) {
+        self.state
+            .accounts
+            .create_user(name, PASSWORD, None, role)
+            .await
+            .unwrap();
+    }
+
+    /// Makes the account `name` with `role` and logs in through `POST /api/session`,
+    /// asserting 200: the session cookie (`name=value`).
+    pub async fn login_as(&self, name: &str, role: url_shortener::domain::Role) -> String {
+        self.create_user(name, role).await;
+        let response = self
+            .client
+            .post(self.url("/api/session"))
+            .json(&json!({ "username": name, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "logging in as {name}");
+        session_cookie(&response).unwrap()
+    }
+
+    /// `POST /shorten` for `long_url` as the session `cookie`, from our own origin, asserting
+    /// 201: the new link's code.
+    pub async fn create_link(&self, cookie: &str, long_url: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/shorten"))
+            .header("cookie", cookie)
+            .header("origin", BASE_URL)
+            .json(&json!({ "long_url": long_url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "creating {long_url}");
+        let body: Value = response.json().await.unwrap();
+        body["short_code"].as_str().unwrap().to_owned()
     }
 
     /// `POST /shorten` with a JSON body.

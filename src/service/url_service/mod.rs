@@ -1,6 +1,6 @@
 //! `UrlService`: creating links, resolving them, and reading their statistics.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{
@@ -12,11 +12,14 @@ use crate::repository::{
 
 use prometheus_client::metrics::counter::Counter;
 
+mod builder;
 mod owned;
 
+pub use builder::UrlServiceBuilder;
+
 use super::{
-    ClickBuffer, ClickFlusher, ClickOutbox, LinkCache, Lookup, ProcessorStats, ServiceError,
-    Unflushed, VisitorHeaders, Visitors,
+    ClickBuffer, ClickFlusher, ClickOutbox, ClickPipe, LinkCache, Lookup, ProcessorStats,
+    ServiceError, Unflushed, VisitorHeaders, Visitors,
 };
 
 /// How many generated codes are tried before giving up. At 8 base62 characters a single
@@ -88,7 +91,9 @@ fn may_manage(caller: &User, record: &UrlRecord) -> bool {
 }
 
 /// Link use cases over a [`Repository`], a [`Clock`] and a [`ShortCodeGen`], with an optional
-/// [`LinkCache`] in front of lookups and a [`ClickBuffer`] collecting clicks.
+/// [`LinkCache`] (and the fleet's [`SharedTier`]) in front of lookups and a [`ClickPipe`]
+/// taking clicks. Whole when built: [`UrlService::builder`] takes everything it is connected
+/// to before it answers a request.
 pub struct UrlService {
     repo: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
@@ -96,29 +101,33 @@ pub struct UrlService {
     url_policy: UrlPolicy,
     link_policy: LinkPolicy,
     cache: Option<Arc<LinkCache>>,
-    clicks: Arc<ClickBuffer>,
+    clicks: ClickPipe,
     visitors: Visitors,
-    /// With `clicks.queue = "redis"`: where click events go instead of the buffer.
-    outbox: OnceLock<Arc<ClickOutbox>>,
-    /// The counters of this process's click processor, when it runs one.
-    processor: OnceLock<Arc<ProcessorStats>>,
     created: Counter,
-    changes: OnceLock<Arc<dyn LinkChangeFeed>>,
-    tier: OnceLock<SharedTier>,
+    changes: Option<Arc<dyn LinkChangeFeed>>,
+    tier: Option<SharedTier>,
 }
 
-/// The fleet's shared cache tier and how long its entries live.
-struct SharedTier {
-    tier: Arc<dyn LinkTier>,
-    ttl: Duration,
-    negative_ttl: Duration,
+/// The fleet's shared cache tier (`cache.redis_url`) and how long its entries live: links for
+/// `ttl` (never past their expiry), unknown codes for `negative_ttl`. A tier that fails is
+/// skipped, never a failed request.
+#[derive(Clone)]
+pub struct SharedTier {
+    /// The tier.
+    pub tier: Arc<dyn LinkTier>,
+    /// How long a link is kept there.
+    pub ttl: Duration,
+    /// How long an unknown code is remembered there.
+    pub negative_ttl: Duration,
 }
 
 /// Seconds after an edit or delete when the cache entry is dropped a second time.
 const FORGET_AGAIN_SECS: u64 = 5;
 
 impl UrlService {
-    /// Wires a service. `cache` may be `None` for stores that are themselves in memory.
+    /// A service with the memory click queue on `clicks` and nothing shared: the whole
+    /// service for a single process (and most tests). `cache` may be `None` for stores that
+    /// are themselves in memory.
     pub fn new(
         repo: Arc<dyn Repository>,
         clock: Arc<dyn Clock>,
@@ -128,38 +137,10 @@ impl UrlService {
         cache: Option<LinkCache>,
         clicks: Arc<ClickBuffer>,
     ) -> Self {
-        Self {
-            repo,
-            clock,
-            codes,
-            url_policy,
-            link_policy,
-            cache: cache.map(Arc::new),
-            clicks,
-            visitors: Visitors::new(),
-            outbox: OnceLock::new(),
-            processor: OnceLock::new(),
-            created: Counter::default(),
-            changes: OnceLock::new(),
-            tier: OnceLock::new(),
-        }
-    }
-
-    /// Puts `tier` between this instance's cache and the store (once; later calls are
-    /// ignored): links are kept there for `ttl` (never past their expiry), unknown codes for
-    /// `negative_ttl`. A tier that fails is skipped, never a failed request.
-    pub fn use_shared_tier(&self, tier: Arc<dyn LinkTier>, ttl: Duration, negative_ttl: Duration) {
-        let _ = self.tier.set(SharedTier {
-            tier,
-            ttl,
-            negative_ttl,
-        });
-    }
-
-    /// Announces this instance's edits and deletes to the other instances through `feed`
-    /// (once; later calls are ignored).
-    pub fn announce_changes_to(&self, feed: Arc<dyn LinkChangeFeed>) {
-        let _ = self.changes.set(feed);
+        Self::builder(repo, clock, codes, ClickPipe::memory(clicks))
+            .policies(url_policy, link_policy)
+            .cache(cache)
+            .build()
     }
 
     /// The link cache, shared, for a listener of other instances' changes.
@@ -167,16 +148,10 @@ impl UrlService {
         self.cache.clone()
     }
 
-    /// Counts every created link in `counter` (for `/metrics`).
-    pub fn count_creates_in(mut self, counter: Counter) -> Self {
-        self.created = counter;
-        self
-    }
-
     /// A flusher that writes this service's buffered clicks to its store every `interval`.
     pub fn click_flusher(&self, interval: Duration) -> ClickFlusher {
         ClickFlusher::new(
-            self.clicks.clone(),
+            self.clicks.buffer.clone(),
             self.repo.clone(),
             self.clock.clone(),
             interval,
@@ -185,28 +160,17 @@ impl UrlService {
 
     /// The click buffer (for metrics and tests).
     pub fn clicks(&self) -> &ClickBuffer {
-        &self.clicks
-    }
-
-    /// Sends click events to `outbox` (the Redis click queue) instead of this process's
-    /// buffer, from now on (once; later calls are ignored).
-    pub fn use_click_outbox(&self, outbox: Arc<ClickOutbox>) {
-        let _ = self.outbox.set(outbox);
-    }
-
-    /// Shows `stats` (this process's click processor) in the metrics (once).
-    pub fn observe_processor(&self, stats: Arc<ProcessorStats>) {
-        let _ = self.processor.set(stats);
+        &self.clicks.buffer
     }
 
     /// The counters of this process's click processor, if it runs one.
     pub fn processor_stats(&self) -> Option<&Arc<ProcessorStats>> {
-        self.processor.get()
+        self.clicks.processor.as_ref()
     }
 
     /// The click outbox, with the Redis click queue.
     pub fn click_outbox(&self) -> Option<&Arc<ClickOutbox>> {
-        self.outbox.get()
+        self.clicks.outbox.as_ref()
     }
 
     /// The service's clock reading now.
@@ -216,7 +180,7 @@ impl UrlService {
 
     /// The click buffer, shared (for the analytics reader).
     pub fn click_buffer(&self) -> &Arc<ClickBuffer> {
-        &self.clicks
+        &self.clicks.buffer
     }
 
     /// The link cache, when enabled (for metrics and tests).
@@ -306,7 +270,7 @@ impl UrlService {
         if let Some(cache) = &self.cache {
             cache.invalidate_missing(code);
         }
-        if let Some(shared) = self.tier.get() {
+        if let Some(shared) = &self.tier {
             let _ = shared.tier.forget(code).await;
         }
     }
@@ -325,7 +289,7 @@ impl UrlService {
                 Lookup::Unknown => {}
             }
         }
-        let shared = self.tier.get();
+        let shared = self.tier.as_ref();
         if let Some(shared) = shared {
             match shared.tier.get(code).await {
                 Ok(Some(Tiered::Link(record))) if record.is_live_at(now) => {
@@ -377,7 +341,7 @@ impl UrlService {
     }
 
     /// The live link for `code`, counting one click by the visitor `headers` describe in the
-    /// buffer (never waiting on a write). The headers are reduced to a
+    /// click queue (never waiting on a write). The headers are reduced to a
     /// [`crate::domain::ClickEvent`] here and
     /// go no further.
     ///
@@ -390,10 +354,7 @@ impl UrlService {
     ) -> Result<Arc<UrlRecord>, ServiceError> {
         let record = self.resolve(code).await?;
         let event = self.visitors.event(code.clone(), self.clock.now(), headers);
-        match self.outbox.get() {
-            Some(outbox) => outbox.push(event),
-            None => self.clicks.record_event(&event),
-        }
+        self.clicks.queue.push(event);
         Ok(record)
     }
 
@@ -415,6 +376,7 @@ impl UrlService {
     async fn find_counted(&self, code: &ShortCode) -> Result<Option<UrlRecord>, ServiceError> {
         let (found, unflushed) = self
             .clicks
+            .buffer
             .read_with_unflushed(
                 || self.repo.find_by_short_code(code),
                 |found| found.iter().map(|r| r.short_code.clone()).collect(),

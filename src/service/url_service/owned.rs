@@ -40,6 +40,7 @@ impl UrlService {
         };
         let (mut found, unflushed) = self
             .clicks
+            .buffer
             .read_with_unflushed(read, |found: &Vec<UrlRecord>| codes_of(found))
             .await?;
         let next = if found.len() > query.limit {
@@ -93,6 +94,7 @@ impl UrlService {
         };
         let (scan, unflushed) = self
             .clicks
+            .buffer
             .read_with_unflushed(scan, |scan| codes_of(&scan.links))
             .await?;
         Ok(LinkScan {
@@ -221,11 +223,11 @@ impl UrlService {
     /// before the change and finishes after it would otherwise put it back (storage reads are
     /// bounded by `storage.timeout_ms`).
     async fn forget_cached(&self, code: &ShortCode) {
-        let tier = self.tier.get().map(|shared| shared.tier.clone());
+        let tier = self.tier.as_ref().map(|shared| shared.tier.clone());
         if let Some(tier) = &tier {
             let _ = tier.forget(code).await;
         }
-        if let Some(feed) = self.changes.get() {
+        if let Some(feed) = &self.changes {
             feed.announce(code);
         }
         let cache = self.cache.clone();
