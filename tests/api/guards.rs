@@ -361,26 +361,6 @@ async fn an_api_key_client_has_its_own_create_budget() {
     assert!(keyed["short_code"].is_string(), "{keyed}");
 }
 
-const PASSWORD: &str = "correct horse battery";
-
-/// A user `name` on `app`, logged in: their session cookie.
-async fn signed_in(app: &TestApp, name: &str) -> String {
-    app.state
-        .accounts
-        .create_user(name, PASSWORD, None, url_shortener::domain::Role::User)
-        .await
-        .unwrap();
-    let response = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({ "username": name, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    common::session_cookie(&response).unwrap()
-}
-
 /// `POST /api/keys` with the session `cookie`, as the UI's own origin would send it.
 async fn new_key(app: &TestApp, cookie: &str, name: &str) -> Response {
     app.client
@@ -406,7 +386,7 @@ async fn fresh_api_keys_do_not_mint_create_budget() {
         r.create_burst = 3;
     })
     .await;
-    let cookie = signed_in(&app, "ada").await;
+    let cookie = app.login_as("ada", url_shortener::domain::Role::User).await;
     let first = secret_of(new_key(&app, &cookie, "first").await).await;
     let bearer = |secret: &str| format!("Bearer {secret}");
     for _ in 0..3 {
@@ -431,7 +411,7 @@ async fn fresh_api_keys_do_not_mint_create_budget() {
         .unwrap();
     assert_problem(probe, 429, "rate_limited").await;
     // Another user has a budget of their own.
-    let other = signed_in(&app, "bob").await;
+    let other = app.login_as("bob", url_shortener::domain::Role::User).await;
     let theirs = secret_of(new_key(&app, &other, "bob's").await).await;
     let made = create_with(&app, &[("authorization", &bearer(&theirs))]).await;
     assert_eq!(made.status(), 201);
@@ -444,7 +424,7 @@ async fn making_api_keys_spends_a_budget_of_its_own() {
         r.key_burst = 2;
     })
     .await;
-    let cookie = signed_in(&app, "ada").await;
+    let cookie = app.login_as("ada", url_shortener::domain::Role::User).await;
     for name in ["one", "two"] {
         assert_eq!(new_key(&app, &cookie, name).await.status(), 201);
     }
@@ -459,7 +439,7 @@ async fn a_user_holds_at_most_the_configured_live_keys_even_when_asking_at_once(
         .settings(|s| s.auth.max_keys_per_user = 3)
         .spawn()
         .await;
-    let cookie = signed_in(&app, "ada").await;
+    let cookie = app.login_as("ada", url_shortener::domain::Role::User).await;
     let asks = (0..10).map(|i| {
         let (app, cookie) = (&app, &cookie);
         async move { new_key(app, cookie, &format!("key {i}")).await }

@@ -16,8 +16,6 @@ use serde_json::{Value, json};
 use url_shortener::domain::{Clock, Role};
 use url_shortener::repository::{AccountStores, MemoryRepository, Repository};
 
-const PASSWORD: &str = "correct horse battery";
-
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -42,38 +40,6 @@ async fn app(dns: &FakeDns, allow_private: bool) -> (TestApp, Arc<MemoryReposito
     (app, store)
 }
 
-async fn login(app: &TestApp, name: &str, role: Role) -> String {
-    app.state
-        .accounts
-        .create_user(name, PASSWORD, None, role)
-        .await
-        .unwrap();
-    let response = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({ "username": name, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    common::session_cookie(&response).unwrap()
-}
-
-async fn create(app: &TestApp, cookie: &str, long_url: &str) -> String {
-    let response = app
-        .client
-        .post(app.url("/shorten"))
-        .header("cookie", cookie)
-        .header("origin", BASE_URL)
-        .json(&json!({ "long_url": long_url }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["short_code"].as_str().unwrap().to_owned()
-}
-
 async fn check(app: &TestApp, cookie: Option<&str>, code: &str) -> reqwest::Response {
     let mut request = app
         .client
@@ -94,14 +60,11 @@ async fn the_owner_asks_for_a_check_and_stats_show_it() {
     let site = Destination::start("127.0.0.1").await;
     let dns = FakeDns::start(&[("site.test", &[ip("127.0.0.1")])]).await;
     let (app, _) = app(&dns, true).await;
-    let alice = login(&app, "alice", Role::User).await;
-    let bob = login(&app, "bob", Role::User).await;
-    let code = create(
-        &app,
-        &alice,
-        &format!("http://site.test:{}/ok", site.addr.port()),
-    )
-    .await;
+    let alice = app.login_as("alice", Role::User).await;
+    let bob = app.login_as("bob", Role::User).await;
+    let code = app
+        .create_link(&alice, &format!("http://site.test:{}/ok", site.addr.port()))
+        .await;
 
     assert_eq!(stats(&app, &code).await["health"]["status"], "unchecked");
     let response = check(&app, Some(&alice), &code).await;
@@ -131,7 +94,7 @@ async fn the_owner_asks_for_a_check_and_stats_show_it() {
         .unwrap();
     assert_eq!(forged.status(), 403);
     // An administrator may check anyone's link.
-    let admin = login(&app, "root", Role::Admin).await;
+    let admin = app.login_as("root", Role::Admin).await;
     assert_eq!(check(&app, Some(&admin), &code).await.status(), 200);
     let history: Value = app
         .get(&format!("/stats/{code}/health"))
@@ -147,9 +110,9 @@ async fn failures_over_a_day_make_a_link_broken_and_one_success_clears_it() {
     let site = Destination::start("127.0.0.1").await;
     let dns = FakeDns::start(&[("site.test", &[ip("127.0.0.1")])]).await;
     let (app, _) = app(&dns, true).await;
-    let alice = login(&app, "alice", Role::User).await;
+    let alice = app.login_as("alice", Role::User).await;
     let url = |path: &str| format!("http://site.test:{}{path}", site.addr.port());
-    let code = create(&app, &alice, &url("/broken")).await;
+    let code = app.create_link(&alice, &url("/broken")).await;
 
     for hours in [0, 12] {
         app.clock.advance_millis((hours * 3600) * 1000);
@@ -199,13 +162,10 @@ async fn a_new_link_is_checked_after_a_minute_and_again_a_round_later() {
     let site = Destination::start("127.0.0.1").await;
     let dns = FakeDns::start(&[("site.test", &[ip("127.0.0.1")])]).await;
     let (app, _) = app(&dns, true).await;
-    let alice = login(&app, "alice", Role::User).await;
-    let code = create(
-        &app,
-        &alice,
-        &format!("http://site.test:{}/ok", site.addr.port()),
-    )
-    .await;
+    let alice = app.login_as("alice", Role::User).await;
+    let code = app
+        .create_link(&alice, &format!("http://site.test:{}/ok", site.addr.port()))
+        .await;
     let health = app.state.link_health.clone().unwrap();
 
     assert_eq!(health.run_round().await.unwrap(), 0, "too new");
@@ -245,14 +205,14 @@ async fn two_checkers_on_one_store_check_each_link_once_per_round() {
         })
         .spawn()
         .await;
-    let alice = login(&first, "alice", Role::User).await;
+    let alice = first.login_as("alice", Role::User).await;
     for i in 0..40 {
-        create(
-            &first,
-            &alice,
-            &format!("http://site.test:{}/ok?n={i}", site.addr.port()),
-        )
-        .await;
+        first
+            .create_link(
+                &alice,
+                &format!("http://site.test:{}/ok?n={i}", site.addr.port()),
+            )
+            .await;
     }
     // Both clocks past the first-check delay (they are separate manual clocks).
     first.clock.advance_millis((61) * 1000);
@@ -281,14 +241,11 @@ async fn a_destination_that_resolves_inside_is_blocked_with_no_connection() {
     let trap = CountingListener::start("127.0.0.2").await;
     let dns = FakeDns::start(&[("inside.test", &[ip("127.0.0.2")])]).await;
     let (app, _) = app(&dns, false).await;
-    let alice = login(&app, "alice", Role::User).await;
+    let alice = app.login_as("alice", Role::User).await;
     // Creation never resolves a name: the link is accepted.
-    let code = create(
-        &app,
-        &alice,
-        &format!("http://inside.test:{}/", trap.addr.port()),
-    )
-    .await;
+    let code = app
+        .create_link(&alice, &format!("http://inside.test:{}/", trap.addr.port()))
+        .await;
     let body: Value = check(&app, Some(&alice), &code).await.json().await.unwrap();
     assert_eq!(body["outcome"], "blocked");
     assert_eq!(body["status"], "failing");

@@ -601,36 +601,16 @@ async fn invites_are_listed_newest_first(b: Backend) {
     assert_eq!(order, [3_000, 2_000, 1_000]);
 }
 
-macro_rules! conformance {
-    ($backend:ident) => {
-        mod $backend {
-            conformance!(@tests $backend,
-                users_round_trip_and_names_are_unique,
-                edits_and_password_changes_each_write_only_their_own_fields,
-                the_last_active_administrator_cannot_step_down,
-                administrators_stepping_down_at_once_on_two_instances_leave_exactly_one,
-                a_password_change_racing_an_edit_keeps_both,
-                fifty_concurrent_signups_of_one_name_admit_exactly_one,
-                sessions_are_found_touched_and_ended,
-                ending_a_users_sessions_can_keep_one_and_spares_other_users,
-                expired_sessions_are_swept_in_batches,
-                an_invite_is_used_exactly_once,
-                invites_are_listed_newest_first,
-            );
-        }
-    };
-    (@tests $backend:ident, $($check:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                super::$check(super::$backend().await).await;
-            }
-        )+
-    };
-}
-
-conformance!(memory);
-conformance!(sqlite);
-conformance!(redis);
-conformance!(dynamodb);
-conformance!(postgres);
+backends!(4;
+    users_round_trip_and_names_are_unique,
+    edits_and_password_changes_each_write_only_their_own_fields,
+    the_last_active_administrator_cannot_step_down,
+    administrators_stepping_down_at_once_on_two_instances_leave_exactly_one,
+    a_password_change_racing_an_edit_keeps_both,
+    fifty_concurrent_signups_of_one_name_admit_exactly_one,
+    sessions_are_found_touched_and_ended,
+    ending_a_users_sessions_can_keep_one_and_spares_other_users,
+    expired_sessions_are_swept_in_batches,
+    an_invite_is_used_exactly_once,
+    invites_are_listed_newest_first,
+);

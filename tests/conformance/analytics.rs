@@ -393,31 +393,11 @@ async fn counts_without_a_tally_leave_analytics_alone(b: Backend) {
     assert_eq!(unknown, ClickSplit::default());
 }
 
-macro_rules! analytics {
-    ($backend:ident) => {
-        mod $backend {
-            analytics!(@tests $backend,
-                a_tally_adds_hours_totals_and_breakdowns,
-                keys_past_the_daily_cap_are_counted_as_other,
-                a_retried_write_adds_its_analytics_once,
-                deleting_a_link_drops_its_analytics,
-                a_code_taken_again_after_the_sweep_starts_clean,
-                counts_without_a_tally_leave_analytics_alone,
-            );
-        }
-    };
-    (@tests $backend:ident, $($check:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                super::$check(super::$backend().await).await;
-            }
-        )+
-    };
-}
-
-analytics!(memory);
-analytics!(sqlite);
-analytics!(redis);
-analytics!(postgres);
-analytics!(dynamodb);
+backends!(2;
+    a_tally_adds_hours_totals_and_breakdowns,
+    keys_past_the_daily_cap_are_counted_as_other,
+    a_retried_write_adds_its_analytics_once,
+    deleting_a_link_drops_its_analytics,
+    a_code_taken_again_after_the_sweep_starts_clean,
+    counts_without_a_tally_leave_analytics_alone,
+);

@@ -325,34 +325,14 @@ async fn a_code_created_again_after_its_link_ended_starts_with_no_health(b: Back
     );
 }
 
-macro_rules! health {
-    ($backend:ident) => {
-        mod $backend {
-            health!(@tests $backend,
-                a_new_link_waits_for_its_first_check_and_is_leased_once,
-                a_recorded_check_is_read_back_and_sets_the_next_round,
-                the_oldest_due_come_first_and_the_limit_holds,
-                deleted_and_swept_links_leave_the_schedule,
-                broken_links_are_listed_the_longest_broken_first,
-                a_code_created_again_after_its_link_ended_starts_with_no_health,
-            );
-        }
-    };
-    (@tests $backend:ident, $($check:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                super::$check(super::$backend().await).await;
-            }
-        )+
-    };
-}
-
-health!(memory);
-health!(sqlite);
-health!(redis);
-health!(dynamodb);
-health!(postgres);
+backends!(2;
+    a_new_link_waits_for_its_first_check_and_is_leased_once,
+    a_recorded_check_is_read_back_and_sets_the_next_round,
+    the_oldest_due_come_first_and_the_limit_holds,
+    deleted_and_swept_links_leave_the_schedule,
+    broken_links_are_listed_the_longest_broken_first,
+    a_code_created_again_after_its_link_ended_starts_with_no_health,
+);
 
 /// A development table made by a version before link health (`create_table = true`) gets the
 /// schedule's indexes at start, and its new links are leased from them.

@@ -989,53 +989,33 @@ async fn an_api_key_hash_is_stored_once(b: Backend) {
     assert!(!b.repo.exists(&code("apikey")).await.unwrap());
 }
 
-macro_rules! conformance {
-    ($backend:ident) => {
-        mod $backend {
-            conformance!(@tests $backend,
-                save_then_find_round_trips_every_field,
-                find_misses_are_none,
-                codes_are_case_sensitive,
-                saving_an_existing_code_is_a_conflict_and_keeps_the_original,
-                a_code_past_its_expiry_conflicts_until_purged,
-                fifty_concurrent_saves_of_one_code_admit_exactly_one,
-                concurrent_increments_add_up_exactly,
-                increments_by_n_add_n,
-                a_batch_of_increments_applies_each_delta_and_skips_missing_codes,
-                incrementing_a_missing_code_creates_nothing,
-                incrementing_a_deleted_link_does_not_resurrect_it,
-                last_accessed_at_only_moves_forward,
-                delete_expired_removes_exactly_the_records_expired_before,
-                delete_expired_honours_its_batch_limit,
-                exists_tells_present_from_absent,
-                ping_answers,
-                api_keys_are_stored_found_listed_and_revoked,
-                api_keys_are_listed_by_owner_and_remember_their_last_use,
-                a_users_live_keys_stay_within_the_cap_under_concurrent_creates,
-                an_api_key_hash_is_stored_once,
-                an_owners_links_are_listed_newest_first_in_stable_pages,
-                a_deleted_link_is_gone_and_its_code_retired_for_ever,
-                a_scan_of_every_link_sees_each_live_link_once,
-                a_link_is_disabled_and_enabled_again_keeping_the_rest,
-                an_update_changes_destination_and_expiry_and_keeps_the_rest,
-            );
-        }
-    };
-    (@tests $backend:ident, $($check:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                super::$check(super::$backend().await).await;
-            }
-        )+
-    };
-}
-
-conformance!(memory);
-conformance!(sqlite);
-conformance!(redis);
-conformance!(dynamodb);
-conformance!(postgres);
+backends!(4;
+    save_then_find_round_trips_every_field,
+    find_misses_are_none,
+    codes_are_case_sensitive,
+    saving_an_existing_code_is_a_conflict_and_keeps_the_original,
+    a_code_past_its_expiry_conflicts_until_purged,
+    fifty_concurrent_saves_of_one_code_admit_exactly_one,
+    concurrent_increments_add_up_exactly,
+    increments_by_n_add_n,
+    a_batch_of_increments_applies_each_delta_and_skips_missing_codes,
+    incrementing_a_missing_code_creates_nothing,
+    incrementing_a_deleted_link_does_not_resurrect_it,
+    last_accessed_at_only_moves_forward,
+    delete_expired_removes_exactly_the_records_expired_before,
+    delete_expired_honours_its_batch_limit,
+    exists_tells_present_from_absent,
+    ping_answers,
+    api_keys_are_stored_found_listed_and_revoked,
+    api_keys_are_listed_by_owner_and_remember_their_last_use,
+    a_users_live_keys_stay_within_the_cap_under_concurrent_creates,
+    an_api_key_hash_is_stored_once,
+    an_owners_links_are_listed_newest_first_in_stable_pages,
+    a_deleted_link_is_gone_and_its_code_retired_for_ever,
+    a_scan_of_every_link_sees_each_live_link_once,
+    a_link_is_disabled_and_enabled_again_keeping_the_rest,
+    an_update_changes_destination_and_expiry_and_keeps_the_rest,
+);
 
 /// Checks for the stores whose writes can time out with their outcome unknown, which keep one
 /// write mark per instance and link (memory and SQLite answer every write for certain and keep

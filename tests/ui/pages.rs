@@ -11,24 +11,7 @@ use serde_json::json;
 use url_shortener::domain::Role;
 use url_shortener::http::page::CONTENT_SECURITY_POLICY;
 
-const PASSWORD: &str = "correct horse battery";
-
-async fn user(app: &TestApp, name: &str, role: Role) -> String {
-    app.state
-        .accounts
-        .create_user(name, PASSWORD, None, role)
-        .await
-        .unwrap();
-    let response = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({ "username": name, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    common::session_cookie(&response).unwrap()
-}
+use common::PASSWORD;
 
 async fn page(app: &TestApp, cookie: Option<&str>, path: &str) -> Response {
     let mut request = app.client.get(app.url(path)).header("accept", "text/html");
@@ -67,26 +50,11 @@ fn location(response: &Response) -> &str {
     header(response, "location")
 }
 
-async fn create_link(app: &TestApp, cookie: &str, long_url: &str) -> String {
-    let response = app
-        .client
-        .post(app.url("/shorten"))
-        .header("cookie", cookie)
-        .header("origin", BASE_URL)
-        .json(&json!({ "long_url": long_url }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["short_code"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn every_page_carries_the_security_headers_and_is_not_cached() {
     let app = TestApp::spawn().await;
-    let ada = user(&app, "ada", Role::Admin).await;
-    let code = create_link(&app, &ada, "https://example.com/a").await;
+    let ada = app.login_as("ada", Role::Admin).await;
+    let code = app.create_link(&ada, "https://example.com/a").await;
     for (cookie, path) in [
         (None, "/"),
         (None, "/login"),
@@ -254,7 +222,7 @@ async fn htmx_gets_the_block_it_asks_for_and_a_plain_request_the_page() {
 #[tokio::test]
 async fn forms_are_refused_from_other_sites() {
     let app = TestApp::spawn().await;
-    let ada = user(&app, "ada", Role::User).await;
+    let ada = app.login_as("ada", Role::User).await;
     let key_form = [("name", "from elsewhere")];
     for (origin, site) in [
         (Some("https://evil.example"), None),
@@ -308,7 +276,7 @@ async fn forms_are_refused_from_other_sites() {
 #[tokio::test]
 async fn login_sends_people_back_only_to_pages_of_this_site() {
     let app = TestApp::spawn().await;
-    user(&app, "ada", Role::User).await;
+    app.login_as("ada", Role::User).await;
     let anonymous = page(&app, None, "/links?q=a").await;
     assert_eq!(anonymous.status(), 303);
     assert_eq!(location(&anonymous), "/login?next=%2Flinks%3Fq%3Da");
@@ -337,7 +305,7 @@ async fn login_sends_people_back_only_to_pages_of_this_site() {
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_user_read_the_same_and_nothing_is_echoed() {
     let app = TestApp::spawn().await;
-    user(&app, "ada", Role::User).await;
+    app.login_as("ada", Role::User).await;
     let wrong = post_form(
         &app,
         None,
@@ -376,9 +344,9 @@ async fn a_wrong_password_and_an_unknown_user_read_the_same_and_nothing_is_echoe
 #[tokio::test]
 async fn other_peoples_links_and_the_admin_pages_are_not_found() {
     let app = TestApp::spawn().await;
-    let ada = user(&app, "ada", Role::Admin).await;
-    let bob = user(&app, "bob", Role::User).await;
-    let code = create_link(&app, &ada, "https://example.com/ada").await;
+    let ada = app.login_as("ada", Role::Admin).await;
+    let bob = app.login_as("bob", Role::User).await;
+    let code = app.create_link(&ada, "https://example.com/ada").await;
 
     for path in [
         format!("/links/{code}"),
@@ -429,7 +397,7 @@ async fn other_peoples_links_and_the_admin_pages_are_not_found() {
 #[tokio::test]
 async fn what_people_type_is_escaped() {
     let app = TestApp::spawn().await;
-    let ada = user(&app, "ada", Role::Admin).await;
+    let ada = app.login_as("ada", Role::Admin).await;
     app.state
         .accounts
         .create_user(
@@ -565,7 +533,7 @@ async fn without_anonymous_creation_the_home_page_asks_people_to_log_in() {
 #[tokio::test]
 async fn a_password_change_ends_the_other_sessions_and_logging_out_everywhere_ends_all() {
     let app = TestApp::spawn().await;
-    let first = user(&app, "ada", Role::User).await;
+    let first = app.login_as("ada", Role::User).await;
     let second = common::session_cookie(
         &app.client
             .post(app.url("/api/session"))
@@ -616,13 +584,14 @@ async fn a_password_change_ends_the_other_sessions_and_logging_out_everywhere_en
 #[tokio::test]
 async fn administrators_list_and_search_every_link_and_nobody_else_can() {
     let app = TestApp::spawn().await;
-    let ada = user(&app, "ada", Role::Admin).await;
-    let bob = user(&app, "bob", Role::User).await;
-    let bobs = create_link(&app, &bob, "https://bob.example/page").await;
+    let ada = app.login_as("ada", Role::Admin).await;
+    let bob = app.login_as("bob", Role::User).await;
+    let bobs = app.create_link(&bob, "https://bob.example/page").await;
     let anonymous = app.create("https://spam.example/offer").await;
     let anonymous = anonymous["short_code"].as_str().unwrap().to_owned();
     for i in 0..30 {
-        create_link(&app, &ada, &format!("https://ada.example/{i}")).await;
+        app.create_link(&ada, &format!("https://ada.example/{i}"))
+            .await;
     }
 
     let all = page(&app, Some(&ada), "/admin/links").await;
@@ -670,9 +639,9 @@ async fn administrators_list_and_search_every_link_and_nobody_else_can() {
 #[tokio::test]
 async fn an_administrator_disables_a_link_everywhere_and_enables_it_again() {
     let app = TestApp::spawn().await;
-    let ada = user(&app, "ada", Role::Admin).await;
-    let bob = user(&app, "bob", Role::User).await;
-    let code = create_link(&app, &bob, "https://bob.example/offer").await;
+    let ada = app.login_as("ada", Role::Admin).await;
+    let bob = app.login_as("bob", Role::User).await;
+    let code = app.create_link(&bob, "https://bob.example/offer").await;
     let follow = || app.client.get(app.url(&format!("/s/{code}"))).send();
     assert_eq!(
         follow().await.unwrap().status(),
@@ -765,7 +734,7 @@ async fn an_administrator_disables_a_link_everywhere_and_enables_it_again() {
 #[tokio::test]
 async fn the_account_forms_revoke_the_users_api_keys_only_when_the_box_is_ticked() {
     let app = TestApp::spawn().await;
-    let cookie = user(&app, "ada", Role::User).await;
+    let cookie = app.login_as("ada", Role::User).await;
     let page_html = page(&app, Some(&cookie), "/account")
         .await
         .text()
