@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::http::ErrorCause;
 use crate::state::AppState;
 
 /// How long the storage check may take before the store counts as down.
@@ -41,7 +42,8 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "fail" }
 }
 
-fn answer(ok: bool, checks: Checks) -> Response {
+/// The answer; a failed storage check's `cause` goes to the request log with it.
+fn answer(ok: bool, checks: Checks, cause: Option<String>) -> Response {
     let status = if ok {
         StatusCode::OK
     } else {
@@ -55,20 +57,18 @@ fn answer(ok: bool, checks: Checks) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cause) = cause {
+        response.extensions_mut().insert(ErrorCause(cause));
+    }
     response
 }
 
-async fn storage_ok(state: &AppState) -> bool {
+/// Whether storage answers within [`STORAGE_CHECK_DEADLINE`]; why not, if not.
+async fn storage_check(state: &AppState) -> Result<(), String> {
     match tokio::time::timeout(STORAGE_CHECK_DEADLINE, state.urls.check_storage()).await {
-        Ok(Ok(())) => true,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "storage health check failed");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("storage health check timed out");
-            false
-        }
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("storage health check failed: {error}")),
+        Err(_) => Err("storage health check timed out".to_owned()),
     }
 }
 
@@ -78,13 +78,15 @@ async fn storage_ok(state: &AppState) -> bool {
     (status = 503, description = "Storage does not answer", body = HealthBody),
 ))]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
-    let ok = storage_ok(&state).await;
+    let check = storage_check(&state).await;
+    let ok = check.is_ok();
     answer(
         ok,
         Checks {
             storage: Some(verdict(ok)),
             shutdown: None,
         },
+        check.err(),
     )
 }
 
@@ -99,6 +101,7 @@ pub(crate) async fn live() -> Response {
             storage: None,
             shutdown: None,
         },
+        None,
     )
 }
 
@@ -109,12 +112,14 @@ pub(crate) async fn live() -> Response {
 ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let draining = state.lifecycle.is_shutting_down();
-    let storage = storage_ok(&state).await;
+    let check = storage_check(&state).await;
+    let storage = check.is_ok();
     answer(
         storage && !draining,
         Checks {
             storage: Some(verdict(storage)),
             shutdown: Some(if draining { "in_progress" } else { "ok" }),
         },
+        check.err(),
     )
 }

@@ -119,9 +119,23 @@ pub enum ApiError {
     /// 503 `request_timeout`, with `Retry-After`: the server's own deadline passed.
     #[error("the request took too long; try again shortly")]
     Timeout,
-    /// 500 `internal_error`. The cause is logged where it happened, never sent.
+    /// 500 `internal_error`, sent without detail.
     #[error("internal server error")]
     Internal,
+    /// The error `.0` (a 5xx) with its cause: answered as `.0`, and the cause goes to the
+    /// request log's one event for this request ([`ErrorCause`]), never into the body.
+    #[error("{0}")]
+    Failed(Box<ApiError>, String),
+}
+
+/// Why a request failed with a server error, carried from where it happened to the request log
+/// as a response extension: the request's one log event names it, the client never sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCause(pub String);
+
+/// Puts `cause` on `response` for the request log.
+pub(crate) fn attach_cause(response: &mut Response, cause: String) {
+    response.extensions_mut().insert(ErrorCause(cause));
 }
 
 /// An RFC 9457 problem details body (`application/problem+json`).
@@ -188,10 +202,15 @@ impl ApiError {
             Self::UnsupportedMediaType => &codes::UNSUPPORTED_MEDIA_TYPE,
             Self::StorageUnavailable => &codes::STORAGE_UNAVAILABLE,
             Self::Busy => &codes::BUSY,
-            Self::ErrorPage(inner) => inner.kind(),
+            Self::ErrorPage(inner) | Self::Failed(inner, _) => inner.kind(),
             Self::Timeout => &codes::REQUEST_TIMEOUT,
             Self::Internal => &codes::INTERNAL_ERROR,
         }
+    }
+
+    /// This error, answered as it is, with `cause` for the request log.
+    pub fn because(self, cause: impl Into<String>) -> Self {
+        Self::Failed(Box::new(self), cause.into())
     }
 
     /// The status this error answers with.
@@ -218,12 +237,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::AliasTaken(alias) => Self::AliasTaken(alias),
             ServiceError::NotFound => Self::NotFound { html: false },
             ServiceError::Storage(RepoError::Unavailable(cause)) => {
-                tracing::warn!(%cause, "storage unavailable");
-                Self::StorageUnavailable
+                Self::StorageUnavailable.because(format!("storage unavailable: {cause}"))
             }
             ServiceError::Storage(e @ (RepoError::Corrupt(_) | RepoError::Conflict)) => {
-                tracing::error!(error = %e, "storage error");
-                Self::Internal
+                Self::Internal.because(format!("storage error: {e}"))
             }
             e @ ServiceError::InvalidKeyName(_) => Self::InvalidRequest(e.to_string()),
             ServiceError::Account(e) => Self::InvalidAccount(e),
@@ -238,13 +255,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidExpiry(why) => Self::InvalidExpiry(why),
             ServiceError::InvalidRange(why) => Self::InvalidRange(why),
             ServiceError::Busy => Self::Busy,
-            ServiceError::Internal(what) => {
-                tracing::error!(what, "internal error");
-                Self::Internal
-            }
+            ServiceError::Internal(what) => Self::Internal.because(what),
             e @ ServiceError::CodeSpaceExhausted(_) => {
-                tracing::error!(error = %e, "short code allocation failed");
-                Self::Internal
+                Self::Internal.because(format!("short code allocation failed: {e}"))
             }
         }
     }
@@ -287,13 +300,25 @@ impl RateLimitHeaders {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let Self::ErrorPage(inner) = self {
-            let page = if inner.status() == StatusCode::SERVICE_UNAVAILABLE {
-                crate::http::page::PageError::Unavailable
-            } else {
-                crate::http::page::PageError::Internal
-            };
-            return page.page();
+        match self {
+            Self::Failed(inner, cause) => {
+                let mut response = inner.into_response();
+                attach_cause(&mut response, cause);
+                return response;
+            }
+            Self::ErrorPage(inner) => {
+                let page = if inner.status() == StatusCode::SERVICE_UNAVAILABLE {
+                    crate::http::page::PageError::Unavailable
+                } else {
+                    crate::http::page::PageError::Internal
+                };
+                let mut response = page.page();
+                if let Self::Failed(_, cause) = *inner {
+                    attach_cause(&mut response, cause);
+                }
+                return response;
+            }
+            _ => {}
         }
         let mut response = if let Self::NotFound { html: true } = self {
             // The site's own 404 page, with the headers every page of the UI carries.

@@ -16,7 +16,9 @@ pub use caller::{
     Authenticated, Caller, SESSION_COOKIE, Via, authenticate, cleared_session_cookie, cookie,
     from_other_site, from_own_origin, presented_key, session_cookie, session_token,
 };
-pub use error::{ApiError, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders};
+pub use error::{
+    ApiError, ErrorCause, PROBLEM_JSON, Problem, RETRY_AFTER_SECONDS, RateLimitHeaders,
+};
 pub(crate) use error::{for_client, no_route, wrong_method};
 pub use error_table::{ERRORS, ErrorCode, codes};
 pub use extract::{ApiJson, Browser, MAX_BODY_BYTES, declares_too_large, wants_html};

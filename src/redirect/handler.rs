@@ -41,8 +41,9 @@ fn redirect(state: &AppState, long_url: &LongUrl) -> Response {
         Ok(v) => v,
         // Normalized URLs are ASCII without controls, so this is a corrupt record.
         Err(_) => {
-            tracing::error!("stored long URL is not a valid header value");
-            return ApiError::Internal.into_response();
+            return ApiError::Internal
+                .because("stored long URL is not a valid header value")
+                .into_response();
         }
     };
     let mut response = Response::new(Body::empty());

@@ -213,7 +213,7 @@ impl Future for RedirectFuture {
             &this.state.metrics,
             this.method,
             ROUTE,
-            response.status(),
+            &response,
             this.start.elapsed(),
         );
         Poll::Ready(Ok(response))

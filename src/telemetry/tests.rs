@@ -181,6 +181,7 @@ fn the_request_line_is_byte_for_byte_the_default_format() {
         let (method, route, status, latency_us) = ("GET", "/s/{code}", 302u16, 1_304u64);
         tracing::info!(target: REQUEST_TARGET, method, route, status, latency_us, "request");
         tracing::warn!(target: REQUEST_TARGET, method = "POST", route = "/shorten", status = 503u16, latency_us = 5_000_001u64, "request");
+        tracing::error!(target: REQUEST_TARGET, method = "POST", route = "/shorten", status = 500u16, latency_us = 7u64, error = "storage error: corrupt \"row\"", "request");
         // Odd values take the `Debug` path, as the default format does.
         tracing::info!(target: REQUEST_TARGET, method = "GET", route = "a \"quoted\" \\ route\n", status = 0u16, delta = -3i64, flag = true, "request");
         // Not the request target: the default format, whatever it prints.

@@ -107,10 +107,10 @@ pub async fn spend(
     match limiter.hit(budget, client).await {
         Ok(decision) if decision.allowed => Ok(Some(limited(decision))),
         Ok(decision) => Err(ApiError::RateLimited(limited(decision))),
-        Err(error) => {
-            tracing::warn!(%error, budget = budget.name(), "rate limiter unavailable; refusing");
-            Err(ApiError::StorageUnavailable)
-        }
+        Err(error) => Err(ApiError::StorageUnavailable.because(format!(
+            "rate limiter unavailable ({} budget); refusing: {error}",
+            budget.name()
+        ))),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `LogLayer`: one structured event per request with the method, the matched route (never the
-//! raw path, which carries the short code and whatever a client appended), the status and the
-//! latency. Nothing about the client is logged: no address, no header value, no long URL.
+//! raw path, which carries the short code and whatever a client appended), the status, the
+//! latency and, for a server error, its cause ([`ErrorCause`], put on the response where the
+//! error happened). Nothing about the client is logged: no address, no header value, no long
+//! URL.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +14,7 @@ use axum::http::{Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::sync::Arc;
 
-use crate::http::routes;
+use crate::http::{ErrorCause, routes};
 use crate::metrics::Metrics;
 use tower::{Layer, Service};
 
@@ -123,7 +125,7 @@ where
                 this.metrics,
                 method_label(this.method),
                 route_label(this.route.as_ref()),
-                response.status(),
+                response,
                 this.start.elapsed(),
             );
         }
@@ -131,24 +133,118 @@ where
     }
 }
 
-/// Logs and counts one answered request: the event at target `url_shortener::request` (`warn`
-/// for a server error, else `info`) and the request metrics. Shared by [`LogRequests`] and the
+/// Logs and counts one answered request: the event at target `url_shortener::request`
+/// (`error` for a 500, `warn` for another server error, else `info`; with `error` = the cause
+/// when the response carries one) and the request metrics. Shared by [`LogRequests`] and the
 /// redirect route, which answers outside the router's layers.
-pub(crate) fn record_request(
+pub(crate) fn record_request<B>(
     metrics: &Metrics,
     method: &'static str,
     route: &'static str,
-    status: StatusCode,
+    response: &Response<B>,
     elapsed: Duration,
 ) {
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    let server_error = status.is_server_error();
-    let status = status.as_u16();
-    metrics.record_request(method, route, status, elapsed.as_secs_f64());
-    // Fields as `&'static str` and integers: recorded without going through `Debug`.
-    if server_error {
-        tracing::warn!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
-    } else {
+    let status = response.status();
+    metrics.record_request(method, route, status.as_u16(), elapsed.as_secs_f64());
+    if !status.is_server_error() {
+        // Fields as `&'static str` and integers: recorded without going through `Debug`.
+        let status = status.as_u16();
         tracing::info!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request");
+        return;
+    }
+    let cause = response
+        .extensions()
+        .get::<ErrorCause>()
+        .map(|c| c.0.as_str());
+    let internal = status == StatusCode::INTERNAL_SERVER_ERROR;
+    let status = status.as_u16();
+    match (internal, cause) {
+        (true, Some(error)) => {
+            tracing::error!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, error, "request")
+        }
+        (true, None) => {
+            tracing::error!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request")
+        }
+        (false, Some(error)) => {
+            tracing::warn!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, error, "request")
+        }
+        (false, None) => {
+            tracing::warn!(target: crate::telemetry::REQUEST_TARGET, method, route, status, latency_us, "request")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::ApiError;
+    use crate::repository::RepoError;
+    use crate::service::ServiceError;
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_errors_cause_is_in_its_requests_one_event_and_never_in_the_body() {
+        let sink = Sink::default();
+        let out = sink.clone();
+        let _log = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .json()
+                .with_writer(move || out.clone())
+                .finish(),
+        );
+        let router = Router::new()
+            .route(
+                "/shorten",
+                get(|| async {
+                    ApiError::from(ServiceError::Storage(RepoError::Unavailable(
+                        "disk-on-fire".into(),
+                    )))
+                }),
+            )
+            .layer(LogLayer::new(Arc::new(Metrics::new())));
+
+        let response = router
+            .oneshot(Request::get("/shorten").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("disk-on-fire"));
+        let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let events: Vec<serde_json::Value> = logs
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(events.len(), 1, "{logs}");
+        let fields = &events[0]["fields"];
+        assert_eq!(events[0]["target"], crate::telemetry::REQUEST_TARGET);
+        assert_eq!(events[0]["level"], "WARN");
+        assert_eq!(fields["status"], 503);
+        assert_eq!(fields["route"], "/shorten");
+        assert_eq!(fields["error"], "storage unavailable: disk-on-fire");
     }
 }

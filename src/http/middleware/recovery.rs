@@ -22,6 +22,7 @@ pub(crate) fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
-    tracing::error!(panic = %message, "request handler panicked");
-    ApiError::Internal.into_response()
+    ApiError::Internal
+        .because(format!("request handler panicked: {message}"))
+        .into_response()
 }

@@ -29,9 +29,12 @@ pub enum PageError {
     /// 503: too many password checks at once; try again in a moment.
     #[error("busy")]
     Busy,
-    /// 500: a bug; the cause was logged where it happened.
+    /// 500: a bug.
     #[error("internal error")]
     Internal,
+    /// The error `.0` (a 5xx) with its cause, for the request log's event (never shown).
+    #[error("{0}")]
+    Failed(Box<PageError>, String),
 }
 
 impl From<ServiceError> for PageError {
@@ -54,10 +57,11 @@ impl From<ApiError> for PageError {
             ApiError::RateLimited(limits) => Self::TooMany(limits.retry_after_secs()),
             ApiError::StorageUnavailable | ApiError::Timeout => Self::Unavailable,
             ApiError::Busy => Self::Busy,
-            other => {
-                tracing::error!(error = %other, "unexpected error on a page");
-                Self::Internal
-            }
+            ApiError::Failed(inner, cause) => Self::Failed(Box::new(Self::from(*inner)), cause),
+            other => Self::Failed(
+                Box::new(Self::Internal),
+                format!("unexpected error on a page: {other}"),
+            ),
         }
     }
 }
@@ -87,11 +91,13 @@ impl PageError {
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Failed(inner, _) => inner.status(),
         }
     }
 
     fn words(&self) -> (&'static str, &'static str) {
         match self {
+            Self::Failed(inner, _) => inner.words(),
             Self::NotFound => (
                 "Page not found",
                 "There is nothing here. The link may have been deleted, may have expired, or \
@@ -127,6 +133,11 @@ impl PageError {
     /// The error page: the whole document, which htmx, told to put it in place of the body
     /// (`HX-Retarget`), swaps whole too, whatever element the request aimed at.
     pub fn page(&self) -> Response {
+        if let Self::Failed(inner, cause) = self {
+            let mut response = inner.page();
+            crate::http::error::attach_cause(&mut response, cause.clone());
+            return response;
+        }
         let (heading, message) = self.words();
         let mut layout = Layout::new(heading, None, "");
         layout.minimal = true;

@@ -183,13 +183,17 @@ pub fn respond<P: Page>(hx: &Hx, status: StatusCode, mut page: P) -> Response {
     match rendered {
         Ok(html) => html_response(status, html),
         Err(error) => {
-            tracing::error!(%error, "rendering a page failed");
-            (
+            let mut response = (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(header::CACHE_CONTROL, "no-store")],
                 "internal error",
             )
-                .into_response()
+                .into_response();
+            crate::http::error::attach_cause(
+                &mut response,
+                format!("rendering a page failed: {error}"),
+            );
+            response
         }
     }
 }
