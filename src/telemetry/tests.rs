@@ -187,7 +187,7 @@ fn the_request_line_is_byte_for_byte_the_default_format() {
         // Not the request target: the default format, whatever it prints.
         tracing::info!(target: "url_shortener", listen = "127.0.0.1:8080", "ready");
     });
-    assert_eq!(plain.lines().count(), 4, "{plain}");
+    assert_eq!(plain.lines().count(), 5, "{plain}");
     assert_eq!(without_timestamps(&fast), without_timestamps(&plain));
     assert!(
         fast.contains(r#"INFO url_shortener::request: request method="GET" route="/s/{code}" status=302 latency_us=1304"#),
