@@ -5,8 +5,9 @@ scripts/bench runs (which remain the figures of record).
     scripts/bench.d/ab.py MODE ROUNDS SECONDS BIN[@K=V+K=V][,BIN...] [SERVER...]
 
 MODE: pinned (every server on CPU 0, wrk on CPU 1) or unpinned (both on CPUs 0 and 1).
-SERVER: base (examples/baseline), mem-1k, sql-1k, sql-1m, sql-1m-zipf (default: base mem-1k
-sql-1k); each BIN gets one server of each kind, with the settings after `@` (joined by `+`)
+SERVER: base (examples/baseline), mem-1k, sql-1k, sql-1m, sql-1m-zipf, and mem-1k-root or
+sql-1k-root (GET /{code} instead of /s/{code}) (default: base mem-1k sql-1k); each BIN gets
+one server of each kind, with the settings after `@` (joined by `+`)
 and XENV="K=V ..." for all. Rounds run wrk (1 thread, 50 connections) against every server in
 turn, so drift hits all of them alike; prints each run and the medians, as ratios to the
 baseline. Needs the examples built (cargo build --release --examples) and wrk. The 1,000,000-
@@ -59,9 +60,10 @@ try:
             procs.append(pr); wait(p, '302'); targets.append(('base', 'base', pr.pid, p, ['1000'])); continue
         for b in bins:
             name = (os.path.basename(b.split('@')[0])[-8:] + ('@' + b.split('@')[1][-14:] if '@' in b else ''))
-            if server == 'mem-1k':
+            kind = server.removesuffix('-root')
+            if kind == 'mem-1k':
                 pr, p = start(b, 'memory'); seed('create', f'127.0.0.1:{p}', 0, 1000, 64); args = ['1000']
-            elif server == 'sql-1k':
+            elif kind == 'sql-1k':
                 db = f'{work}/{len(procs)}/db.sqlite'; pr, p = start(b, 'sqlite', db); seed('create', f'127.0.0.1:{p}', 0, 1000, 64); args = ['1000']
             elif server.startswith('sql-1m'):
                 if not os.path.exists(BIG):
@@ -69,6 +71,8 @@ try:
                     seed('sqlite-fill', db, 0, 1000000, int(time.time() * 1000)); shutil.copy(db, BIG)
                 db = f'{work}/{len(procs)}/db.sqlite'; os.makedirs(os.path.dirname(db)); shutil.copy(BIG, db)
                 pr, p = start(b, 'sqlite', db); args = ['1000000'] + (['zipf'] if server.endswith('zipf') else [])
+            if server.endswith('-root'):
+                args = args + ['root']
             targets.append((server, name, pr.pid, p, args))
     # warmup
     for t in targets:

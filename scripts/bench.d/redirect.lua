@@ -1,15 +1,16 @@
--- wrk script for scripts/bench: GET /s/<code> for a code drawn among the seeded links
+-- wrk script for scripts/bench: GET /s/<code> (or /<code>) for a code drawn among the seeded links
 -- b0000000 .. b(N-1), N given after `--` (default 1000). The N requests are formatted once in
 -- init (before wrk starts its clock), so each request costs the client one table lookup and
 -- the client stays as cheap as possible. Further arguments, in any order:
 --   HEAD  send HEAD requests, which resolve like GET but count no click;
+--   root  ask for /<code>, the short link at the root, instead of /s/<code>;
 --   zipf  draw codes from a Zipf distribution (exponent 1: the k-th most popular link is asked
 --         for 1/k as often as the first) instead of uniformly. Popularity ranks are spread over
 --         the codes by a fixed permutation, so hot links do not sit next to each other in the
 --         store's key order. 2^20 draws are made in init and replayed in turn.
 -- Prints one machine-readable line.
 --
---   wrk -s scripts/bench.d/redirect.lua http://127.0.0.1:PORT -- N [HEAD] [zipf]
+--   wrk -s scripts/bench.d/redirect.lua http://127.0.0.1:PORT -- N [HEAD] [zipf] [root]
 
 local requests_by_index = {}
 local n = 1000
@@ -49,16 +50,18 @@ end
 
 function init(args)
   n = tonumber(args[1]) or n
-  local method, zipf = "GET", false
+  local method, zipf, prefix = "GET", false, "/s/"
   for i = 2, #args do
-    if args[i] == "zipf" then zipf = true else method = args[i] end
+    if args[i] == "zipf" then zipf = true
+    elseif args[i] == "root" then prefix = "/"
+    else method = args[i] end
   end
   -- What wrk.format("GET", path) would build, assembled directly: for a million codes that
   -- takes a second instead of four.
   local tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
   local format = string.format
   for i = 1, n do
-    requests_by_index[i] = format("%s /s/b%07d", method, i - 1) .. tail
+    requests_by_index[i] = format("%s %sb%07d", method, prefix, i - 1) .. tail
   end
   -- Deterministic per thread, different between threads.
   math.randomseed(1000003 * (seed or 1))

@@ -106,14 +106,16 @@ def main():
       "rate limiter on) except: "
       f"`{facts['service_env'] or '(nothing)'}` (budgets one loopback client cannot spend).")
     p("")
-    p(f"### Redirect `GET /s/{{code}}` (random code among the stored links; {rounds_note('redirect')})")
+    p(f"### Redirect `GET /s/{{code}}`, and `GET /{{code}}` where the row says so (random code among the stored links; {rounds_note('redirect')})")
     p("")
     p("| server | store | links | req/s | p50 | p99 | server CPU/req | RSS | req/s vs base | "
       "CPU/req vs base | p99 vs base | errors | server CPU use | wrk CPU use | other work |")
     p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     names = {"baseline": ("baseline (examples/baseline.rs)", "none", "-"),
              "mem-1k": ("url-shortener", "memory", "1,000"),
+             "mem-1k-root": ("url-shortener, `GET /{code}`", "memory", "1,000"),
              "sql-1k": ("url-shortener", "SQLite", "1,000"),
+             "sql-1k-root": ("url-shortener, `GET /{code}`", "SQLite", "1,000"),
              "mem-1m": ("url-shortener", "memory", f"{large:,}"),
              "sql-1m": ("url-shortener", "SQLite", f"{large:,}"),
              "sql-1m-zipf": ("url-shortener, Zipf-drawn codes", "SQLite", f"{large:,}"),
