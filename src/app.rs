@@ -24,7 +24,8 @@ pub fn app(state: AppState) -> Router {
     //               on /stats/{code} (see api::router)
     //   handler
     //
-    // /s/{code}, the redirect, has the same onion folded into one service (RedirectRoute).
+    // /{code} and /s/{code}, the redirect, have the same onion folded into one service
+    // (RedirectRoute).
     let middleware = ServiceBuilder::new()
         .layer(recovery_layer())
         .layer(TimingLayer)
@@ -45,5 +46,9 @@ pub fn app(state: AppState) -> Router {
         // Added after the layers, so they do not wrap it: the redirect route carries the same
         // onion folded into one service (see redirect::RedirectRoute).
         .route_service(routes::REDIRECT, RedirectRoute::new(state.clone()))
+        // The same redirect at the root. The router prefers a literal segment to a parameter,
+        // so `/login` and every other page of ours wins over a code; the names of those pages
+        // are reserved (domain::RESERVED_ALIASES), so no link is ever hidden behind one.
+        .route_service(routes::ROOT_REDIRECT, RedirectRoute::at_root(state.clone()))
         .with_state(state)
 }

@@ -78,6 +78,8 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// `clicks.country_header`: where a trusted CDN names the visitor's country.
     pub country_header: Option<HeaderName>,
+    /// `links.short_url_prefix`: `/` or `/s/`, between the base URL and a code in short URLs.
+    pub short_url_prefix: &'static str,
 }
 
 impl WebConfig {
@@ -94,6 +96,7 @@ impl WebConfig {
             redirect_status,
             request_timeout,
             country_header: None,
+            short_url_prefix: "/",
         }
     }
 
@@ -107,9 +110,10 @@ impl WebConfig {
         )
     }
 
-    /// The public short URL of `code`: `{base_url}/s/{code}`.
+    /// The public short URL of `code`: `{base_url}/{code}`, or `{base_url}/s/{code}` with
+    /// `links.short_url_prefix = "/s/"`.
     pub fn short_url(&self, code: &ShortCode) -> String {
-        format!("{}/s/{code}", self.base_url)
+        format!("{}{}{code}", self.base_url, self.short_url_prefix)
     }
 
     /// The session cookie's name: `__Host-session` on https, `session` on http.
@@ -257,6 +261,11 @@ impl AppState {
             redirect_status,
             Duration::from_millis(settings.server.request_timeout_ms),
         );
+        web.short_url_prefix = if settings.links.short_url_prefix == "/s/" {
+            "/s/"
+        } else {
+            "/"
+        };
         if let Some(name) = &settings.clicks.country_header {
             web.country_header =
                 Some(

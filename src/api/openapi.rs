@@ -30,6 +30,8 @@ use crate::http::{ERRORS, Problem};
         super::shorten::shorten,
         super::redirect::follow,
         super::redirect::peek,
+        super::redirect::follow_at_root,
+        super::redirect::peek_at_root,
         super::stats::stats,
         super::analytics::timeseries,
         super::analytics::breakdown,

@@ -1,4 +1,4 @@
-//! The redirect's place in the API description. `GET`/`HEAD /s/{code}` are served by
+//! The redirect's place in the API description. `GET`/`HEAD /{code}` and `/s/{code}` are served by
 //! `crate::redirect` (the hot path, in a room of its own); these bodiless functions carry only
 //! their OpenAPI annotations, so the description stays beside the rest of the API's.
 
@@ -41,3 +41,40 @@ pub(crate) fn follow() {}
 )]
 #[allow(dead_code)] // documentation only: crate::redirect answers the route
 pub(crate) fn peek() {}
+
+/// Redirect to the link's destination, counting one click: the same answer as `/s/{code}`, at
+/// the root. A path the service uses for itself (`/login`, `/api`, …) is never a code: those
+/// names are reserved (`reserved_alias`).
+#[utoipa::path(
+    get,
+    path = "/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 302, description = "Redirect (status configurable: 301, 302, 307, 308); empty body",
+            headers(("Location" = String, description = "The destination"))),
+        (status = 404, description = "Unknown, expired or impossible code (an HTML page for browsers)",
+            content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Lookup or 404 budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[allow(dead_code)] // documentation only: crate::redirect answers the route
+pub(crate) fn follow_at_root() {}
+
+/// Answers as `GET /{code}` would, without counting a click.
+#[utoipa::path(
+    head,
+    path = "/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "Short code or alias")),
+    responses(
+        (status = 302, description = "As GET, counting nothing",
+            headers(("Location" = String, description = "The destination"))),
+        (status = 404, description = "Unknown, expired or impossible code"),
+        (status = 429, description = "Lookup or 404 budget spent"),
+        (status = 503, description = "Storage unavailable"),
+    )
+)]
+#[allow(dead_code)] // documentation only: crate::redirect answers the route
+pub(crate) fn peek_at_root() {}

@@ -1,4 +1,5 @@
-//! `[links]` settings: generated codes, expiry policy and the redirect status.
+//! `[links]` settings: generated codes, expiry policy, the redirect status and the form of
+//! short URLs.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,10 @@ pub struct LinkSettings {
     pub max_ttl_seconds: u64,
     /// `links.redirect_status`: 301, 302, 307 or 308. Default 302.
     pub redirect_status: u16,
+    /// `links.short_url_prefix`: the form of `short_url` in answers, the UI and QR codes:
+    /// `"/"` (`{base_url}/{code}`, the default) or `"/s/"` (`{base_url}/s/{code}`). Both
+    /// paths redirect whatever this says.
+    pub short_url_prefix: String,
 }
 
 impl Default for LinkSettings {
@@ -26,6 +31,7 @@ impl Default for LinkSettings {
             default_ttl_seconds: None,
             max_ttl_seconds: TEN_YEARS_SECONDS,
             redirect_status: 302,
+            short_url_prefix: "/".to_owned(),
         }
     }
 }
@@ -66,6 +72,15 @@ impl LinkSettings {
                 format!("must be 301, 302, 307 or 308, got {}", self.redirect_status),
             ));
         }
+        if !SHORT_URL_PREFIXES.contains(&self.short_url_prefix.as_str()) {
+            return Err(ConfigError::key(
+                "links.short_url_prefix",
+                format!("must be \"/\" or \"/s/\", got {:?}", self.short_url_prefix),
+            ));
+        }
         Ok(())
     }
 }
+
+/// The values `links.short_url_prefix` takes: the two paths that redirect.
+const SHORT_URL_PREFIXES: &[&str] = &["/", "/s/"];

@@ -281,6 +281,27 @@ fn a_bad_value_names_its_key() {
 }
 
 #[test]
+fn short_urls_take_the_root_or_the_s_prefix_and_nothing_else() {
+    assert_eq!(Settings::default().links.short_url_prefix, "/");
+    for ok in ["/", "/s/"] {
+        let s = Settings::load_from(None, env(&[("URL_SHORTENER__LINKS__SHORT_URL_PREFIX", ok)]))
+            .unwrap();
+        assert_eq!(s.links.short_url_prefix, ok);
+    }
+    for bad in ["", "s", "/s", "/go/", "https://x/"] {
+        let err = Settings::load_from(
+            None,
+            env(&[("URL_SHORTENER__LINKS__SHORT_URL_PREFIX", bad)]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("links.short_url_prefix"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn an_unknown_key_is_an_error_not_a_silent_typo() {
     let err =
         Settings::load_from(None, env(&[("URL_SHORTENER__LINKS__CODE_LENGHT", "9")])).unwrap_err();

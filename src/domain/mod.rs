@@ -37,6 +37,7 @@ pub use record::UrlRecord;
 pub use session::{Invite, Session, SessionLifetime, Token, TokenKey};
 pub use short_code::{
     Alias, AliasError, MAX_CODE_LEN, MIN_CODE_LEN, RESERVED_ALIASES, ShortCode, ShortCodeError,
+    is_reserved,
 };
 pub use timestamp::Timestamp;
 pub use user::{

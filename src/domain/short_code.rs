@@ -1,4 +1,4 @@
-//! `ShortCode` and `Alias`: the identifiers under `/s/{code}`.
+//! `ShortCode` and `Alias`: the identifiers of short links, served at `/{code}` and `/s/{code}`.
 //!
 //! A code is either generated (base62, see `codegen`) or chosen by the user as an alias. Both
 //! share one alphabet, so anything outside it can be answered 404 without asking storage.
@@ -13,14 +13,60 @@ pub const MIN_CODE_LEN: usize = 3;
 /// Longest code or alias accepted.
 pub const MAX_CODE_LEN: usize = 64;
 
-/// Names that would read as the service's own routes; refused as aliases, compared
-/// case-insensitively. Codes live under `/s/`, so this protects people and future routes
-/// (`/shorten`, `/stats`, `/health`, ...) rather than the router.
+/// Every first path segment the service uses or keeps for itself: refused as aliases and never
+/// generated, compared case-insensitively, so that a short link at the root (`/{code}`) never
+/// shadows a page or an endpoint and no page ever shadows a link. A test in `http::routes`
+/// holds every route of the router to this list. (Names with a `.` cannot be codes at all;
+/// they are listed so the list says everything the root serves.)
 pub const RESERVED_ALIASES: &[&str] = &[
-    "s", "shorten", "stats", "health", "live", "ready", "metrics", "openapi", "api", "admin",
-    "docs", "swagger", "static", "assets", "login", "logout", "auth", "api-key", "api-keys",
-    "setup", "signup", "invite", "account", "links", "keys",
+    // Served today.
+    "s",
+    "shorten",
+    "stats",
+    "health",
+    "metrics",
+    "openapi.json",
+    "api",
+    "admin",
+    "static",
+    "login",
+    "logout",
+    "setup",
+    "signup",
+    "invite",
+    "account",
+    "links",
+    "keys",
+    "robots.txt",
+    "favicon.ico",
+    // Kept for the service and for names people would read as its own.
+    "live",
+    "ready",
+    "openapi",
+    "docs",
+    "swagger",
+    "assets",
+    "auth",
+    "api-key",
+    "api-keys",
+    ".well-known",
+    "preview",
+    "qr",
+    "users",
+    "webhooks",
+    "tags",
+    "import",
+    "export",
+    "imports",
+    "exports",
 ];
+
+/// Whether `name` is one of [`RESERVED_ALIASES`], in any case.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_ALIASES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
 
 fn is_code_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
@@ -107,7 +153,7 @@ impl Alias {
     /// route-like name.
     pub fn parse(s: &str) -> Result<Self, AliasError> {
         let code = ShortCode::parse(s).map_err(AliasError::Invalid)?;
-        if RESERVED_ALIASES.iter().any(|r| r.eq_ignore_ascii_case(s)) {
+        if is_reserved(s) {
             return Err(AliasError::Reserved(s.to_owned()));
         }
         Ok(Self(code))

@@ -5,10 +5,14 @@
 /// `GET`/`HEAD /s/{code}`: the redirect.
 pub const REDIRECT: &str = api::REDIRECT;
 
+/// `GET`/`HEAD /{code}`: the same redirect at the root.
+pub const ROOT_REDIRECT: &str = api::ROOT_REDIRECT;
+
 /// The public API's routes, each described in `/openapi.json`.
 pub mod api {
     pub const SHORTEN: &str = "/shorten";
     pub const REDIRECT: &str = "/s/{code}";
+    pub const ROOT_REDIRECT: &str = "/{code}";
     pub const STATS: &str = "/stats/{code}";
     pub const TIMESERIES: &str = "/stats/{code}/timeseries";
     pub const BREAKDOWN: &str = "/stats/{code}/breakdown";
@@ -65,6 +69,7 @@ pub mod web {
 pub const API: &[&str] = &[
     api::SHORTEN,
     api::REDIRECT,
+    api::ROOT_REDIRECT,
     api::STATS,
     api::TIMESERIES,
     api::BREAKDOWN,
@@ -121,4 +126,94 @@ pub const WEB: &[&str] = &[
 /// take labels without allocating); `None` for a template the table does not hold.
 pub fn label(route: &str) -> Option<&'static str> {
     API.iter().chain(WEB).find(|r| **r == route).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ShortCode, is_reserved};
+
+    /// The first segment of each route the service serves, when it is a literal.
+    fn first_segments() -> Vec<&'static str> {
+        API.iter()
+            .chain(WEB)
+            .filter_map(|route| route.trim_start_matches('/').split('/').next())
+            .filter(|segment| !segment.is_empty() && !segment.starts_with('{'))
+            .collect()
+    }
+
+    #[test]
+    fn every_first_segment_the_router_serves_is_reserved_so_no_code_shadows_it() {
+        let segments = first_segments();
+        assert!(segments.contains(&"login") && segments.contains(&"api"));
+        for segment in segments {
+            assert!(
+                is_reserved(segment),
+                "/{segment} is served but not in domain::RESERVED_ALIASES: a link with that \
+                 alias would be hidden behind it at the root"
+            );
+            assert!(is_reserved(&segment.to_ascii_uppercase()), "{segment}");
+        }
+        // Served outside the table.
+        for path in ["robots.txt", "favicon.ico", "openapi.json"] {
+            assert!(is_reserved(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_reserved_names_in_docs_api_md_are_the_list() {
+        let docs = include_str!("../../docs/api.md");
+        let section = docs
+            .split("### Reserved names")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").nth(2))
+            .expect("docs/api.md has a Reserved names section with the list in its 2nd paragraph");
+        let mut documented: Vec<&str> = section.split('`').skip(1).step_by(2).collect();
+        let mut listed = crate::domain::RESERVED_ALIASES.to_vec();
+        documented.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(documented, listed);
+    }
+
+    /// Every route the routers mount names a constant of this table, so the reserved-names
+    /// test above sees every route: a path written in place would escape it.
+    #[test]
+    fn the_routers_mount_only_routes_of_this_table() {
+        let routers = [
+            ("app.rs", include_str!("../app.rs")),
+            ("api/router.rs", include_str!("../api/router.rs")),
+            ("web/mod.rs", include_str!("../web/mod.rs")),
+        ];
+        let mut mounted = 0;
+        for (file, source) in routers {
+            for call in [".route(", ".route_service(", ".nest(", ".nest_service("] {
+                for (at, _) in source.match_indices(call) {
+                    let argument = source[at + call.len()..].trim_start();
+                    assert!(
+                        argument.starts_with("at::") || argument.starts_with("routes::"),
+                        "{file} mounts a path that is not in http::routes: {}",
+                        &argument[..argument.len().min(40)]
+                    );
+                    mounted += 1;
+                }
+            }
+        }
+        assert!(mounted >= API.len() + WEB.len() - 1, "{mounted}");
+    }
+
+    #[test]
+    fn the_root_redirect_is_the_only_route_whose_first_segment_is_a_code() {
+        let at_root: Vec<_> = API
+            .iter()
+            .chain(WEB)
+            .filter(|route| route.starts_with("/{"))
+            .collect();
+        assert_eq!(at_root, [&ROOT_REDIRECT]);
+        // And every reserved name that is a possible code is refused as an alias.
+        for name in crate::domain::RESERVED_ALIASES {
+            if ShortCode::parse(name).is_ok() {
+                assert!(crate::domain::Alias::parse(name).is_err(), "{name}");
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! `RedirectRoute`: `GET`/`HEAD /s/{code}` as one hand-written service, with the whole onion of
+//! `RedirectRoute`: `GET`/`HEAD /{code}` and `/s/{code}` as one hand-written service, with the whole onion of
 //! the other routes (recovery, timing, logging and metrics, deadline, the lookup guard) folded
 //! into it, in the same order and with the same answers.
 //!
@@ -35,19 +35,33 @@ use crate::http::{ApiError, Browser, routes, visitor_headers, wants_html};
 use crate::limiter::{Budget, ClientId, Limiter, LookupAdmission};
 use crate::state::AppState;
 
-/// The route template this service answers, as logs and metrics label it.
-const ROUTE: &str = routes::REDIRECT;
-
-/// The service for `/s/{code}`; see the module documentation.
+/// The service for `/{code}` or `/s/{code}`; see the module documentation.
 #[derive(Clone)]
 pub struct RedirectRoute {
     state: AppState,
+    /// The route template this instance answers, as logs and metrics label it.
+    route: &'static str,
+    /// What comes before the code in its paths: `/` or `/s/`.
+    prefix: &'static str,
 }
 
 impl RedirectRoute {
-    /// The redirect route over `state`.
+    /// The redirect at `/s/{code}` over `state`.
     pub fn new(state: AppState) -> Self {
-        Self { state }
+        Self {
+            state,
+            route: routes::REDIRECT,
+            prefix: "/s/",
+        }
+    }
+
+    /// The same redirect at the root, `/{code}`.
+    pub fn at_root(state: AppState) -> Self {
+        Self {
+            state,
+            route: routes::ROOT_REDIRECT,
+            prefix: "/",
+        }
     }
 
     /// Everything up to the lookup, which the returned stage runs. Never waits.
@@ -67,7 +81,7 @@ impl RedirectRoute {
         let browser = Browser(wants_html(request.headers()));
         // An impossible code is a 404 before the limiter or storage hear of it, as the route's
         // extractor and guard answered it.
-        let Some(code) = code_in(request.uri().path()) else {
+        let Some(code) = code_in(request.uri().path(), self.prefix) else {
             return Stage::Done(Some(ApiError::NotFound { html: browser.0 }.into_response()));
         };
         let visitor =
@@ -101,10 +115,10 @@ impl RedirectRoute {
     }
 }
 
-/// The code in a path the router matched as `/s/{code}`, percent-decoded as axum's `Path`
+/// The code in a path the router matched as `{prefix}{code}`, percent-decoded as axum's `Path`
 /// would; `None` when no link can have it.
-fn code_in(path: &str) -> Option<ShortCode> {
-    let raw = path.strip_prefix("/s/")?;
+fn code_in(path: &str, prefix: &str) -> Option<ShortCode> {
+    let raw = path.strip_prefix(prefix)?;
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .ok()?;
@@ -129,6 +143,7 @@ impl Service<Request> for RedirectRoute {
         };
         RedirectFuture {
             state: self.state.clone(),
+            route: self.route,
             start,
             method,
             stage,
@@ -163,6 +178,7 @@ impl Stage {
 /// Response future of [`RedirectRoute`].
 pub struct RedirectFuture {
     state: AppState,
+    route: &'static str,
     start: Instant,
     method: &'static str,
     stage: Stage,
@@ -212,7 +228,7 @@ impl Future for RedirectFuture {
         record_request(
             &this.state.metrics,
             this.method,
-            ROUTE,
+            this.route,
             &response,
             this.start.elapsed(),
         );
@@ -226,8 +242,13 @@ mod tests {
 
     #[test]
     fn the_code_is_read_from_the_path_and_percent_decoded() {
-        assert_eq!(code_in("/s/abc12345").unwrap().as_str(), "abc12345");
-        assert_eq!(code_in("/s/%61bc12345").unwrap().as_str(), "abc12345");
+        assert_eq!(code_in("/s/abc12345", "/s/").unwrap().as_str(), "abc12345");
+        assert_eq!(
+            code_in("/s/%61bc12345", "/s/").unwrap().as_str(),
+            "abc12345"
+        );
+        assert_eq!(code_in("/abc12345", "/").unwrap().as_str(), "abc12345");
+        assert_eq!(code_in("/%61bc12345", "/").unwrap().as_str(), "abc12345");
     }
 
     #[test]
@@ -239,7 +260,10 @@ mod tests {
             "/x/abcdefgh",
             "/s/abc%2Fdef",
         ] {
-            assert!(code_in(path).is_none(), "{path}");
+            assert!(code_in(path, "/s/").is_none(), "{path}");
+        }
+        for path in ["/a!b", "/%FF%FE", "/ab", "/abc%2Fdef", "/robots.txt", "/"] {
+            assert!(code_in(path, "/").is_none(), "{path}");
         }
     }
 }

@@ -24,8 +24,8 @@ async fn a_valid_url_gets_201_with_location_and_the_documented_body() {
     let code = body["short_code"].as_str().unwrap();
     assert_eq!(code.len(), 8);
     assert!(code.bytes().all(|b| b.is_ascii_alphanumeric()));
-    assert_eq!(body["short_url"], format!("{BASE_URL}/s/{code}"));
-    assert_eq!(location, format!("{BASE_URL}/s/{code}"));
+    assert_eq!(body["short_url"], format!("{BASE_URL}/{code}"));
+    assert_eq!(location, format!("{BASE_URL}/{code}"));
     assert_eq!(body["long_url"], "https://example.com/a/b?q=1#top");
     assert_eq!(body["created_at"], "2026-01-01T00:00:00.000Z");
     assert_eq!(body["expires_at"], Value::Null);

@@ -118,7 +118,7 @@ async fn links_made_with_a_session_or_a_key_are_the_callers_and_listed_newest_fi
         assert_eq!(codes(&page), ["ada-two", "ada-one"]);
         assert_eq!(page["next_cursor"], Value::Null);
         let first = &page["links"][0];
-        assert_eq!(first["short_url"], format!("{BASE_URL}/s/ada-two"));
+        assert_eq!(first["short_url"], format!("{BASE_URL}/ada-two"));
         assert_eq!(first["long_url"], "https://example.com/2");
         assert_eq!(first["expired"], false);
         assert_eq!(first["click_count"], 0);

@@ -21,3 +21,4 @@ mod links;
 mod openapi;
 mod operations;
 mod redirect;
+mod root_links;

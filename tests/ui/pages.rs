@@ -201,10 +201,7 @@ async fn htmx_gets_the_block_it_asks_for_and_a_plain_request_the_page() {
         body.trim_start().starts_with("<section id=\"create\""),
         "{body}"
     );
-    assert!(
-        body.contains("id=\"short-url\">https://sho.rt/s/"),
-        "{body}"
-    );
+    assert!(body.contains("id=\"short-url\">https://sho.rt/"), "{body}");
     assert!(body.contains("<svg role=\"img\""), "the QR code");
 
     // A history restore wants the whole page.
@@ -478,7 +475,7 @@ async fn the_create_form_explains_each_mistake_and_keeps_what_was_typed() {
         .text()
         .await
         .unwrap();
-    assert!(result.contains("https://sho.rt/s/spring-sale"));
+    assert!(result.contains("https://sho.rt/spring-sale"));
     let again = post_form(
         &app,
         None,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::domain::{
     Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
+    is_reserved,
 };
 use crate::repository::{
     LinkChangeFeed, LinkCursor, LinkScan, LinkTier, RepoError, Repository, Tiered,
@@ -239,6 +240,10 @@ impl UrlService {
         for attempt in 1..=MAX_CODE_ATTEMPTS {
             if attempt > 1 {
                 record.short_code = self.codes.generate();
+            }
+            // A code spelling one of the service's own paths would be shadowed at the root.
+            if is_reserved(record.short_code.as_str()) {
+                continue;
             }
             match self.repo.save(&record).await {
                 Ok(()) => {
