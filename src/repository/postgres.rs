@@ -38,6 +38,7 @@ mod clicks;
 mod keys;
 mod link_health;
 mod links;
+mod saves;
 
 /// The schema, `migrations/*.sql` in version order, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -256,7 +257,7 @@ async fn run_save_writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<PendingSa
             }
             batch
         };
-        links::insert_batch(&pool, batch).await;
+        saves::insert_batch(&pool, batch).await;
     }
 }
 
