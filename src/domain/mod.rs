@@ -11,6 +11,7 @@ mod instance;
 mod link_health;
 mod long_url;
 mod record;
+mod routing;
 mod session;
 mod short_code;
 mod timestamp;
@@ -34,6 +35,10 @@ pub use long_url::{
     BAD_PORTS, LongUrl, LongUrlError, MAX_LONG_URL_LEN, UrlPolicy, is_global_v4, is_global_v6,
 };
 pub use record::UrlRecord;
+pub use routing::{
+    MAX_QUERY_MATCH_LEN, MAX_RULE_VALUES, MAX_RULES, Platform, Platforms, QueryMatch,
+    RedirectStatus, Routing, RoutingError, Rule, Visit, language_tag,
+};
 pub use session::{Invite, Session, SessionLifetime, Token, TokenKey};
 pub use short_code::{
     Alias, AliasError, MAX_CODE_LEN, MIN_CODE_LEN, RESERVED_ALIASES, ShortCode, ShortCodeError,

@@ -1,11 +1,11 @@
 //! `UrlRecord`: one short link as stored.
 
-use super::{LongUrl, ShortCode, Timestamp};
+use super::{LongUrl, Routing, ShortCode, Timestamp};
 
 /// A short link and its counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlRecord {
-    /// The code under `/s/{code}`: generated or an alias.
+    /// The code under `/{code}` and `/s/{code}`: generated or an alias.
     pub short_code: ShortCode,
     /// Normalized destination.
     pub long_url: LongUrl,
@@ -23,6 +23,8 @@ pub struct UrlRecord {
     /// Set while an administrator has disabled the link: it answers 404 like an unknown one,
     /// keeps its code, clicks and owner, and can be enabled again.
     pub disabled_at: Option<Timestamp>,
+    /// Where the link sends each visitor beyond `long_url` (plain by default).
+    pub routing: Routing,
 }
 
 impl UrlRecord {
@@ -42,12 +44,19 @@ impl UrlRecord {
             last_accessed_at: None,
             owner: None,
             disabled_at: None,
+            routing: Routing::default(),
         }
     }
 
     /// The same record, belonging to `owner`.
     pub fn owned_by(mut self, owner: Option<String>) -> Self {
         self.owner = owner;
+        self
+    }
+
+    /// The same record, with `routing`.
+    pub fn routed(mut self, routing: Routing) -> Self {
+        self.routing = routing;
         self
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository};
-use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 
 /// Wraps a repository; each call that outlives `limit` fails with [`RepoError::Unavailable`].
 ///
@@ -99,6 +99,11 @@ impl<R: Repository> Repository for Deadline<R> {
             self.inner.update_link(code, long_url, expires_at),
         )
         .await
+    }
+
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        self.within("set_routing", self.inner.set_routing(code, routing))
+            .await
     }
 
     async fn set_disabled(

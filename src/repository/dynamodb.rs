@@ -15,6 +15,7 @@
 //! | `w_{instance}` | N | the last click write (seq) of that instance applied to the link |
 //! | `owner_id` | S | the owning user's id; partition key of the owner index (absent = no owner) |
 //! | `disabled_at` | N | Unix milliseconds an administrator disabled the link at; absent = enabled |
+//! | `routing` | S | where the link sends people beyond `long_url` (`domain::Routing` as JSON); absent = a plain link |
 //! | `owner_sort` | S | `{created_at:016}:{code}`: sort key of the owner index |
 //! | `deleted_at` | N | set on a deleted link's tombstone, which keeps the code taken for ever |
 //! | `human_clicks`, `bot_clicks` | N | the clicks split into people and bots |
@@ -56,7 +57,7 @@ mod link_health;
 pub use link_health::{BROKEN_INDEX, HEALTH_INDEX};
 mod links;
 mod table;
-use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 
 /// Name of the expiry index.
 pub const EXPIRY_INDEX: &str = "expiry-index";

@@ -62,6 +62,10 @@ impl<R: Repository + ?Sized> Repository for Arc<R> {
         (**self).update_link(code, long_url, expires_at).await
     }
 
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        (**self).set_routing(code, routing).await
+    }
+
     async fn set_disabled(
         &self,
         code: &ShortCode,

@@ -15,7 +15,7 @@ mod keys;
 mod link_health;
 
 use super::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
-use crate::domain::{ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyRecord, LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 
 /// A stored link, packed: the code lives once, as the map key; the strings are boxed (16 bytes,
 /// not 24) and absent times are a sentinel rather than a 16-byte `Option`. A million links cost
@@ -39,6 +39,8 @@ struct Entry {
     health: Option<Box<super::LinkHealthRecord>>,
     /// When an administrator disabled the link; [`NONE`] while it is enabled.
     disabled_at: i64,
+    /// Where the link sends people beyond `long_url`; `None` for a plain link (8 bytes).
+    routing: Option<Box<Routing>>,
 }
 
 /// Click deltas applied under one hold of the write lock: about a hundred microseconds with a
@@ -73,6 +75,7 @@ impl Entry {
             health_due: record.created_at.as_unix_millis(),
             health: None,
             disabled_at: pack(record.disabled_at),
+            routing: (!record.routing.is_plain()).then(|| Box::new(record.routing.clone())),
         }
     }
 
@@ -90,6 +93,7 @@ impl Entry {
             last_accessed_at: unpack(self.last_accessed_at),
             owner: self.owner.as_deref().map(str::to_owned),
             disabled_at: unpack(self.disabled_at),
+            routing: self.routing.as_deref().cloned().unwrap_or_default(),
         }
     }
 }
@@ -390,6 +394,17 @@ impl Repository for MemoryRepository {
             shard.by_expiry.insert((new, code.clone()));
         }
         Ok(true)
+    }
+
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        let mut shard = write(self.shard(code.as_str()));
+        match shard.records.get_mut(code.as_str()) {
+            Some(entry) if !entry.is_deleted() => {
+                entry.routing = (!routing.is_plain()).then(|| Box::new(routing.clone()));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn set_disabled(

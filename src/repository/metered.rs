@@ -5,7 +5,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
 use super::{ApiKeyStore, ClickDelta, KeyInsert, LinkCursor, LinkScan, RepoError, Repository};
-use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 use crate::metrics::StorageLabels;
 
 /// Wraps a backend and counts its `Unavailable` and `Corrupt` answers (a `Conflict` is an
@@ -113,6 +113,10 @@ impl<R: Repository> Repository for Metered<R> {
             "update_link",
             self.inner.update_link(code, long_url, expires_at).await,
         )
+    }
+
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        self.count("set_routing", self.inner.set_routing(code, routing).await)
     }
 
     async fn set_disabled(

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use crate::domain::{
-    ApiKeyHash, ApiKeyRecord, ClickTally, LongUrl, ShortCode, Timestamp, UrlRecord,
+    ApiKeyHash, ApiKeyRecord, ClickTally, LongUrl, Routing, ShortCode, Timestamp, UrlRecord,
 };
 
 pub use accounts::{AccountEdited, InviteStore, PasswordSet, SessionStore, UserStore};
@@ -224,6 +224,13 @@ pub trait Repository: Send + Sync + 'static {
         long_url: &LongUrl,
         expires_at: Option<Timestamp>,
     ) -> Result<bool, RepoError>;
+
+    /// Sets where the link `code` sends people ([`Routing`]), atomically, keeping the rest;
+    /// `false` when there is no live record (none, or a deleted link's tombstone).
+    ///
+    /// # Errors
+    /// [`RepoError::Unavailable`].
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError>;
 
     /// Disables the link `code` as of `at` (`Some`), or enables it again (`None`): a disabled
     /// link keeps its code, destination, counters and owner, and is found with `disabled_at`

@@ -1,7 +1,8 @@
 //! `RedisRepository`: links in Redis, for fleets of instances sharing one store.
 //!
 //! One hash per link at `{prefix}link:{code}` with short field names (`u` long URL, `c` created,
-//! `e` expires, `n` clicks, `a` last access, `o` owner, `d` disabled by an administrator;
+//! `e` expires, `n` clicks, `a` last access, `o` owner, `d` disabled by an administrator, `r`
+//! the link's routing as JSON (absent for a plain link);
 //! times in Unix milliseconds;
 //! `w:{instance}` the last click write of each instance; `hn`, `bn` the human and bot
 //! totals). A link's click analytics are in a second hash in the same slot (`redis::clicks`). Every script touches exactly one
@@ -36,7 +37,7 @@ mod links;
 mod stream;
 mod tier;
 
-use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{ApiKeyHash, ApiKeyRecord, LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 pub use changes::RedisChangeFeed;
 pub use stream::{
     ConsumerState, READ_BLOCK, RedisClickStream, StreamBatch, entry_millis, entry_seq,
@@ -51,6 +52,7 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'u', ARGV[1], 'c', ARGV[2], 'n', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'o', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'r', ARGV[7]) end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'e', ARGV[3])
   redis.call('PEXPIREAT', KEYS[1], ARGV[3])
@@ -139,14 +141,14 @@ end
 return 1
 ";
 
-/// Sets (ARGV[1] the time) or clears (ARGV[1] empty) field `d` of a live link: an
-/// administrator's disabling. 0 when there is no live link.
-const DISABLE_SCRIPT: &str = r"
+/// Sets (ARGV[2] the value) or clears (ARGV[2] empty) field ARGV[1] of a live link: `d`, an
+/// administrator's disabling, or `r`, the routing. 0 when there is no live link.
+const SET_FIELD_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
-if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], 'd', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 else
-  redis.call('HDEL', KEYS[1], 'd')
+  redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 1
 ";
@@ -158,7 +160,7 @@ const DELETE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'x') == 1 then return false end
 local owner = redis.call('HGET', KEYS[1], 'o') or ''
 local created = redis.call('HGET', KEYS[1], 'c') or '0'
-redis.call('HDEL', KEYS[1], 'u', 'e', 'o', 'hn', 'bn')
+redis.call('HDEL', KEYS[1], 'u', 'e', 'o', 'hn', 'bn', 'r')
 redis.call('HSET', KEYS[1], 'x', ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('PERSIST', KEYS[1])
@@ -192,7 +194,7 @@ pub struct RedisRepository {
     save: Script,
     increment: Script,
     update: Script,
-    disable: Script,
+    set_field: Script,
     delete: Script,
     insert_key: Script,
     key_time: Script,
@@ -263,7 +265,7 @@ impl RedisRepository {
             save: Script::new(SAVE_SCRIPT),
             increment: Script::new(INCREMENT_SCRIPT),
             update: Script::new(UPDATE_SCRIPT),
-            disable: Script::new(DISABLE_SCRIPT),
+            set_field: Script::new(SET_FIELD_SCRIPT),
             delete: Script::new(DELETE_SCRIPT),
             insert_key: Script::new(INSERT_KEY_SCRIPT),
             key_time: Script::new(KEY_TIME_SCRIPT),

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository, WRITE_MARK_TTL_MS};
 use crate::config::SqliteSync;
-use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 
 mod accounts;
 mod clicks;
@@ -74,6 +74,9 @@ const MIGRATIONS: &[&str] = &[
     link_health::MIGRATION,
     // 7: links an administrator disabled (they answer 404 until enabled again).
     "ALTER TABLE links ADD COLUMN disabled_at INTEGER;",
+    // 8: where a link sends people beyond its destination (domain::Routing as JSON; NULL: a
+    // plain link).
+    "ALTER TABLE links ADD COLUMN routing TEXT;",
 ];
 
 /// The expiry sweep's candidate query. It must be answered from `links_expires_at` (see

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use url_shortener::domain::{LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlRecord};
+use url_shortener::domain::{LongUrl, Routing, ShortCode, ShortCodeGen, Timestamp, UrlRecord};
 use url_shortener::repository::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 
 /// A store that is down: every call fails with `Unavailable`.
@@ -53,6 +53,9 @@ impl Repository for DownRepository {
         _: &LongUrl,
         _: Option<Timestamp>,
     ) -> Result<bool, RepoError> {
+        down()
+    }
+    async fn set_routing(&self, _: &ShortCode, _: &Routing) -> Result<bool, RepoError> {
         down()
     }
     async fn set_disabled(&self, _: &ShortCode, _: Option<Timestamp>) -> Result<bool, RepoError> {
@@ -234,6 +237,10 @@ impl Repository for InstrumentedRepository {
     ) -> Result<bool, RepoError> {
         self.count();
         self.inner.update_link(code, long_url, expires_at).await
+    }
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        self.count();
+        self.inner.set_routing(code, routing).await
     }
     async fn set_disabled(
         &self,

@@ -33,3 +33,4 @@ mod analytics;
 mod link_health;
 mod postgres_store;
 mod repository;
+mod routing;

@@ -22,8 +22,8 @@ use url_shortener::repository::{
 };
 
 /// A fresh store plus whatever must live as long as it (a temp dir, a key prefix).
-struct Backend {
-    repo: Arc<dyn Repository>,
+pub(crate) struct Backend {
+    pub(crate) repo: Arc<dyn Repository>,
     keys: Arc<dyn ApiKeyStore>,
     /// The same keys through a second instance (its own connections) where the store can be
     /// shared: what another server of a fleet sees.
@@ -36,12 +36,12 @@ struct Backend {
 
 impl Backend {
     /// The stored record for code `c`, if any (a store error fails the test).
-    async fn found(&self, c: &str) -> Option<UrlRecord> {
+    pub(crate) async fn found(&self, c: &str) -> Option<UrlRecord> {
         self.repo.find_by_short_code(&code(c)).await.unwrap()
     }
 }
 
-async fn memory() -> Backend {
+pub(crate) async fn memory() -> Backend {
     let stores = Stores::with_memory_accounts(MemoryRepository::new());
     Backend {
         repo: stores.links,
@@ -52,7 +52,7 @@ async fn memory() -> Backend {
     }
 }
 
-async fn sqlite() -> Backend {
+pub(crate) async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let repo = SqliteRepository::open(dir.path().join("links.db"), SqliteSync::Normal)
         .await
@@ -70,7 +70,7 @@ async fn sqlite() -> Backend {
     }
 }
 
-async fn redis() -> Backend {
+pub(crate) async fn redis() -> Backend {
     let (repo, scope) = RedisScope::open().await;
     let twin = url_shortener::repository::RedisRepository::connect(
         &common::backends::redis_url(),
@@ -89,7 +89,7 @@ async fn redis() -> Backend {
     }
 }
 
-async fn postgres() -> Backend {
+pub(crate) async fn postgres() -> Backend {
     let (repo, scope) = postgres_schema().await;
     let twin = scope.open().await;
     let stores = Stores::with_memory_accounts(repo);
@@ -102,7 +102,7 @@ async fn postgres() -> Backend {
     }
 }
 
-async fn dynamodb() -> Backend {
+pub(crate) async fn dynamodb() -> Backend {
     let (repo, table) = dynamodb_table().await;
     let client = url_shortener::repository::DynamoDbRepository::client(
         "us-east-1",
@@ -124,16 +124,16 @@ async fn dynamodb() -> Backend {
     }
 }
 
-fn at(ms: i64) -> Timestamp {
+pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_millis(ms).unwrap()
 }
 
 /// The real current time in milliseconds.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemClock.now().as_unix_millis()
 }
 
-const HOUR: i64 = 3_600_000;
+pub(crate) const HOUR: i64 = 3_600_000;
 
 /// The instance the tests write clicks as, unless a test plays several.
 const TEST_INSTANCE: u64 = 0x7e57;
@@ -157,7 +157,7 @@ fn written(c: &str, count: u64, ms: i64, instance: u64, seq: u64) -> ClickDelta 
     }
 }
 
-fn code(s: &str) -> ShortCode {
+pub(crate) fn code(s: &str) -> ShortCode {
     ShortCode::parse(s).unwrap()
 }
 
@@ -655,7 +655,7 @@ async fn api_keys_are_listed_by_owner_and_remember_their_last_use(b: Backend) {
     assert_eq!(b.keys.find_key(&unknown).await.unwrap(), None);
 }
 
-fn owned(c: &str, owner: &str, created: i64) -> UrlRecord {
+pub(crate) fn owned(c: &str, owner: &str, created: i64) -> UrlRecord {
     UrlRecord::new(
         code(c),
         LongUrl::from_trusted(format!("https://example.com/{c}")),

@@ -40,6 +40,8 @@ fn parse_live_item(item: &HashMap<String, AttributeValue>) -> Result<UrlRecord, 
         last_accessed_at: time("last_accessed_at")?,
         owner: text("owner_id").cloned(),
         disabled_at: time("disabled_at")?,
+        routing: Routing::from_stored(text("routing").map(String::as_str))
+            .map_err(|_| corrupt("routing"))?,
     })
 }
 
@@ -100,6 +102,9 @@ impl Repository for DynamoDbRepository {
         }
         if let Some(at) = record.last_accessed_at {
             item.insert("last_accessed_at".to_owned(), n(at.as_unix_millis()));
+        }
+        if let Some(routing) = record.routing.to_stored() {
+            item.insert("routing".to_owned(), s(routing));
         }
         let put = self
             .client
@@ -394,6 +399,28 @@ impl Repository for DynamoDbRepository {
         }
     }
 
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .condition_expression(
+                "attribute_exists(long_url) AND attribute_not_exists(deleted_at)",
+            );
+        let update = match routing.to_stored() {
+            Some(stored) => update
+                .update_expression("SET routing = :r")
+                .expression_attribute_values(":r", s(stored)),
+            None => update.update_expression("REMOVE routing"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn set_disabled(
         &self,
         code: &ShortCode,
@@ -429,7 +456,7 @@ impl Repository for DynamoDbRepository {
             .table_name(&self.table)
             .set_key(Some(Self::key(code.as_str())))
             .update_expression(format!(
-                "SET deleted_at = :at REMOVE long_url, expires_at, #t, expiry_bucket, owner_id, owner_sort, {}",
+                "SET deleted_at = :at REMOVE long_url, expires_at, #t, expiry_bucket, owner_id, owner_sort, routing, {}",
                 link_health::HEALTH_ATTRIBUTES
             ))
             .condition_expression("attribute_exists(short_code) AND attribute_not_exists(deleted_at)")

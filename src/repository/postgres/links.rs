@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::{
     MAX_CLICK_BATCH, PostgresRepository, from_pg, from_pg_opt, to_bigint, to_pg, unavailable,
 };
-use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
+use crate::domain::{LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 use crate::repository::{ClickDelta, LinkCursor, LinkScan, RepoError, Repository};
 
 /// Click statements in flight at once during one flush.
@@ -27,6 +27,7 @@ struct LinkRow {
     last_accessed_at: Option<OffsetDateTime>,
     owner_id: Option<String>,
     disabled_at: Option<OffsetDateTime>,
+    routing: Option<String>,
 }
 
 impl LinkRow {
@@ -41,6 +42,7 @@ impl LinkRow {
             last_accessed_at: from_pg_opt(self.last_accessed_at, "a link's last_accessed_at")?,
             owner: self.owner_id,
             disabled_at: from_pg_opt(self.disabled_at, "a link's disabled_at")?,
+            routing: Routing::from_stored(self.routing.as_deref()).map_err(|_| corrupt())?,
         })
     }
 }
@@ -177,7 +179,7 @@ impl Repository for PostgresRepository {
             sqlx::query_as!(
                 LinkRow,
                 "SELECT short_code, long_url, created_at, expires_at, click_count,
-                        last_accessed_at, owner_id, disabled_at
+                        last_accessed_at, owner_id, disabled_at, routing
                  FROM links WHERE short_code = $1 AND deleted_at IS NULL",
                 code.as_str()
             )
@@ -260,7 +262,7 @@ impl Repository for PostgresRepository {
             sqlx::query_as!(
                 LinkRow,
                 "SELECT short_code, long_url, created_at, expires_at, click_count,
-                        last_accessed_at, owner_id, disabled_at
+                        last_accessed_at, owner_id, disabled_at, routing
                  FROM links WHERE owner_id = $1 AND (created_at, short_code) < ($2, $3)
                  ORDER BY created_at DESC, short_code DESC LIMIT $4",
                 owner,
@@ -283,7 +285,7 @@ impl Repository for PostgresRepository {
                 sqlx::query_as!(
                     LinkRow,
                     "SELECT short_code, long_url, created_at, expires_at, click_count,
-                            last_accessed_at, owner_id, disabled_at
+                            last_accessed_at, owner_id, disabled_at, routing
                      FROM links WHERE short_code > $1 AND deleted_at IS NULL
                      ORDER BY short_code LIMIT $2",
                     after.unwrap_or_default(),
@@ -323,6 +325,20 @@ impl Repository for PostgresRepository {
             .await?
             .rows_affected();
         Ok(changed == 1)
+    }
+
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        let changed = self
+            .within(
+                sqlx::query!(
+                    "UPDATE links SET routing = $2 WHERE short_code = $1 AND deleted_at IS NULL",
+                    code.as_str(),
+                    routing.to_stored()
+                )
+                .execute(&self.pool),
+            )
+            .await?;
+        Ok(changed.rows_affected() == 1)
     }
 
     async fn set_disabled(

@@ -28,6 +28,7 @@ pub(super) async fn insert_batch(pool: &PgPool, batch: Vec<PendingSave>) {
     let mut clicks = Vec::with_capacity(batch.len());
     let mut accessed = Vec::with_capacity(batch.len());
     let mut owners = Vec::with_capacity(batch.len());
+    let mut routings = Vec::with_capacity(batch.len());
     for (record, _) in &batch {
         codes.push(record.short_code.to_string());
         urls.push(record.long_url.as_str().to_owned());
@@ -36,14 +37,15 @@ pub(super) async fn insert_batch(pool: &PgPool, batch: Vec<PendingSave>) {
         clicks.push(i64::try_from(record.click_count).unwrap_or(i64::MAX));
         accessed.push(record.last_accessed_at.map(to_pg));
         owners.push(record.owner.clone());
+        routings.push(record.routing.to_stored());
     }
     let inserted = sqlx::query_scalar!(
         // Each new link enters the link-health schedule in the same statement.
         r#"WITH inserted AS (
                INSERT INTO links (short_code, long_url, created_at, expires_at, click_count,
-                                  last_accessed_at, owner_id)
+                                  last_accessed_at, owner_id, routing)
                SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
-                                    $5::bigint[], $6::timestamptz[], $7::text[])
+                                    $5::bigint[], $6::timestamptz[], $7::text[], $8::text[])
                ON CONFLICT (short_code) DO NOTHING
                RETURNING short_code, created_at
            ),
@@ -59,6 +61,7 @@ pub(super) async fn insert_batch(pool: &PgPool, batch: Vec<PendingSave>) {
         &clicks,
         &accessed as &[Option<OffsetDateTime>],
         &owners as &[Option<String>],
+        &routings as &[Option<String>],
     )
     .fetch_all(pool)
     .await;

@@ -42,6 +42,8 @@ fn parse_live_record(
         last_accessed_at: time("a")?,
         owner: fields.get("o").cloned(),
         disabled_at: time("d")?,
+        routing: Routing::from_stored(fields.get("r").map(String::as_str))
+            .map_err(|_| corrupt("r"))?,
     })
 }
 
@@ -79,6 +81,7 @@ impl Repository for RedisRepository {
                     .map_or(String::new(), |t| millis(t).to_string()),
             )
             .arg(record.owner.as_deref().unwrap_or_default())
+            .arg(record.routing.to_stored().unwrap_or_default())
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
@@ -263,6 +266,19 @@ impl Repository for RedisRepository {
         Ok(changed == 1)
     }
 
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        let mut connection = self.connection.clone();
+        let changed: i64 = self
+            .set_field
+            .key(self.key(code))
+            .arg("r")
+            .arg(routing.to_stored().unwrap_or_default())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(changed == 1)
+    }
+
     async fn set_disabled(
         &self,
         code: &ShortCode,
@@ -270,8 +286,9 @@ impl Repository for RedisRepository {
     ) -> Result<bool, RepoError> {
         let mut connection = self.connection.clone();
         let changed: i64 = self
-            .disable
+            .set_field
             .key(self.key(code))
+            .arg("d")
             .arg(at.map_or(String::new(), |t| millis(t).to_string()))
             .invoke_async(&mut connection)
             .await

@@ -1,5 +1,5 @@
 //! `RedisLinkTier`: the fleet's shared link cache in Redis (`cache.redis_url`): a hash per code
-//! at `{prefix}{code}` (`u` destination, `c` created, `e` expires, `o` owner; `m` alone for
+//! at `{prefix}{code}` (`u` destination, `c` created, `e` expires, `o` owner, `r` routing; `m` alone for
 //! "no such link"), each with its own expiry, so Redis forgets entries by itself and one never
 //! outlives its link.
 //!
@@ -16,7 +16,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use super::{connection_manager, millis_field, unavailable};
-use crate::domain::{LongUrl, ShortCode, UrlRecord};
+use crate::domain::{LongUrl, Routing, ShortCode, UrlRecord};
 use crate::repository::{LinkTier, RepoError, Tiered};
 
 /// How long the tier is skipped after it failed.
@@ -109,7 +109,8 @@ impl LinkTier for RedisLinkTier {
             time("c")?.ok_or_else(corrupt)?,
             time("e")?,
         )
-        .owned_by(fields.get("o").cloned());
+        .owned_by(fields.get("o").cloned())
+        .routed(Routing::from_stored(fields.get("r").map(String::as_str)).map_err(|_| corrupt())?);
         Ok(Some(Tiered::Link(record)))
     }
 
@@ -124,6 +125,9 @@ impl LinkTier for RedisLinkTier {
         }
         if let Some(owner) = &record.owner {
             fields.push(("o", owner.clone()));
+        }
+        if let Some(routing) = record.routing.to_stored() {
+            fields.push(("r", routing));
         }
         let mut connection = self.connection.clone();
         let key = self.key(&record.short_code);

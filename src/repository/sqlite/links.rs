@@ -5,20 +5,20 @@ use super::*;
 
 /// The columns [`record_from_row`] reads, in its order.
 const LINK_COLUMNS: &str = "short_code, long_url, created_at, expires_at, click_count, \
-     last_accessed_at, owner_id, disabled_at";
+     last_accessed_at, owner_id, disabled_at, routing";
 
 /// One page of an owner's links: answered from `links_owner` (see
 /// `an_owners_listing_reads_only_the_owner_index` below).
 pub(super) const OWNED_LINKS_SQL: &str =
     "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id,
-            disabled_at
+            disabled_at, routing
      FROM links WHERE owner_id = ?1 AND (created_at, short_code) < (?2, ?3)
      ORDER BY created_at DESC, short_code DESC LIMIT ?4";
 
 /// One page of every link, by code: a walk of the primary key from the cursor on.
 pub(super) const SCAN_LINKS_SQL: &str =
     "SELECT short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id,
-            disabled_at
+            disabled_at, routing
      FROM links WHERE short_code > ?1 AND deleted_at IS NULL ORDER BY short_code LIMIT ?2";
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord, RepoError>> {
@@ -30,6 +30,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord
     let last_accessed_at: Option<i64> = row.get(5)?;
     let owner: Option<String> = row.get(6)?;
     let disabled_at: Option<i64> = row.get(7)?;
+    let routing: Option<String> = row.get(8)?;
     let corrupt = |what: &str| RepoError::Corrupt(format!("{what} of link '{code}'"));
     let time = |ms: i64, what: &str| Timestamp::from_unix_millis(ms).ok_or_else(|| corrupt(what));
     Ok((|| {
@@ -44,6 +45,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<UrlRecord
                 .transpose()?,
             owner,
             disabled_at: disabled_at.map(|ms| time(ms, "disabled_at")).transpose()?,
+            routing: Routing::from_stored(routing.as_deref()).map_err(|_| corrupt("routing"))?,
         })
     })())
 }
@@ -193,6 +195,22 @@ impl Repository for SqliteRepository {
                         long_url.as_str(),
                         expires_at.map(Timestamp::as_unix_millis),
                     ])?;
+                Ok(Ok(changed as u64))
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
+        let (code, stored) = (code.clone(), routing.to_stored());
+        let changed = self
+            .exec(move |tx| {
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE links SET routing = ?2
+                         WHERE short_code = ?1 AND deleted_at IS NULL",
+                    )?
+                    .execute(params![code.as_str(), stored])?;
                 Ok(Ok(changed as u64))
             })
             .await?;

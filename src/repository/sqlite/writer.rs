@@ -104,8 +104,8 @@ fn execute(
         Command::Save(record, _) => {
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO links (short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (short_code) DO NOTHING",
+                    "INSERT INTO links (short_code, long_url, created_at, expires_at, click_count, last_accessed_at, owner_id, routing)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (short_code) DO NOTHING",
                 )?
                 .execute(params![
                     record.short_code.as_str(),
@@ -115,6 +115,7 @@ fn execute(
                     i64::try_from(record.click_count).unwrap_or(i64::MAX),
                     record.last_accessed_at.map(Timestamp::as_unix_millis),
                     record.owner,
+                    record.routing.to_stored(),
                 ])?;
             if inserted == 1 {
                 link_health::schedule(
