@@ -136,6 +136,7 @@ pub(crate) fn visitor_headers(
         user_agent: headers.get(header::USER_AGENT).cloned(),
         referer: headers.get(header::REFERER).cloned(),
         country: country_header.and_then(|name| headers.get(name).cloned()),
+        accept_language: headers.get(header::ACCEPT_LANGUAGE).cloned(),
     }
 }
 

@@ -18,7 +18,9 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use axum::http::HeaderValue;
 use regex::bytes::RegexSet;
 
-use crate::domain::{ClickEvent, Country, DeviceClass, ReferrerHost, ShortCode, Timestamp};
+use crate::domain::{
+    ClickEvent, Country, DeviceClass, Platform, Platforms, ReferrerHost, ShortCode, Timestamp,
+};
 
 /// The vendored list (version in `vendor/crawler-user-agents/README.md`).
 const CRAWLER_LIST: &str =
@@ -41,6 +43,8 @@ pub struct VisitorHeaders {
     pub referer: Option<HeaderValue>,
     /// The configured CDN country header (`clicks.country_header`), if configured and sent.
     pub country: Option<HeaderValue>,
+    /// `Accept-Language`, for redirect rules by language (never part of a click).
+    pub accept_language: Option<HeaderValue>,
 }
 
 /// What the user agent says about a visitor.
@@ -50,6 +54,24 @@ pub struct Visitor {
     pub device: DeviceClass,
     /// Counted apart from people.
     pub bot: bool,
+    /// The operating system, where a redirect rule can ask for it (`ios`, `android`).
+    pub os: Option<Platform>,
+}
+
+impl Visitor {
+    /// Every [`Platform`] a redirect rule may match this visitor on: its device class and, on
+    /// phones and tablets, its operating system.
+    pub fn platforms(&self) -> Platforms {
+        let device = match self.device {
+            DeviceClass::Desktop => Some(Platform::Desktop),
+            DeviceClass::Mobile => Some(Platform::Mobile),
+            DeviceClass::Tablet => Some(Platform::Tablet),
+            DeviceClass::Bot => Some(Platform::Bot),
+            DeviceClass::Other => None,
+        };
+        let found: Vec<Platform> = device.into_iter().chain(self.os).collect();
+        Platforms::of(&found)
+    }
 }
 
 struct BotList {
@@ -153,6 +175,13 @@ impl Visitors {
 const BOT: Visitor = Visitor {
     device: DeviceClass::Bot,
     bot: true,
+    os: None,
+};
+
+const OTHER: Visitor = Visitor {
+    device: DeviceClass::Other,
+    bot: false,
+    os: None,
 };
 
 fn classify_agent(agent: &[u8]) -> Visitor {
@@ -161,16 +190,10 @@ fn classify_agent(agent: &[u8]) -> Visitor {
     }
     // woothee reads text; a user agent with other bytes is no browser we can place.
     let Ok(text) = std::str::from_utf8(agent) else {
-        return Visitor {
-            device: DeviceClass::Other,
-            bot: false,
-        };
+        return OTHER;
     };
     let Some(found) = WOOTHEE.parse(text) else {
-        return Visitor {
-            device: DeviceClass::Other,
-            bot: false,
-        };
+        return OTHER;
     };
     let device = match found.category {
         "crawler" => return BOT,
@@ -185,7 +208,16 @@ fn classify_agent(agent: &[u8]) -> Visitor {
         }
         _ => DeviceClass::Other,
     };
-    Visitor { device, bot: false }
+    let os = match found.os {
+        "iPhone" | "iPad" | "iPod" => Some(Platform::Ios),
+        "Android" => Some(Platform::Android),
+        _ => None,
+    };
+    Visitor {
+        device,
+        bot: false,
+        os,
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +227,30 @@ mod tests {
     fn class(agent: &str) -> (DeviceClass, bool) {
         let v = Visitors::new().classify(Some(agent.as_bytes()));
         (v.device, v.bot)
+    }
+
+    #[test]
+    fn rules_see_the_operating_system_beside_the_device_class() {
+        let platforms = |agent: &str| Visitors::new().classify(Some(agent.as_bytes())).platforms();
+        let iphone = platforms(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
+             (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        );
+        assert!(iphone.contains(Platform::Ios) && iphone.contains(Platform::Mobile));
+        assert!(!iphone.contains(Platform::Android) && !iphone.contains(Platform::Desktop));
+        let android_tablet = platforms(
+            "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) \
+             Chrome/126.0.0.0 Safari/537.36",
+        );
+        assert!(android_tablet.contains(Platform::Android));
+        assert!(android_tablet.contains(Platform::Tablet));
+        let desktop =
+            platforms("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0");
+        assert_eq!(desktop, Platforms::of(&[Platform::Desktop]));
+        assert_eq!(
+            Visitors::new().classify(None).platforms(),
+            Platforms::of(&[Platform::Bot])
+        );
     }
 
     #[test]
@@ -282,6 +338,7 @@ mod tests {
                 "https://x.com/some/private/path?q=1",
             )),
             country: Some(HeaderValue::from_static("fr")),
+            accept_language: None,
         };
         let at = Timestamp::from_unix_millis(1).unwrap();
         let e = v.event(ShortCode::parse("abc").unwrap(), at, &headers);
