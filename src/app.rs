@@ -50,5 +50,14 @@ pub fn app(state: AppState) -> Router {
         // so `/login` and every other page of ours wins over a code; the names of those pages
         // are reserved (domain::RESERVED_ALIASES), so no link is ever hidden behind one.
         .route_service(routes::ROOT_REDIRECT, RedirectRoute::at_root(state.clone()))
+        // A path after the code, for links that forward it (a 404 for the others).
+        .route_service(
+            routes::REDIRECT_REST,
+            RedirectRoute::new(state.clone()).with_rest(),
+        )
+        .route_service(
+            routes::ROOT_REDIRECT_REST,
+            RedirectRoute::at_root(state.clone()).with_rest(),
+        )
         .with_state(state)
 }

@@ -16,8 +16,8 @@ use crate::metrics::Metrics;
 use crate::repository::{LinkChangeFeed, Stores};
 use crate::service::link_health::LinkHealthService;
 use crate::service::{
-    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, ClickPipe, HashGate, LinkCache,
-    LinkPolicy, ServiceCollector, SharedTier, UrlService,
+    AccountService, ApiKeyService, ClickAnalytics, ClickBuffer, ClickPipe, ForwardDefaults,
+    HashGate, LinkCache, LinkPolicy, ServiceCollector, SharedTier, UrlService,
 };
 
 /// The session cookie's name over plain http. Over https it carries the `__Host-` prefix
@@ -248,6 +248,10 @@ impl AppState {
                 .cache(cache)
                 .shared_tier(wiring.tier)
                 .announce_changes_to(wiring.changes)
+                .forward_by_default(ForwardDefaults {
+                    query: settings.links.forward_query,
+                    path: settings.links.forward_path,
+                })
                 .count_creates_in(metrics.links_created.clone())
                 .build(),
         );

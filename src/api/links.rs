@@ -6,9 +6,10 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::routing::{RoutingFields, RoutingView, RuleBody, present};
 use crate::domain::{LongUrl, ShortCode, Timestamp, UrlRecord};
 use crate::http::possible_code;
 use crate::http::{ApiError, ApiJson, Browser, Caller, Problem};
@@ -53,6 +54,9 @@ pub struct LinkView {
     /// enabled.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub disabled_at: Option<Timestamp>,
+    /// Where the link sends people beyond `long_url`.
+    #[serde(flatten)]
+    pub routing: RoutingView,
 }
 
 /// `GET /api/links`.
@@ -87,12 +91,6 @@ pub struct ListParams {
     pub owner: Option<String>,
 }
 
-/// Reads a present field as `Some(value)` (so `null` is `Some(None)`) and leaves an absent one
-/// to `#[serde(default)]` (`None`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
 /// `PATCH /api/links/{code}`: each field present is changed.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,11 +107,47 @@ pub struct LinkPatch {
     /// clicks and owner), `false` enables it again.
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// This link's redirect status: 301, 302, 307 or 308; null: `links.redirect_status`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u16>, example = 301)]
+    pub redirect_status: Option<Option<u16>>,
+    /// Add the visitor's query string to the destination's (a key in both keeps the
+    /// destination's value); null: `links.forward_query`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub forward_query: Option<Option<bool>>,
+    /// Append a path after the code (`/{code}/more/path`) to the destination's path; null:
+    /// `links.forward_path`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub forward_path: Option<Option<bool>>,
+    /// Rules tried in order, first match wins, at most 20 (the whole list, replacing the
+    /// link's); none matching: the link's destination.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub rules: Option<Vec<RuleBody>>,
+    /// Crawlers may follow the link: no `X-Robots-Tag: noindex` on its redirect.
+    #[serde(default)]
+    pub crawlable: Option<bool>,
+}
+
+impl LinkPatch {
+    /// The redirect settings this request names.
+    pub fn routing_fields(&mut self) -> RoutingFields {
+        RoutingFields {
+            redirect_status: self.redirect_status.take(),
+            forward_query: self.forward_query.take(),
+            forward_path: self.forward_path.take(),
+            rules: self.rules.take(),
+            crawlable: self.crawlable.take(),
+        }
+    }
 }
 
 fn view(state: &AppState, record: UrlRecord) -> LinkView {
     let expired = record.has_expired_at(state.urls.clock().now());
     LinkView {
+        routing: RoutingView::from(&record.routing),
         disabled_at: record.disabled_at,
         short_url: state.web.short_url(&record.short_code),
         short_code: record.short_code,
@@ -237,9 +271,10 @@ pub(crate) async fn patch_link(
     State(state): State<AppState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
-    ApiJson(patch): ApiJson<LinkPatch>,
+    ApiJson(mut patch): ApiJson<LinkPatch>,
 ) -> Result<Json<LinkView>, ApiError> {
     let code = possible_code(path, Browser(false))?;
+    let routing = patch.routing_fields();
     let long_url = patch
         .long_url
         .as_deref()
@@ -255,8 +290,13 @@ pub(crate) async fn patch_link(
     if patch.disabled.is_some() {
         caller.clone().admin()?;
     }
-    let mut record = if long_url.is_some() || expires_at.is_some() {
-        state
+    let mut record = state.urls.managed_link(&caller.user, &code).await?;
+    let routing = routing
+        .any()
+        .then(|| routing.apply(record.routing.clone(), state.urls.url_policy()))
+        .transpose()?;
+    if long_url.is_some() || expires_at.is_some() || routing.is_some() {
+        record = state
             .urls
             .change_link(
                 &caller.user,
@@ -264,12 +304,11 @@ pub(crate) async fn patch_link(
                 LinkChange {
                     long_url,
                     expires_at,
+                    routing,
                 },
             )
-            .await?
-    } else {
-        state.urls.managed_link(&caller.user, &code).await?
-    };
+            .await?;
+    }
     if let Some(disabled) = patch.disabled {
         record = state.urls.set_disabled(&code, disabled).await?;
         tracing::info!(code = %code, by = %caller.user.username, disabled, "link disabled or enabled");

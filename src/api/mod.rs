@@ -11,6 +11,7 @@ mod links;
 mod openapi;
 mod redirect;
 mod router;
+mod routing;
 mod shorten;
 mod stats;
 mod users;

@@ -32,6 +32,8 @@ use crate::http::{ERRORS, Problem};
         super::redirect::peek,
         super::redirect::follow_at_root,
         super::redirect::peek_at_root,
+        super::redirect::follow_with_path_at_root,
+        super::redirect::follow_with_path,
         super::stats::stats,
         super::analytics::timeseries,
         super::analytics::breakdown,

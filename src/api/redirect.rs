@@ -78,3 +78,46 @@ pub(crate) fn follow_at_root() {}
 )]
 #[allow(dead_code)] // documentation only: crate::redirect answers the route
 pub(crate) fn peek_at_root() {}
+
+/// For a link that forwards paths (`forward_path`): redirect to its destination with `rest`
+/// appended to the destination's path, counting one click. For any other link, a 404.
+#[utoipa::path(
+    get,
+    path = "/{code}/{rest}",
+    tag = "links",
+    params(
+        ("code" = String, Path, description = "Short code or alias"),
+        ("rest" = String, Path, description = "The rest of the path, one or more segments"),
+    ),
+    responses(
+        (status = 302, description = "Redirect (the link's or the configured status); empty body",
+            headers(("Location" = String, description = "The destination with the path appended"))),
+        (status = 404, description = "Unknown, expired or impossible code, or a link that does not forward paths",
+            content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Lookup or 404 budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[allow(dead_code)] // documentation only: crate::redirect answers the route
+pub(crate) fn follow_with_path_at_root() {}
+
+/// As `GET /{code}/{rest}`, under `/s/`.
+#[utoipa::path(
+    get,
+    path = "/s/{code}/{rest}",
+    tag = "links",
+    params(
+        ("code" = String, Path, description = "Short code or alias"),
+        ("rest" = String, Path, description = "The rest of the path, one or more segments"),
+    ),
+    responses(
+        (status = 302, description = "Redirect (the link's or the configured status); empty body",
+            headers(("Location" = String, description = "The destination with the path appended"))),
+        (status = 404, description = "Unknown, expired or impossible code, or a link that does not forward paths",
+            content((Problem = "application/problem+json"), (String = "text/html"))),
+        (status = 429, description = "Lookup or 404 budget spent", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[allow(dead_code)] // documentation only: crate::redirect answers the route
+pub(crate) fn follow_with_path() {}

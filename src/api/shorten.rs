@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use utoipa::ToSchema;
 
-use crate::domain::{Alias, LongUrl, ShortCode, Timestamp, UrlRecord};
+use super::routing::{RoutingFields, RoutingView, RuleBody, present};
+use crate::domain::{Alias, LongUrl, Routing, ShortCode, Timestamp, UrlRecord};
 use crate::http::{ApiError, ApiJson, Caller, Problem};
 use crate::service::NewLink;
 use crate::state::AppState;
@@ -35,6 +36,41 @@ pub struct ShortenRequest {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$", example = "spring-sale")]
     pub alias: Option<String>,
+    /// This link's redirect status: 301, 302, 307 or 308; null: `links.redirect_status`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u16>, example = 301)]
+    pub redirect_status: Option<Option<u16>>,
+    /// Add the visitor's query string to the destination's (a key in both keeps the
+    /// destination's value); null: `links.forward_query`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub forward_query: Option<Option<bool>>,
+    /// Append a path after the code (`/{code}/more/path`) to the destination's path; null:
+    /// `links.forward_path`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub forward_path: Option<Option<bool>>,
+    /// Rules tried in order, first match wins, at most 20 (the whole list, replacing the
+    /// link's); none matching: the link's destination.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub rules: Option<Vec<RuleBody>>,
+    /// Crawlers may follow the link: no `X-Robots-Tag: noindex` on its redirect.
+    #[serde(default)]
+    pub crawlable: Option<bool>,
+}
+
+impl ShortenRequest {
+    /// The redirect settings this request names.
+    pub fn routing_fields(&mut self) -> RoutingFields {
+        RoutingFields {
+            redirect_status: self.redirect_status.take(),
+            forward_query: self.forward_query.take(),
+            forward_path: self.forward_path.take(),
+            rules: self.rules.take(),
+            crawlable: self.crawlable.take(),
+        }
+    }
 }
 
 /// The 201 body.
@@ -44,7 +80,7 @@ pub struct LinkResponse {
     #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{3,64}$", example = "k3VbX9aQ")]
     pub short_code: ShortCode,
     /// The full short URL (also in `Location`).
-    #[schema(example = "https://sho.rt/s/k3VbX9aQ")]
+    #[schema(example = "https://sho.rt/k3VbX9aQ")]
     pub short_url: String,
     /// The normalized destination that will be redirected to.
     #[schema(value_type = String)]
@@ -55,6 +91,9 @@ pub struct LinkResponse {
     /// Expiry time; null = never.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
+    /// Where the link sends people beyond `long_url`.
+    #[serde(flatten)]
+    pub routing: RoutingView,
 }
 
 /// Create a short link.
@@ -80,8 +119,11 @@ pub struct LinkResponse {
 pub(crate) async fn shorten(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
-    ApiJson(request): ApiJson<ShortenRequest>,
+    ApiJson(mut request): ApiJson<ShortenRequest>,
 ) -> Result<Response, ApiError> {
+    let routing = request
+        .routing_fields()
+        .apply(Routing::default(), state.urls.url_policy())?;
     let long_url = LongUrl::parse(&request.long_url, state.urls.url_policy())?;
     let ttl_seconds = request
         .ttl_seconds
@@ -97,6 +139,7 @@ pub(crate) async fn shorten(
             alias,
             // The guard put the authenticated caller here: the link is theirs.
             owner: caller.map(|Extension(c)| c.user.id),
+            routing,
         })
         .await?;
     let short_url = state.web.short_url(&record.short_code);
@@ -119,6 +162,7 @@ fn whole_seconds(n: &serde_json::Number) -> Result<u64, ApiError> {
 
 fn link_response(record: UrlRecord, short_url: String) -> LinkResponse {
     LinkResponse {
+        routing: RoutingView::from(&record.routing),
         short_code: record.short_code,
         short_url,
         long_url: record.long_url,

@@ -22,6 +22,12 @@ pub struct LinkSettings {
     /// `"/"` (`{base_url}/{code}`, the default) or `"/s/"` (`{base_url}/s/{code}`). Both
     /// paths redirect whatever this says.
     pub short_url_prefix: String,
+    /// `links.forward_query`: whether links that do not say add the visitor's query string to
+    /// their destination's (a key in both keeps the destination's value). Default false.
+    pub forward_query: bool,
+    /// `links.forward_path`: whether links that do not say append what follows `/{code}/` to
+    /// their destination's path. Default false.
+    pub forward_path: bool,
 }
 
 impl Default for LinkSettings {
@@ -32,6 +38,8 @@ impl Default for LinkSettings {
             max_ttl_seconds: TEN_YEARS_SECONDS,
             redirect_status: 302,
             short_url_prefix: "/".to_owned(),
+            forward_query: false,
+            forward_path: false,
         }
     }
 }

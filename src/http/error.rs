@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::error_table::{ErrorCode, codes};
 use super::extract::Browser;
-use crate::domain::{AccountInputError, AliasError, LongUrlError};
+use crate::domain::{AccountInputError, AliasError, LongUrlError, RoutingError};
 use crate::repository::RepoError;
 use crate::service::ServiceError;
 
@@ -38,6 +38,10 @@ pub enum ApiError {
     /// empty or wider than allowed.
     #[error("{0}")]
     InvalidRange(String),
+    /// 400 `invalid_routing`: a link's `redirect_status` or `rules` out of bounds (a rule's `to`
+    /// answers with the URL's own code instead).
+    #[error(transparent)]
+    InvalidRouting(#[from] RoutingError),
     /// 400 `invalid_alias` or `reserved_alias`.
     #[error(transparent)]
     InvalidAlias(#[from] AliasError),
@@ -175,6 +179,7 @@ impl ApiError {
             Self::InvalidTtl(_) => &codes::INVALID_TTL,
             Self::InvalidExpiry(_) => &codes::INVALID_EXPIRY,
             Self::InvalidRange(_) => &codes::INVALID_RANGE,
+            Self::InvalidRouting(_) => &codes::INVALID_ROUTING,
             Self::InvalidAlias(AliasError::Invalid(_)) => &codes::INVALID_ALIAS,
             Self::InvalidAlias(AliasError::Reserved(_)) => &codes::RESERVED_ALIAS,
             Self::NotFound { .. } => &codes::NOT_FOUND,

@@ -48,6 +48,7 @@ table! {
     INVALID_TTL = "invalid_ttl", BAD_REQUEST, "Invalid TTL";
     INVALID_EXPIRY = "invalid_expiry", BAD_REQUEST, "Invalid expiry";
     INVALID_RANGE = "invalid_range", BAD_REQUEST, "Invalid range";
+    INVALID_ROUTING = "invalid_routing", BAD_REQUEST, "Invalid redirect settings";
     INVALID_ALIAS = "invalid_alias", BAD_REQUEST, "Invalid alias";
     RESERVED_ALIAS = "reserved_alias", BAD_REQUEST, "Invalid alias";
     INVALID_USERNAME = "invalid_username", BAD_REQUEST, "Invalid account details";

@@ -8,11 +8,19 @@ pub const REDIRECT: &str = api::REDIRECT;
 /// `GET`/`HEAD /{code}`: the same redirect at the root.
 pub const ROOT_REDIRECT: &str = api::ROOT_REDIRECT;
 
+/// `GET`/`HEAD /s/{code}/{*rest}`: the redirect with a path to forward.
+pub const REDIRECT_REST: &str = api::REDIRECT_REST;
+
+/// `GET`/`HEAD /{code}/{*rest}`: the same at the root.
+pub const ROOT_REDIRECT_REST: &str = api::ROOT_REDIRECT_REST;
+
 /// The public API's routes, each described in `/openapi.json`.
 pub mod api {
     pub const SHORTEN: &str = "/shorten";
     pub const REDIRECT: &str = "/s/{code}";
     pub const ROOT_REDIRECT: &str = "/{code}";
+    pub const REDIRECT_REST: &str = "/s/{code}/{*rest}";
+    pub const ROOT_REDIRECT_REST: &str = "/{code}/{*rest}";
     pub const STATS: &str = "/stats/{code}";
     pub const TIMESERIES: &str = "/stats/{code}/timeseries";
     pub const BREAKDOWN: &str = "/stats/{code}/breakdown";
@@ -70,6 +78,8 @@ pub const API: &[&str] = &[
     api::SHORTEN,
     api::REDIRECT,
     api::ROOT_REDIRECT,
+    api::REDIRECT_REST,
+    api::ROOT_REDIRECT_REST,
     api::STATS,
     api::TIMESERIES,
     api::BREAKDOWN,
@@ -202,13 +212,13 @@ mod tests {
     }
 
     #[test]
-    fn the_root_redirect_is_the_only_route_whose_first_segment_is_a_code() {
+    fn the_root_redirects_are_the_only_routes_whose_first_segment_is_a_code() {
         let at_root: Vec<_> = API
             .iter()
             .chain(WEB)
             .filter(|route| route.starts_with("/{"))
             .collect();
-        assert_eq!(at_root, [&ROOT_REDIRECT]);
+        assert_eq!(at_root, [&ROOT_REDIRECT, &ROOT_REDIRECT_REST]);
         // And every reserved name that is a possible code is refused as an alias.
         for name in crate::domain::RESERVED_ALIASES {
             if ShortCode::parse(name).is_ok() {

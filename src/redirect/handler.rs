@@ -1,42 +1,77 @@
-//! `GET /s/{code}` and `HEAD /s/{code}`: the redirect, the product's hot path. The answers are
+//! `GET`/`HEAD /{code}` and `/s/{code}` (and a path after the code, for links that forward
+//! it): the redirect, the product's hot path. The answers are
 //! built here; [`super::RedirectRoute`] serves them with the route's layers folded into one
 //! service (see there for why).
 
 use axum::body::Body;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::{LongUrl, ShortCode};
 use crate::http::{ApiError, Browser, for_client};
-use crate::service::VisitorHeaders;
+use crate::service::{VisitRequest, VisitorHeaders};
 use crate::state::AppState;
+
+/// Tells search engines not to index the short link itself.
+const X_ROBOTS_TAG: HeaderName = HeaderName::from_static("x-robots-tag");
 
 /// Browsers must ask again every time: each visit is counted and the link may expire.
 const REDIRECT_CACHE_CONTROL: &str = "private, no-cache, no-store, max-age=0";
 
-/// Redirect to the link's destination, counting one click (an impossible code never gets here:
-/// see [`crate::http::possible_code`]).
+/// What one redirect request asked for, beyond its code.
+pub(super) struct Asked {
+    /// Whether the visit counts (`GET`; `HEAD` answers the same and counts nothing).
+    pub counted: bool,
+    /// The visitor's headers (counted as a click, and read by redirect rules).
+    pub visitor: VisitorHeaders,
+    /// The request's URI: its query string for rules and forwarding.
+    pub uri: Uri,
+    /// What followed `/{code}/` in the path (`None` on `/{code}` itself).
+    pub rest: Option<String>,
+}
+
+/// Redirect to where the link sends this visitor, counting one click for `GET` (an impossible
+/// code never gets here: see [`crate::http::possible_code`]). A path after the code is a 404
+/// unless the link forwards paths.
 pub(super) async fn follow(
     state: AppState,
     code: ShortCode,
     browser: Browser,
-    visitor: VisitorHeaders,
+    asked: Asked,
 ) -> Response {
-    match state.urls.follow(&code, &visitor).await {
-        Ok(record) => redirect(&state, &record.long_url),
-        Err(e) => for_client(e, browser).into_response(),
+    let record = match state.urls.resolve(&code).await {
+        Ok(record) => record,
+        Err(e) => return for_client(e, browser).into_response(),
+    };
+    if asked.rest.is_some() && !state.urls.forwards_path(&record) {
+        return ApiError::NotFound { html: browser.0 }.into_response();
     }
+    if asked.counted {
+        state.urls.count_visit(&code, &asked.visitor);
+    }
+    let plain = record.routing.is_plain()
+        && asked.rest.is_none()
+        && (asked.uri.query().is_none() || !state.urls.forwards_query(&record));
+    if plain {
+        // The common case: nothing to look at but the destination.
+        return redirect(&record.long_url, state.web.redirect_status, false);
+    }
+    let target = state.urls.target(
+        &record,
+        &asked.visitor,
+        VisitRequest {
+            query: asked.uri.query(),
+            rest: asked.rest.as_deref(),
+        },
+    );
+    let status = target
+        .status
+        .and_then(|s| StatusCode::from_u16(s.code()).ok())
+        .unwrap_or(state.web.redirect_status);
+    redirect(&target.url, status, record.routing.crawlable)
 }
 
-/// Answers as `GET` would, without counting a click (link checkers, previews).
-pub(super) async fn peek(state: AppState, code: ShortCode, browser: Browser) -> Response {
-    match state.urls.resolve(&code).await {
-        Ok(record) => redirect(&state, &record.long_url),
-        Err(e) => for_client(e, browser).into_response(),
-    }
-}
-
-fn redirect(state: &AppState, long_url: &LongUrl) -> Response {
+fn redirect(long_url: &LongUrl, status: StatusCode, crawlable: bool) -> Response {
     let location = match HeaderValue::from_str(long_url.as_str()) {
         Ok(v) => v,
         // Normalized URLs are ASCII without controls, so this is a corrupt record.
@@ -47,7 +82,7 @@ fn redirect(state: &AppState, long_url: &LongUrl) -> Response {
         }
     };
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = state.web.redirect_status;
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, location);
     headers.insert(
@@ -59,5 +94,9 @@ fn redirect(state: &AppState, long_url: &LongUrl) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // Search engines index the destination, not the short link, unless its owner says so.
+    if !crawlable {
+        headers.insert(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
+    }
     response
 }

@@ -26,7 +26,7 @@ use tokio::time::Sleep;
 use tower::Service;
 
 use super::handler;
-use crate::domain::ShortCode;
+use crate::domain::{ShortCode, is_reserved};
 use crate::http::middleware::{
     client_from, lookup_refused, lookup_remote, method_label, panic_response, record_request,
     stamp_processing_time,
@@ -43,6 +43,8 @@ pub struct RedirectRoute {
     route: &'static str,
     /// What comes before the code in its paths: `/` or `/s/`.
     prefix: &'static str,
+    /// Whether its paths go on after the code (`/{code}/{*rest}`).
+    rest: bool,
 }
 
 impl RedirectRoute {
@@ -52,6 +54,7 @@ impl RedirectRoute {
             state,
             route: routes::REDIRECT,
             prefix: "/s/",
+            rest: false,
         }
     }
 
@@ -61,12 +64,35 @@ impl RedirectRoute {
             state,
             route: routes::ROOT_REDIRECT,
             prefix: "/",
+            rest: false,
+        }
+    }
+
+    /// The same route with a path after the code (`/s/{code}/{*rest}`, `/{code}/{*rest}`), for
+    /// links that forward it.
+    pub fn with_rest(self) -> Self {
+        let route = if self.prefix == "/" {
+            routes::ROOT_REDIRECT_REST
+        } else {
+            routes::REDIRECT_REST
+        };
+        Self {
+            route,
+            rest: true,
+            ..self
         }
     }
 
     /// Everything up to the lookup, which the returned stage runs. Never waits.
     fn begin(&self, request: &Request) -> Stage {
         let state = &self.state;
+        let path = request.uri().path();
+        let browser = Browser(wants_html(request.headers()));
+        // At the root, the service's own names are never codes: a path under one that no page
+        // matched is a plain 404 (whatever the method), as it was before codes lived there.
+        if self.prefix == "/" && is_reserved(first_segment(path)) {
+            return Stage::Done(Some(ApiError::NotFound { html: browser.0 }.into_response()));
+        }
         let counted = match *request.method() {
             Method::GET => true,
             Method::HEAD => false,
@@ -78,22 +104,20 @@ impl RedirectRoute {
                 return Stage::Done(Some(response));
             }
         };
-        let browser = Browser(wants_html(request.headers()));
         // An impossible code is a 404 before the limiter or storage hear of it, as the route's
         // extractor and guard answered it.
-        let Some(code) = code_in(request.uri().path(), self.prefix) else {
+        let Some((code, rest)) = code_in(path, self.prefix, self.rest) else {
             return Stage::Done(Some(ApiError::NotFound { html: browser.0 }.into_response()));
         };
-        let visitor =
-            counted.then(|| visitor_headers(request.headers(), state.web.country_header.as_ref()));
+        let asked = handler::Asked {
+            counted,
+            visitor: visitor_headers(request.headers(), state.web.country_header.as_ref()),
+            uri: request.uri().clone(),
+            rest: rest.map(str::to_owned),
+        };
         let answer = {
             let state = state.clone();
-            async move {
-                match visitor {
-                    Some(visitor) => handler::follow(state, code, browser, visitor).await,
-                    None => handler::peek(state, code, browser).await,
-                }
-            }
+            async move { handler::follow(state, code, browser, asked).await }
         };
         // The lookup guard: reserve one 404 and spend one redirect before the lookup, give the
         // 404 back unless the answer is a 404 (see http::middleware::guard).
@@ -115,14 +139,27 @@ impl RedirectRoute {
     }
 }
 
-/// The code in a path the router matched as `{prefix}{code}`, percent-decoded as axum's `Path`
-/// would; `None` when no link can have it.
-fn code_in(path: &str, prefix: &str) -> Option<ShortCode> {
+/// The code in a path the router matched as `{prefix}{code}` (or, with `rest`,
+/// `{prefix}{code}/{rest}`), percent-decoded as axum's `Path` would, and the rest as sent;
+/// `None` when no link can have the code.
+fn code_in<'p>(path: &'p str, prefix: &str, rest: bool) -> Option<(ShortCode, Option<&'p str>)> {
     let raw = path.strip_prefix(prefix)?;
+    let (raw, after) = match raw.split_once('/') {
+        Some((code, after)) if rest => (code, Some(after)),
+        Some(_) => return None,
+        None if rest => return None,
+        None => (raw, None),
+    };
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .ok()?;
-    ShortCode::parse(&decoded).ok()
+    Some((ShortCode::parse(&decoded).ok()?, after))
+}
+
+/// The first segment of `path`, as sent.
+fn first_segment(path: &str) -> &str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    path.split('/').next().unwrap_or(path)
 }
 
 impl Service<Request> for RedirectRoute {
@@ -242,13 +279,17 @@ mod tests {
 
     #[test]
     fn the_code_is_read_from_the_path_and_percent_decoded() {
-        assert_eq!(code_in("/s/abc12345", "/s/").unwrap().as_str(), "abc12345");
-        assert_eq!(
-            code_in("/s/%61bc12345", "/s/").unwrap().as_str(),
-            "abc12345"
-        );
-        assert_eq!(code_in("/abc12345", "/").unwrap().as_str(), "abc12345");
-        assert_eq!(code_in("/%61bc12345", "/").unwrap().as_str(), "abc12345");
+        let code = |path, prefix| code_in(path, prefix, false).unwrap().0.to_string();
+        assert_eq!(code("/s/abc12345", "/s/"), "abc12345");
+        assert_eq!(code("/s/%61bc12345", "/s/"), "abc12345");
+        assert_eq!(code("/abc12345", "/"), "abc12345");
+        assert_eq!(code("/%61bc12345", "/"), "abc12345");
+        let (code, rest) = code_in("/abc12345/a/b%20c", "/", true).unwrap();
+        assert_eq!((code.as_str(), rest), ("abc12345", Some("a/b%20c")));
+        let (code, rest) = code_in("/s/abc12345/x", "/s/", true).unwrap();
+        assert_eq!((code.as_str(), rest), ("abc12345", Some("x")));
+        assert_eq!(first_segment("/api/links"), "api");
+        assert_eq!(first_segment("/login"), "login");
     }
 
     #[test]
@@ -260,10 +301,10 @@ mod tests {
             "/x/abcdefgh",
             "/s/abc%2Fdef",
         ] {
-            assert!(code_in(path, "/s/").is_none(), "{path}");
+            assert!(code_in(path, "/s/", false).is_none(), "{path}");
         }
         for path in ["/a!b", "/%FF%FE", "/ab", "/abc%2Fdef", "/robots.txt", "/"] {
-            assert!(code_in(path, "/").is_none(), "{path}");
+            assert!(code_in(path, "/", false).is_none(), "{path}");
         }
     }
 }

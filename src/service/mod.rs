@@ -30,7 +30,7 @@ pub use error::ServiceError;
 pub use expiration::{ExpirationService, MAX_BATCHES_PER_SWEEP};
 pub use hashing::HashGate;
 pub use url_service::{
-    LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, SCAN_BUDGET, SharedTier, UrlService,
-    UrlServiceBuilder,
+    ForwardDefaults, LinkChange, LinkPage, LinkPolicy, LinkQuery, NewLink, SCAN_BUDGET, SharedTier,
+    Target, UrlService, UrlServiceBuilder, VisitRequest,
 };
 pub use visitor::{Visitor, VisitorHeaders, Visitors};

@@ -29,7 +29,13 @@ async fn a_valid_url_gets_201_with_location_and_the_documented_body() {
     assert_eq!(body["long_url"], "https://example.com/a/b?q=1#top");
     assert_eq!(body["created_at"], "2026-01-01T00:00:00.000Z");
     assert_eq!(body["expires_at"], Value::Null);
-    assert_eq!(body.as_object().unwrap().len(), 5, "{body}");
+    // A plain link's redirect settings: all defaults.
+    assert_eq!(body["redirect_status"], Value::Null);
+    assert_eq!(body["forward_query"], Value::Null);
+    assert_eq!(body["forward_path"], Value::Null);
+    assert_eq!(body["rules"], serde_json::json!([]));
+    assert_eq!(body["crawlable"], false);
+    assert_eq!(body.as_object().unwrap().len(), 10, "{body}");
 }
 
 #[tokio::test]

@@ -22,3 +22,4 @@ mod openapi;
 mod operations;
 mod redirect;
 mod root_links;
+mod routing;

@@ -302,6 +302,8 @@ async fn every_route_the_router_serves_is_documented() {
     let app = TestApp::spawn().await;
     let api = Conformance::load(&app).await;
     for route in url_shortener::http::routes::API {
+        // OpenAPI has no catch-all: `{*rest}` is documented as `{rest}`.
+        let route = &route.replace("{*", "{");
         assert!(
             api.doc["paths"][route].is_object(),
             "{route} is served but not in the OpenAPI document"

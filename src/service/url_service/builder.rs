@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::{LinkPolicy, SharedTier, UrlService};
+use super::{ForwardDefaults, LinkPolicy, SharedTier, UrlService};
 use crate::domain::{Clock, ShortCodeGen, UrlPolicy};
 use crate::repository::{LinkChangeFeed, Repository};
 use crate::service::{ClickPipe, LinkCache, Visitors};
@@ -43,6 +43,7 @@ impl UrlService {
                 created: Counter::default(),
                 changes: None,
                 tier: None,
+                forward_defaults: ForwardDefaults::default(),
             },
         }
     }
@@ -71,6 +72,12 @@ impl UrlServiceBuilder {
     /// Announces this instance's edits and deletes to the other instances through `feed`.
     pub fn announce_changes_to(mut self, feed: Option<Arc<dyn LinkChangeFeed>>) -> Self {
         self.service.changes = feed;
+        self
+    }
+
+    /// Links that do not say forward the visitor's query and path as `defaults` says.
+    pub fn forward_by_default(mut self, defaults: ForwardDefaults) -> Self {
+        self.service.forward_defaults = defaults;
         self
     }
 

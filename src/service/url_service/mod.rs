@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{
-    Alias, Clock, LongUrl, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
+    Alias, Clock, LongUrl, Routing, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
     is_reserved,
 };
 use crate::repository::{
@@ -15,8 +15,10 @@ use prometheus_client::metrics::counter::Counter;
 
 mod builder;
 mod owned;
+mod routing;
 
 pub use builder::UrlServiceBuilder;
+pub use routing::{Target, VisitRequest};
 
 use super::{
     ClickBuffer, ClickFlusher, ClickOutbox, ClickPipe, LinkCache, Lookup, ProcessorStats,
@@ -47,6 +49,8 @@ pub struct NewLink {
     pub alias: Option<Alias>,
     /// The user (id) the link will belong to; `None` = nobody.
     pub owner: Option<String>,
+    /// Where the link sends people beyond `long_url` (checked by the caller).
+    pub routing: Routing,
 }
 
 /// A change to a link: each field present is set.
@@ -56,6 +60,8 @@ pub struct LinkChange {
     pub long_url: Option<LongUrl>,
     /// A new expiry: `Some(None)` = never.
     pub expires_at: Option<Option<Timestamp>>,
+    /// New redirect settings (checked by the caller), replacing the link's.
+    pub routing: Option<Routing>,
 }
 
 /// A request for a page of one owner's links.
@@ -107,6 +113,17 @@ pub struct UrlService {
     created: Counter,
     changes: Option<Arc<dyn LinkChangeFeed>>,
     tier: Option<SharedTier>,
+    forward_defaults: ForwardDefaults,
+}
+
+/// Whether links that do not say carry the visitor's query string and path over
+/// (`links.forward_query`, `links.forward_path`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwardDefaults {
+    /// Add the visitor's query string to the destination's.
+    pub query: bool,
+    /// Append what follows `/{code}/` to the destination's path.
+    pub path: bool,
 }
 
 /// The fleet's shared cache tier (`cache.redis_url`) and how long its entries live: links for
@@ -221,7 +238,8 @@ impl UrlService {
         };
         if let Some(alias) = new.alias {
             let record = UrlRecord::new(alias.into_code(), new.long_url, now, expires_at)
-                .owned_by(new.owner);
+                .owned_by(new.owner)
+                .routed(new.routing);
             return match self.repo.save(&record).await {
                 Ok(()) => {
                     self.on_created(&record.short_code).await;
@@ -236,7 +254,8 @@ impl UrlService {
         // A code taken by a live, expired or deleted link collides like any other, so the
         // generator never reissues a retired code.
         let mut record = UrlRecord::new(self.codes.generate(), new.long_url, now, expires_at)
-            .owned_by(new.owner);
+            .owned_by(new.owner)
+            .routed(new.routing);
         for attempt in 1..=MAX_CODE_ATTEMPTS {
             if attempt > 1 {
                 record.short_code = self.codes.generate();
@@ -358,9 +377,15 @@ impl UrlService {
         headers: &VisitorHeaders,
     ) -> Result<Arc<UrlRecord>, ServiceError> {
         let record = self.resolve(code).await?;
+        self.count_visit(code, headers);
+        Ok(record)
+    }
+
+    /// Counts one click on `code` by the visitor `headers` describe (for a redirect that
+    /// resolved the link first and decided to answer it).
+    pub fn count_visit(&self, code: &ShortCode, headers: &VisitorHeaders) {
         let event = self.visitors.event(code.clone(), self.clock.now(), headers);
         self.clicks.queue.push(event);
-        Ok(record)
     }
 
     /// The link with its counters, for `/stats`: read from storage (never the cache, whose

@@ -163,13 +163,19 @@ impl UrlService {
             }
         };
         let long_url = change.long_url.unwrap_or(current.long_url.clone());
-        if !self.repo.update_link(code, &long_url, expires_at).await? {
+        let moved = long_url != current.long_url || expires_at != current.expires_at;
+        if moved && !self.repo.update_link(code, &long_url, expires_at).await? {
+            return Err(ServiceError::NotFound);
+        }
+        let routing = change.routing.unwrap_or(current.routing.clone());
+        if routing != current.routing && !self.repo.set_routing(code, &routing).await? {
             return Err(ServiceError::NotFound);
         }
         self.forget_cached(code).await;
         Ok(UrlRecord {
             long_url,
             expires_at,
+            routing,
             ..current
         })
     }

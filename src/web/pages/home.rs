@@ -201,6 +201,8 @@ pub(crate) async fn create(
             ttl_seconds,
             alias,
             owner,
+            // The form's redirect settings come with its "more options" (issue 31's UI step).
+            routing: Default::default(),
         })
         .await
     {

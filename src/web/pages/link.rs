@@ -275,6 +275,8 @@ pub(crate) async fn edit(
     let change = LinkChange {
         long_url: Some(long_url),
         expires_at,
+        // Untouched by this form: the link keeps its redirect settings.
+        routing: None,
     };
     match state.urls.change_link(&member.user, &code, change).await {
         Ok(_) => {
