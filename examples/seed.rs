@@ -258,6 +258,7 @@ async fn publish(redis: &str, prefix: &str, from: u64, to: u64, events: u64) -> 
                 country: None,
                 device: DeviceClass::Desktop,
                 bot: k % 4 == 0,
+                target: None,
             })
             .collect();
         seq += 1;

@@ -100,6 +100,15 @@ pub struct DeviceClicks {
     pub clicks: u64,
 }
 
+/// Clicks one target of a link with redirect rules served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetClicks {
+    /// `default` (the link's own destination) or `rule-{n}` (its n-th rule, from 1).
+    pub target: String,
+    /// Clicks.
+    pub clicks: u64,
+}
+
 /// The breakdown body: the ten most clicked keys of each dimension, the rest as `(other)`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BreakdownBody {
@@ -109,6 +118,8 @@ pub struct BreakdownBody {
     pub countries: Vec<CountryClicks>,
     /// Device classes.
     pub devices: Vec<DeviceClicks>,
+    /// What served the clicks, on a link with redirect rules (empty for a link without).
+    pub targets: Vec<TargetClicks>,
 }
 
 fn instant(text: Option<&str>, name: &str) -> Result<Option<Timestamp>, ApiError> {
@@ -260,6 +271,10 @@ pub(crate) async fn breakdown(
         }),
         devices: listed(found.devices, |device, clicks| DeviceClicks {
             device,
+            clicks,
+        }),
+        targets: listed(found.targets, |target, clicks| TargetClicks {
+            target,
             clicks,
         }),
     }))

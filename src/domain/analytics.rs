@@ -8,7 +8,7 @@
 
 use compact_str::CompactString;
 
-use super::click::{ClickEvent, day_of, hour_of};
+use super::click::{ClickEvent, ClickTarget, day_of, hour_of};
 
 /// Distinct keys a link keeps per day and dimension; clicks with further keys count under
 /// [`OTHER`]. Larger than the top-N the API shows, so the top of a day is exact while the
@@ -34,11 +34,27 @@ pub enum Dimension {
     Country,
     /// The device class.
     Device,
+    /// What served the click on a link with redirect rules: [`DEFAULT_TARGET`] or
+    /// `rule-{n}` (the n-th rule, from 1); links without rules count none.
+    Target,
+}
+
+/// The target key of a click the link's own destination served.
+pub const DEFAULT_TARGET: &str = "default";
+
+/// The target key of a click the rule at `index` (from 0) served.
+pub fn rule_target(index: u8) -> String {
+    format!("rule-{}", u16::from(index) + 1)
 }
 
 impl Dimension {
     /// Every dimension.
-    pub const ALL: [Dimension; 3] = [Dimension::Referrer, Dimension::Country, Dimension::Device];
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Referrer,
+        Dimension::Country,
+        Dimension::Device,
+        Dimension::Target,
+    ];
 
     /// The name used in stores.
     pub fn as_str(self) -> &'static str {
@@ -46,6 +62,7 @@ impl Dimension {
             Dimension::Referrer => "referrer",
             Dimension::Country => "country",
             Dimension::Device => "device",
+            Dimension::Target => "target",
         }
     }
 
@@ -120,6 +137,11 @@ impl ClickTally {
         self.add_key(day, Dimension::Referrer, referrer, 1);
         self.add_key(day, Dimension::Country, country, 1);
         self.add_key(day, Dimension::Device, event.device.as_str(), 1);
+        match event.target {
+            None => {}
+            Some(ClickTarget::Default) => self.add_key(day, Dimension::Target, DEFAULT_TARGET, 1),
+            Some(ClickTarget::Rule(i)) => self.add_key(day, Dimension::Target, &rule_target(i), 1),
+        }
     }
 
     /// Adds everything `other` holds.
@@ -213,6 +235,7 @@ mod tests {
                 DeviceClass::Mobile
             },
             bot,
+            target: None,
         }
     }
 

@@ -167,6 +167,17 @@ pub struct ClickEvent {
     /// A crawler, a link-preview fetcher or a client without a user agent: redirected like
     /// anyone, counted apart.
     pub bot: bool,
+    /// What served it, on a link with redirect rules; `None` on links without.
+    pub target: Option<ClickTarget>,
+}
+
+/// What served a click on a link with redirect rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClickTarget {
+    /// The link's own destination (no rule matched).
+    Default,
+    /// The rule at this index (from 0).
+    Rule(u8),
 }
 
 /// The hour an instant falls in, as hours since the Unix epoch (UTC).

@@ -18,12 +18,13 @@ mod timestamp;
 mod user;
 
 pub use analytics::{
-    BREAKDOWN_KEYS_PER_DAY, ClickSplit, ClickTally, DIRECT, Dimension, DimensionClicks, HourClicks,
-    OTHER, UNKNOWN_COUNTRY, kept_key,
+    BREAKDOWN_KEYS_PER_DAY, ClickSplit, ClickTally, DEFAULT_TARGET, DIRECT, Dimension,
+    DimensionClicks, HourClicks, OTHER, UNKNOWN_COUNTRY, kept_key, rule_target,
 };
 pub use api_key::{API_KEY_PREFIX, ApiKeyHash, ApiKeyRecord, ApiKeySecret};
 pub use click::{
-    ClickEvent, Country, DAY_MILLIS, DeviceClass, HOUR_MILLIS, ReferrerHost, day_of, hour_of,
+    ClickEvent, ClickTarget, Country, DAY_MILLIS, DeviceClass, HOUR_MILLIS, ReferrerHost, day_of,
+    hour_of,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codegen::{

@@ -46,14 +46,14 @@ pub(super) async fn follow(
     if asked.rest.is_some() && !state.urls.forwards_path(&record) {
         return ApiError::NotFound { html: browser.0 }.into_response();
     }
-    if asked.counted {
-        state.urls.count_visit(&code, &asked.visitor);
-    }
     let plain = record.routing.is_plain()
         && asked.rest.is_none()
         && (asked.uri.query().is_none() || !state.urls.forwards_query(&record));
     if plain {
         // The common case: nothing to look at but the destination.
+        if asked.counted {
+            state.urls.count_visit(&code, &asked.visitor, None);
+        }
         return redirect(&record.long_url, state.web.redirect_status, false);
     }
     let target = state.urls.target(
@@ -64,6 +64,11 @@ pub(super) async fn follow(
             rest: asked.rest.as_deref(),
         },
     );
+    if asked.counted {
+        state
+            .urls
+            .count_visit(&code, &asked.visitor, target.click_target(&record));
+    }
     let status = target
         .status
         .and_then(|s| StatusCode::from_u16(s.code()).ok())

@@ -71,6 +71,8 @@ pub struct Breakdown {
     pub countries: Ranking,
     /// Device classes.
     pub devices: Ranking,
+    /// What served the clicks of a link with redirect rules (`default`, `rule-1`, …).
+    pub targets: Ranking,
 }
 
 /// Reads analytics for the API.
@@ -219,6 +221,7 @@ impl ClickAnalytics {
             referrers: rank(&rows, Dimension::Referrer),
             countries: rank(&rows, Dimension::Country),
             devices: rank(&rows, Dimension::Device),
+            targets: rank(&rows, Dimension::Target),
         })
     }
 }

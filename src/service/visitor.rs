@@ -142,6 +142,7 @@ impl Visitors {
                 .and_then(|c| Country::from_header(c.as_bytes())),
             device: visitor.device,
             bot: visitor.bot,
+            target: None,
         }
     }
 

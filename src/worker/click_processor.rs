@@ -353,6 +353,7 @@ mod tests {
                 DeviceClass::Desktop
             },
             bot,
+            target: None,
         };
         let batches = vec![
             StreamBatch {

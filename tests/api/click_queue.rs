@@ -187,6 +187,7 @@ async fn a_batch_is_published_once_however_often_it_is_sent() {
         country: None,
         device: DeviceClass::Desktop,
         bot: false,
+        target: None,
     };
     assert!(
         stream

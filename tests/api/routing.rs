@@ -28,6 +28,9 @@ async fn visit(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Response 
     request.send().await.unwrap()
 }
 
+/// A path, the request's headers and where the visitor should be sent.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 fn location(response: &Response) -> &str {
     response.headers()["location"].to_str().unwrap()
 }
@@ -187,7 +190,7 @@ async fn rules_choose_by_device_country_language_and_query_and_the_first_match_w
     assert_eq!(link["rules"].as_array().unwrap().len(), 4);
     let code = link["short_code"].as_str().unwrap().to_owned();
     let at = format!("/{code}");
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [Case<'_>; 6] = [
         (
             &at,
             &[("user-agent", IPHONE), ("cf-ipcountry", "de")],
@@ -240,6 +243,33 @@ async fn rules_choose_by_device_country_language_and_query_and_the_first_match_w
         stats["click_count"], 6,
         "every GET counted, whichever target served it"
     );
+    let breakdown: Value = app
+        .get(&format!("/stats/{code}/breakdown"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        breakdown["targets"],
+        json!([
+            { "target": "default", "clicks": 2 },
+            { "target": "rule-1", "clicks": 1 },
+            { "target": "rule-2", "clicks": 1 },
+            { "target": "rule-3", "clicks": 1 },
+            { "target": "rule-4", "clicks": 1 },
+        ])
+    );
+    // A link without rules counts no target.
+    let plain = created(&app, json!({ "long_url": "https://example.com/plain" })).await;
+    let plain = plain["short_code"].as_str().unwrap();
+    assert_eq!(visit(&app, &format!("/{plain}"), &[]).await.status(), 302);
+    let breakdown: Value = app
+        .get(&format!("/stats/{plain}/breakdown"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(breakdown["targets"], json!([]));
 }
 
 #[tokio::test]

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use common::backends::{RedisScope, postgres_schema};
 use url_shortener::config::SqliteSync;
 use url_shortener::domain::{
-    BREAKDOWN_KEYS_PER_DAY, ClickEvent, ClickSplit, ClickTally, Clock, Country, DAY_MILLIS,
-    DeviceClass, Dimension, HOUR_MILLIS, LongUrl, OTHER, ReferrerHost, ShortCode, SystemClock,
-    Timestamp, UrlRecord, day_of, hour_of,
+    BREAKDOWN_KEYS_PER_DAY, ClickEvent, ClickSplit, ClickTally, ClickTarget, Clock, Country,
+    DAY_MILLIS, DeviceClass, Dimension, HOUR_MILLIS, LongUrl, OTHER, ReferrerHost, ShortCode,
+    SystemClock, Timestamp, UrlRecord, day_of, hour_of,
 };
 use url_shortener::repository::{
     ClickDelta, ClickStatsStore, MemoryRepository, Repository, SqliteRepository, WriteId,
@@ -104,6 +104,7 @@ fn event(c: &str, ms: i64, referrer: Option<&str>, bot: bool) -> ClickEvent {
             DeviceClass::Desktop
         },
         bot,
+        target: None,
     }
 }
 
@@ -207,6 +208,51 @@ async fn a_tally_adds_hours_totals_and_breakdowns(b: Backend) {
     assert_eq!(
         breakdown_clicks(&b, "counted", Dimension::Device, "desktop").await,
         3
+    );
+}
+
+/// A link with redirect rules counts which target served each click; a link without counts
+/// none.
+async fn the_targets_of_a_routed_link_are_counted(b: Backend) {
+    link(&b, "routed").await;
+    let t = today();
+    let served = |ms, target| ClickEvent {
+        target: Some(target),
+        ..event("routed", ms, None, false)
+    };
+    let first = vec![
+        served(t + 10, ClickTarget::Default),
+        served(t + 11, ClickTarget::Rule(0)),
+        served(t + 12, ClickTarget::Rule(19)),
+    ];
+    let second = vec![
+        served(t + 20, ClickTarget::Rule(0)),
+        event("routed", t + 21, None, false),
+    ];
+    apply(&b, vec![delta("routed", &first)]).await;
+    apply(&b, vec![delta("routed", &second)]).await;
+
+    for (key, clicks) in [("default", 1), ("rule-1", 2), ("rule-20", 1)] {
+        assert_eq!(
+            breakdown_clicks(&b, "routed", Dimension::Target, key).await,
+            clicks,
+            "{key}"
+        );
+    }
+    link(&b, "plain").await;
+    apply(
+        &b,
+        vec![delta("plain", &[event("plain", t + 5, None, false)])],
+    )
+    .await;
+    let rows = b
+        .stats
+        .click_breakdown(&code("plain"), day_of(at(t))..day_of(at(t)) + 1)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().all(|r| r.dimension != Dimension::Target),
+        "{rows:?}"
     );
 }
 
@@ -395,6 +441,7 @@ async fn counts_without_a_tally_leave_analytics_alone(b: Backend) {
 
 backends!(2;
     a_tally_adds_hours_totals_and_breakdowns,
+    the_targets_of_a_routed_link_are_counted,
     keys_past_the_daily_cap_are_counted_as_other,
     a_retried_write_adds_its_analytics_once,
     deleting_a_link_drops_its_analytics,

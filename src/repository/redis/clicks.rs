@@ -27,6 +27,7 @@ fn letter(dimension: Dimension) -> &'static str {
         Dimension::Referrer => "r",
         Dimension::Country => "c",
         Dimension::Device => "d",
+        Dimension::Target => "t",
     }
 }
 

@@ -25,7 +25,9 @@ use redis::streams::{
 use redis::{FromRedisValue, Script, Value};
 
 use super::{connection_manager, unavailable};
-use crate::domain::{ClickEvent, Country, DeviceClass, ReferrerHost, ShortCode, Timestamp};
+use crate::domain::{
+    ClickEvent, ClickTarget, Country, DeviceClass, ReferrerHost, ShortCode, Timestamp,
+};
 use crate::repository::RepoError;
 
 /// Publishes one batch: `SET key NX PX` and `XADD` together, or neither.
@@ -89,19 +91,25 @@ pub struct RedisClickStream {
 }
 
 /// Serializes events as lines of tab-separated fields (codes, hosts, countries and classes
-/// never hold a tab or a newline).
+/// never hold a tab or a newline). The seventh, the target (`d` default, a rule's index from
+/// 0, empty for none), came later: a line without it (from an older gateway) has none.
 fn encode(events: &[ClickEvent]) -> String {
     let mut out = String::with_capacity(events.len() * 48);
     for e in events {
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
             e.code,
             e.at.as_unix_millis(),
             e.referrer.as_ref().map_or("", |r| r.as_str()),
             e.country.as_ref().map_or("", |c| c.as_str()),
             e.device.as_str(),
-            u8::from(e.bot)
+            u8::from(e.bot),
+            match e.target {
+                None => String::new(),
+                Some(ClickTarget::Default) => "d".to_owned(),
+                Some(ClickTarget::Rule(i)) => i.to_string(),
+            }
         );
     }
     out
@@ -117,6 +125,11 @@ fn decode(text: &str) -> Vec<ClickEvent> {
             let country = f.next()?;
             let device = DeviceClass::parse(f.next()?)?;
             let bot = f.next()? == "1";
+            let target = match f.next() {
+                None | Some("") => None,
+                Some("d") => Some(ClickTarget::Default),
+                Some(i) => Some(ClickTarget::Rule(i.parse().ok()?)),
+            };
             Some(ClickEvent {
                 code,
                 at,
@@ -124,6 +137,7 @@ fn decode(text: &str) -> Vec<ClickEvent> {
                 country: Country::from_header(country.as_bytes()),
                 device,
                 bot,
+                target,
             })
         })
         .collect()
@@ -426,6 +440,7 @@ mod tests {
                 country: Country::from_header(b"JP"),
                 device: DeviceClass::Mobile,
                 bot: false,
+                target: None,
             },
             ClickEvent {
                 code: ShortCode::parse("zzz").unwrap(),
@@ -434,9 +449,32 @@ mod tests {
                 country: None,
                 device: DeviceClass::Bot,
                 bot: true,
+                target: None,
+            },
+            ClickEvent {
+                code: ShortCode::parse("ruled").unwrap(),
+                at: Timestamp::from_unix_millis(7).unwrap(),
+                referrer: None,
+                country: None,
+                device: DeviceClass::Desktop,
+                bot: false,
+                target: Some(ClickTarget::Rule(19)),
+            },
+            ClickEvent {
+                code: ShortCode::parse("ruled").unwrap(),
+                at: Timestamp::from_unix_millis(8).unwrap(),
+                referrer: None,
+                country: None,
+                device: DeviceClass::Desktop,
+                bot: false,
+                target: Some(ClickTarget::Default),
             },
         ];
         assert_eq!(decode(&encode(&events)), events);
+        // A line from a gateway of the version before targets: six fields, no target.
+        let old = decode("abc\t5\t\t\tdesktop\t0\n");
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].target, None);
         assert!(decode("garbage\nmore\tgarbage").is_empty());
     }
 

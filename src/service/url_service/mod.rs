@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{
-    Alias, Clock, LongUrl, Routing, ShortCode, ShortCodeGen, Timestamp, UrlPolicy, UrlRecord, User,
-    is_reserved,
+    Alias, ClickTarget, Clock, LongUrl, Routing, ShortCode, ShortCodeGen, Timestamp, UrlPolicy,
+    UrlRecord, User, is_reserved,
 };
 use crate::repository::{
     LinkChangeFeed, LinkCursor, LinkScan, LinkTier, RepoError, Repository, Tiered,
@@ -377,14 +377,21 @@ impl UrlService {
         headers: &VisitorHeaders,
     ) -> Result<Arc<UrlRecord>, ServiceError> {
         let record = self.resolve(code).await?;
-        self.count_visit(code, headers);
+        self.count_visit(code, headers, None);
         Ok(record)
     }
 
-    /// Counts one click on `code` by the visitor `headers` describe (for a redirect that
-    /// resolved the link first and decided to answer it).
-    pub fn count_visit(&self, code: &ShortCode, headers: &VisitorHeaders) {
-        let event = self.visitors.event(code.clone(), self.clock.now(), headers);
+    /// Counts one click on `code` by the visitor `headers` describe, served by `target` on a
+    /// link with redirect rules (for a redirect that resolved the link first and decided where
+    /// to send the visitor).
+    pub fn count_visit(
+        &self,
+        code: &ShortCode,
+        headers: &VisitorHeaders,
+        target: Option<ClickTarget>,
+    ) {
+        let mut event = self.visitors.event(code.clone(), self.clock.now(), headers);
+        event.target = target;
         self.clicks.queue.push(event);
     }
 

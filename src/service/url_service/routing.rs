@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use axum::http::HeaderValue;
 
 use super::UrlService;
-use crate::domain::{Country, LongUrl, RedirectStatus, Routing, UrlRecord, Visit};
+use crate::domain::{ClickTarget, Country, LongUrl, RedirectStatus, Routing, UrlRecord, Visit};
 use crate::service::VisitorHeaders;
 
 /// What the redirect knows of one visit beyond the click's headers.
@@ -28,6 +28,20 @@ pub struct Target<'r> {
     pub rule: Option<usize>,
     /// The link's own status, if it has one.
     pub status: Option<RedirectStatus>,
+}
+
+impl Target<'_> {
+    /// What served the visit, as its click records it, on a link with rules (`None` on a link
+    /// without: its clicks count no target).
+    pub fn click_target(&self, record: &UrlRecord) -> Option<ClickTarget> {
+        if record.routing.rules.is_empty() {
+            return None;
+        }
+        Some(match self.rule {
+            Some(i) => ClickTarget::Rule(u8::try_from(i).unwrap_or(u8::MAX)),
+            None => ClickTarget::Default,
+        })
+    }
 }
 
 impl UrlService {
