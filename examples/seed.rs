@@ -4,6 +4,10 @@
 //!
 //! ```text
 //! seed create ADDR FROM TO CONCURRENCY       POST /shorten for i in FROM..TO (expects 201)
+//! seed create-ruled ADDR FROM TO CONCURRENCY the same links as `r%07d`, each with five
+//!                                            redirect rules that a request without a user
+//!                                            agent, country or language matches none of (so
+//!                                            every redirect tries all five)
 //! seed clicks ADDR FROM TO CONCURRENCY       sum of click_count from GET /stats/{code}
 //! seed resolve ADDR FROM TO CONCURRENCY      HEAD /s/{code} for i in FROM..TO (expects 302):
 //!                                            warms the caches, counts no click
@@ -30,6 +34,21 @@ use futures_util::StreamExt;
 
 fn code(i: u64) -> String {
     format!("b{i:07}")
+}
+
+fn ruled_code(i: u64) -> String {
+    format!("r{i:07}")
+}
+
+/// Five rules no bench request matches: each is tried, none chosen.
+fn five_rules() -> serde_json::Value {
+    serde_json::json!([
+        { "device": ["ios"], "to": "https://apps.example.com/ios" },
+        { "device": ["android"], "to": "https://apps.example.com/android" },
+        { "country": ["DE", "AT", "CH"], "to": "https://example.de/" },
+        { "language": ["fr"], "to": "https://example.fr/" },
+        { "query": { "name": "src", "value": "qr" }, "to": "https://example.com/qr" },
+    ])
 }
 
 fn long_url(i: u64) -> String {
@@ -61,7 +80,7 @@ fn client(concurrency: usize) -> reqwest::Client {
 }
 
 /// Creates links `from..to` with at most `concurrency` requests in flight.
-async fn create(addr: &str, from: u64, to: u64, concurrency: usize) -> ExitCode {
+async fn create(addr: &str, from: u64, to: u64, concurrency: usize, ruled: bool) -> ExitCode {
     let http = client(concurrency);
     let url = format!("http://{addr}/shorten");
     let started = Instant::now();
@@ -69,10 +88,16 @@ async fn create(addr: &str, from: u64, to: u64, concurrency: usize) -> ExitCode 
     let mut first_error = None;
     let mut results = futures_util::stream::iter(from..to)
         .map(|i| {
-            let request = http.post(&url).json(&serde_json::json!({
-                "long_url": long_url(i),
-                "alias": code(i),
-            }));
+            let body = if ruled {
+                serde_json::json!({
+                    "long_url": long_url(i),
+                    "alias": ruled_code(i),
+                    "rules": five_rules(),
+                })
+            } else {
+                serde_json::json!({ "long_url": long_url(i), "alias": code(i) })
+            };
+            let request = http.post(&url).json(&body);
             async move {
                 match request.send().await {
                     Ok(r) if r.status() == reqwest::StatusCode::CREATED => Ok(()),
@@ -465,7 +490,13 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["create" | "clicks" | "resolve", addr, from, to, concurrency] => {
+        [
+            "create" | "create-ruled" | "clicks" | "resolve",
+            addr,
+            from,
+            to,
+            concurrency,
+        ] => {
             let (Some(from), Some(to), Some(concurrency)) =
                 (number(from), number(to), number(concurrency))
             else {
@@ -473,7 +504,8 @@ async fn main() -> ExitCode {
             };
             let concurrency = usize::try_from(concurrency).unwrap_or(1).max(1);
             match args[0] {
-                "create" => create(addr, from, to, concurrency).await,
+                "create" => create(addr, from, to, concurrency, false).await,
+                "create-ruled" => create(addr, from, to, concurrency, true).await,
                 "resolve" => resolve(addr, from, to, concurrency).await,
                 _ => clicks(addr, from, to, concurrency).await,
             }

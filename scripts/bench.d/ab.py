@@ -5,8 +5,10 @@ scripts/bench runs (which remain the figures of record).
     scripts/bench.d/ab.py MODE ROUNDS SECONDS BIN[@K=V+K=V][,BIN...] [SERVER...]
 
 MODE: pinned (every server on CPU 0, wrk on CPU 1) or unpinned (both on CPUs 0 and 1).
-SERVER: base (examples/baseline), mem-1k, sql-1k, sql-1m, sql-1m-zipf, and mem-1k-root or
-sql-1k-root (GET /{code} instead of /s/{code}) (default: base mem-1k sql-1k); each BIN gets
+SERVER: base (examples/baseline), mem-1k, sql-1k, sql-1m, sql-1m-zipf, mem-1k-root or
+sql-1k-root (GET /{code} instead of /s/{code}), and mem-1k-rules or sql-1k-rules (links with
+five redirect rules, none matching; seeded beside the plain ones) (default: base mem-1k
+sql-1k); each BIN gets
 one server of each kind, with the settings after `@` (joined by `+`)
 and XENV="K=V ..." for all. Rounds run wrk (1 thread, 50 connections) against every server in
 turn, so drift hits all of them alike; prints each run and the medians, as ratios to the
@@ -60,11 +62,15 @@ try:
             procs.append(pr); wait(p, '302'); targets.append(('base', 'base', pr.pid, p, ['1000'])); continue
         for b in bins:
             name = (os.path.basename(b.split('@')[0])[-8:] + ('@' + b.split('@')[1][-14:] if '@' in b else ''))
-            kind = server.removesuffix('-root')
+            kind = server.removesuffix('-root').removesuffix('-rules')
             if kind == 'mem-1k':
                 pr, p = start(b, 'memory'); seed('create', f'127.0.0.1:{p}', 0, 1000, 64); args = ['1000']
+                if server.endswith('-rules'):
+                    seed('create-ruled', f'127.0.0.1:{p}', 0, 1000, 64); args += ['ruled']
             elif kind == 'sql-1k':
                 db = f'{work}/{len(procs)}/db.sqlite'; pr, p = start(b, 'sqlite', db); seed('create', f'127.0.0.1:{p}', 0, 1000, 64); args = ['1000']
+                if server.endswith('-rules'):
+                    seed('create-ruled', f'127.0.0.1:{p}', 0, 1000, 64); args += ['ruled']
             elif server.startswith('sql-1m'):
                 if not os.path.exists(BIG):
                     db = f'{work}/mk/db.sqlite'; pr, p = start(b, 'sqlite', db); pr.terminate(); pr.wait()

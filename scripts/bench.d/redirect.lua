@@ -4,13 +4,15 @@
 -- the client stays as cheap as possible. Further arguments, in any order:
 --   HEAD  send HEAD requests, which resolve like GET but count no click;
 --   root  ask for /<code>, the short link at the root, instead of /s/<code>;
+--   ruled ask for the links r0000000 .. r(N-1) (`seed create-ruled`: five rules each, none
+--         matching) instead of b…;
 --   zipf  draw codes from a Zipf distribution (exponent 1: the k-th most popular link is asked
 --         for 1/k as often as the first) instead of uniformly. Popularity ranks are spread over
 --         the codes by a fixed permutation, so hot links do not sit next to each other in the
 --         store's key order. 2^20 draws are made in init and replayed in turn.
 -- Prints one machine-readable line.
 --
---   wrk -s scripts/bench.d/redirect.lua http://127.0.0.1:PORT -- N [HEAD] [zipf] [root]
+--   wrk -s scripts/bench.d/redirect.lua http://127.0.0.1:PORT -- N [HEAD] [zipf] [root] [ruled]
 
 local requests_by_index = {}
 local n = 1000
@@ -50,10 +52,11 @@ end
 
 function init(args)
   n = tonumber(args[1]) or n
-  local method, zipf, prefix = "GET", false, "/s/"
+  local method, zipf, prefix, letter = "GET", false, "/s/", "b"
   for i = 2, #args do
     if args[i] == "zipf" then zipf = true
     elseif args[i] == "root" then prefix = "/"
+    elseif args[i] == "ruled" then letter = "r"
     else method = args[i] end
   end
   -- What wrk.format("GET", path) would build, assembled directly: for a million codes that
@@ -61,7 +64,7 @@ function init(args)
   local tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
   local format = string.format
   for i = 1, n do
-    requests_by_index[i] = format("%s %sb%07d", method, prefix, i - 1) .. tail
+    requests_by_index[i] = format("%s %s%s%07d", method, prefix, letter, i - 1) .. tail
   end
   -- Deterministic per thread, different between threads.
   math.randomseed(1000003 * (seed or 1))

@@ -116,6 +116,7 @@ def main():
              "mem-1k-root": ("url-shortener, `GET /{code}`", "memory", "1,000"),
              "sql-1k": ("url-shortener", "SQLite", "1,000"),
              "sql-1k-root": ("url-shortener, `GET /{code}`", "SQLite", "1,000"),
+             "sql-1k-rules": ("url-shortener, links with five rules (none matching)", "SQLite", "1,000"),
              "mem-1m": ("url-shortener", "memory", f"{large:,}"),
              "sql-1m": ("url-shortener", "SQLite", f"{large:,}"),
              "sql-1m-zipf": ("url-shortener, Zipf-drawn codes", "SQLite", f"{large:,}"),
