@@ -3,6 +3,7 @@
 //! the answers built in `handler`. Built on the `http` kit; never imports `api` or `web`.
 
 mod handler;
+mod preview;
 mod route;
 
 pub use route::{RedirectFuture, RedirectRoute};

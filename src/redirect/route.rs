@@ -104,6 +104,11 @@ impl RedirectRoute {
                 return Stage::Done(Some(response));
             }
         };
+        // `/{code}+`: the preview page for people, counting nothing.
+        let (path, preview) = match path.strip_suffix('+') {
+            Some(code) if !self.rest => (code, true),
+            _ => (path, false),
+        };
         // An impossible code is a 404 before the limiter or storage hear of it, as the route's
         // extractor and guard answered it.
         let Some((code, rest)) = code_in(path, self.prefix, self.rest) else {
@@ -115,15 +120,17 @@ impl RedirectRoute {
             uri: request.uri().clone(),
             rest: rest.map(str::to_owned),
         };
-        let answer = {
+        let answer: Answer = if preview {
+            Box::pin(super::preview::preview(state.clone(), code, browser))
+        } else {
             let state = state.clone();
-            async move { handler::follow(state, code, browser, asked).await }
+            Box::pin(async move { handler::follow(state, code, browser, asked).await })
         };
         // The lookup guard: reserve one 404 and spend one redirect before the lookup, give the
         // 404 back unless the answer is a 404 (see http::middleware::guard).
         let guards = &state.guards;
         let Some(limiter) = &guards.limiter else {
-            return Stage::running(Box::pin(answer), None);
+            return Stage::running(answer, None);
         };
         let client = client_from(request.extensions(), request.headers(), guards);
         let Some(local) = limiter.local() else {
@@ -131,9 +138,7 @@ impl RedirectRoute {
             return Stage::running(Box::pin(lookup_remote(limiter, client, answer)), None);
         };
         match local.admit_lookup_now(&client) {
-            LookupAdmission::Admitted => {
-                Stage::running(Box::pin(answer), Some((limiter.clone(), client)))
-            }
+            LookupAdmission::Admitted => Stage::running(answer, Some((limiter.clone(), client))),
             refused => Stage::Done(Some(lookup_refused(refused))),
         }
     }

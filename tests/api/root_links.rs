@@ -221,3 +221,61 @@ async fn a_generated_code_never_spells_a_reserved_name() {
     assert_eq!(body["short_code"], "good1234");
     assert_eq!(codes.drawn(), 4);
 }
+
+#[tokio::test]
+async fn a_preview_shows_where_a_link_goes_without_following_or_counting() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .shorten(json!({
+            "long_url": "https://example.com/landing?a=1&b=<2>",
+            "ttl_seconds": 60,
+            "rules": [{ "device": ["ios"], "country": ["DE"], "to": "https://apps.example.com/de" }],
+        }))
+        .await;
+    assert_eq!(response.status(), 201);
+    let code = code_of(&response.json().await.unwrap());
+
+    for path in [format!("/{code}+"), format!("/s/{code}+")] {
+        let page = app
+            .client
+            .get(app.url(&path))
+            .header("accept", HTML)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(!page.headers().contains_key("location"));
+        assert_eq!(page.headers()["x-robots-tag"], "noindex");
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = page.text().await.unwrap();
+        // The destination as text, escaped.
+        assert!(
+            html.contains("https://example.com/landing?a=1&amp;b=&lt;2&gt;")
+                || html.contains("https://example.com/landing?a=1&#38;b=%3C2%3E")
+                || html.contains("https://example.com/landing?a=1&amp;b=%3C2%3E"),
+            "{html}"
+        );
+        assert!(!html.contains("<2>"), "never unescaped");
+        assert!(
+            html.contains("Visitors on iOS, in DE go to https://apps.example.com/de"),
+            "{html}"
+        );
+        assert!(
+            html.contains("2026-01-01T00:00:00.000Z"),
+            "when it was made"
+        );
+    }
+    let stats: Value = app.stats(&code).await.json().await.unwrap();
+    assert_eq!(stats["click_count"], 0, "a preview counts no visit");
+
+    // Unknown and expired codes get the redirect's 404.
+    assert_problem(app.get("/unknown1+").await, 404, "not_found").await;
+    app.clock
+        .set(Timestamp::from_unix_millis(T0 + 61_000).unwrap());
+    assert_problem(app.get(&format!("/{code}+")).await, 404, "not_found").await;
+}

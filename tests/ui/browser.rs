@@ -239,6 +239,15 @@ async fn people_use_every_page(javascript: bool) {
         assert!(!copy.is_displayed().await.unwrap());
     }
 
+    // Its preview says where it goes without going there, in a page axe finds nothing in.
+    browser.goto(&format!("{short_url}+")).await.unwrap();
+    wait_for_heading(&browser, "Where this link goes").await;
+    assert_eq!(
+        browser.current_url().await.unwrap().as_str(),
+        format!("{short_url}+")
+    );
+    look(&browser, javascript, "preview").await;
+
     // Follow it: the browser lands on the destination.
     browser.goto(&short_url).await.unwrap();
     let landed = browser.current_url().await.unwrap();
