@@ -260,10 +260,11 @@ pub(crate) async fn get_link(
     security(("session" = []), ("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The link as changed", body = LinkView),
-        (status = 400, description = "An invalid long_url (its own code), invalid_expiry, or invalid_request", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An invalid long_url or rule destination (its own code), invalid_expiry, invalid_routing, or invalid_request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid session or API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "csrf_rejected, or forbidden: `disabled` is for administrators", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such link, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 16 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -105,7 +105,7 @@ pub struct LinkResponse {
     responses(
         (status = 201, description = "Created", body = LinkResponse,
             headers(("Location" = String, description = "The short URL"))),
-        (status = 400, description = "Invalid URL, TTL, alias or request", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid URL, TTL, alias, redirect settings (invalid_routing) or request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key (or no session while auth.anonymous_create is false)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "csrf_rejected: a session cookie from another site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Alias taken", body = Problem, content_type = "application/problem+json"),
