@@ -6,8 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Country, LongUrl, MAX_QUERY_MATCH_LEN, MAX_RULE_VALUES, MAX_RULES, Platform, QueryMatch,
-    RedirectStatus, Routing, RoutingError, Rule, UrlPolicy, language_tag,
+    LongUrl, MAX_RULES, Platform, QueryMatch, RedirectStatus, Routing, RoutingError, Rule,
+    UrlPolicy,
 };
 use crate::http::ApiError;
 
@@ -117,34 +117,15 @@ impl RoutingFields {
 }
 
 fn rule_of(i: usize, body: RuleBody, policy: &UrlPolicy) -> Result<Rule, ApiError> {
-    if [body.device.len(), body.country.len(), body.language.len()]
-        .iter()
-        .any(|n| *n > MAX_RULE_VALUES)
-    {
-        return Err(RoutingError::TooManyValues(i).into());
-    }
-    if let Some(q) = &body.query
-        && (q.name.is_empty()
-            || q.name.len() > MAX_QUERY_MATCH_LEN
-            || q.value.len() > MAX_QUERY_MATCH_LEN)
-    {
-        return Err(RoutingError::Query(i).into());
-    }
-    Ok(Rule {
-        device: body.device,
-        country: body
-            .country
-            .iter()
-            .map(|c| Country::from_header(c.as_bytes()).ok_or(RoutingError::Country(i)))
-            .collect::<Result<_, _>>()?,
-        language: body
-            .language
-            .iter()
-            .map(|l| language_tag(l, i))
-            .collect::<Result<_, _>>()?,
-        query: body.query,
-        to: LongUrl::parse(&body.to, policy)?,
-    })
+    let to = LongUrl::parse(&body.to, policy)?;
+    Ok(Rule::from_parts(
+        i,
+        body.device,
+        &body.country,
+        &body.language,
+        body.query,
+        to,
+    )?)
 }
 
 /// A link's redirect settings as answers show them.

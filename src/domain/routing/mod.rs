@@ -146,7 +146,60 @@ pub struct Rule {
     pub to: LongUrl,
 }
 
+/// [`RoutingError::TooManyValues`] (naming rule `index`) when a condition lists more than
+/// [`MAX_RULE_VALUES`] values.
+fn values_within(index: usize, lens: [usize; 3]) -> Result<(), RoutingError> {
+    if lens.iter().any(|n| *n > MAX_RULE_VALUES) {
+        return Err(RoutingError::TooManyValues(index));
+    }
+    Ok(())
+}
+
+/// [`RoutingError::Query`] (naming rule `index`) for a query condition with an empty or too
+/// long name or value.
+fn query_within(index: usize, query: Option<&QueryMatch>) -> Result<(), RoutingError> {
+    if let Some(q) = query
+        && (q.name.is_empty()
+            || q.name.len() > MAX_QUERY_MATCH_LEN
+            || q.value.len() > MAX_QUERY_MATCH_LEN)
+    {
+        return Err(RoutingError::Query(index));
+    }
+    Ok(())
+}
+
 impl Rule {
+    /// The rule at `index` from its parts as written (countries and languages as text),
+    /// every limit checked: what a request and a store both build rules with. `to` is parsed
+    /// by the caller, under its own policy.
+    ///
+    /// # Errors
+    /// The first [`RoutingError`] that applies, naming `index`.
+    pub fn from_parts(
+        index: usize,
+        device: Vec<Platform>,
+        country: &[String],
+        language: &[String],
+        query: Option<QueryMatch>,
+        to: LongUrl,
+    ) -> Result<Self, RoutingError> {
+        values_within(index, [device.len(), country.len(), language.len()])?;
+        query_within(index, query.as_ref())?;
+        Ok(Self {
+            device,
+            country: country
+                .iter()
+                .map(|c| Country::from_header(c.as_bytes()).ok_or(RoutingError::Country(index)))
+                .collect::<Result<_, _>>()?,
+            language: language
+                .iter()
+                .map(|l| language_tag(l, index))
+                .collect::<Result<_, _>>()?,
+            query,
+            to,
+        })
+    }
+
     /// Whether this rule takes `visit`.
     pub fn matches(&self, visit: &Visit<'_>) -> bool {
         (self.device.is_empty() || self.device.iter().any(|p| visit.platforms.contains(*p)))
@@ -260,19 +313,11 @@ impl Routing {
             return Err(RoutingError::TooManyRules);
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            if [rule.device.len(), rule.country.len(), rule.language.len()]
-                .iter()
-                .any(|n| *n > MAX_RULE_VALUES)
-            {
-                return Err(RoutingError::TooManyValues(i));
-            }
-            if let Some(q) = &rule.query
-                && (q.name.is_empty()
-                    || q.name.len() > MAX_QUERY_MATCH_LEN
-                    || q.value.len() > MAX_QUERY_MATCH_LEN)
-            {
-                return Err(RoutingError::Query(i));
-            }
+            values_within(
+                i,
+                [rule.device.len(), rule.country.len(), rule.language.len()],
+            )?;
+            query_within(i, rule.query.as_ref())?;
         }
         Ok(())
     }

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Platform, QueryMatch, RedirectStatus, Routing, RoutingError, Rule, language_tag};
-use crate::domain::{Country, LongUrl};
+use super::{Platform, QueryMatch, RedirectStatus, Routing, RoutingError, Rule};
+use crate::domain::LongUrl;
 
 /// The stored shape, field names stable across versions.
 #[derive(Serialize, Deserialize)]
@@ -65,22 +65,15 @@ impl TryFrom<Stored> for Routing {
             .into_iter()
             .enumerate()
             .map(|(i, rule)| {
-                Ok(Rule {
-                    device: rule.device,
-                    country: rule
-                        .country
-                        .iter()
-                        .map(|c| Country::from_header(c.as_bytes()).ok_or(RoutingError::Country(i)))
-                        .collect::<Result<_, _>>()?,
-                    language: rule
-                        .language
-                        .iter()
-                        .map(|l| language_tag(l, i))
-                        .collect::<Result<_, _>>()?,
-                    query: rule.query,
+                Rule::from_parts(
+                    i,
+                    rule.device,
+                    &rule.country,
+                    &rule.language,
+                    rule.query,
                     // Validated when it was written.
-                    to: LongUrl::from_trusted(rule.to),
-                })
+                    LongUrl::from_trusted(rule.to),
+                )
             })
             .collect::<Result<_, RoutingError>>()?;
         let routing = Self {
