@@ -72,6 +72,36 @@ fn expiry_attributes(
     ]
 }
 
+impl DynamoDbRepository {
+    /// Sets (`Some`) or removes (`None`) the attribute `name` of the live link `code`, and
+    /// nothing else; `false` when there is no live link (none, or a tombstone).
+    async fn set_live_attribute(
+        &self,
+        code: &ShortCode,
+        name: &str,
+        value: Option<AttributeValue>,
+    ) -> Result<bool, RepoError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(code.as_str())))
+            .condition_expression("attribute_exists(long_url) AND attribute_not_exists(deleted_at)")
+            .expression_attribute_names("#a", name);
+        let update = match value {
+            Some(value) => update
+                .update_expression("SET #a = :v")
+                .expression_attribute_values(":v", value),
+            None => update.update_expression("REMOVE #a"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl Repository for DynamoDbRepository {
     async fn save(&self, record: &UrlRecord) -> Result<(), RepoError> {
@@ -400,25 +430,8 @@ impl Repository for DynamoDbRepository {
     }
 
     async fn set_routing(&self, code: &ShortCode, routing: &Routing) -> Result<bool, RepoError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(code.as_str())))
-            .condition_expression(
-                "attribute_exists(long_url) AND attribute_not_exists(deleted_at)",
-            );
-        let update = match routing.to_stored() {
-            Some(stored) => update
-                .update_expression("SET routing = :r")
-                .expression_attribute_values(":r", s(stored)),
-            None => update.update_expression("REMOVE routing"),
-        };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.set_live_attribute(code, "routing", routing.to_stored().map(s))
+            .await
     }
 
     async fn set_disabled(
@@ -426,25 +439,8 @@ impl Repository for DynamoDbRepository {
         code: &ShortCode,
         at: Option<Timestamp>,
     ) -> Result<bool, RepoError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(code.as_str())))
-            .condition_expression(
-                "attribute_exists(long_url) AND attribute_not_exists(deleted_at)",
-            );
-        let update = match at {
-            Some(at) => update
-                .update_expression("SET disabled_at = :d")
-                .expression_attribute_values(":d", n(at.as_unix_millis())),
-            None => update.update_expression("REMOVE disabled_at"),
-        };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.set_live_attribute(code, "disabled_at", at.map(|t| n(t.as_unix_millis())))
+            .await
     }
 
     async fn delete_link(&self, code: &ShortCode, at: Timestamp) -> Result<bool, RepoError> {
