@@ -48,4 +48,4 @@ pub fn init(settings: &LogSettings) -> Result<BatchWriterGuard, anyhow::Error> {
 pub const REQUEST_TARGET: &str = "url_shortener::request";
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,8 +10,9 @@ use super::format::civil_from_days;
 use super::writer::MAX_PENDING;
 use super::*;
 
+/// An in-memory log output, shared by the tests that read what was logged.
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Sink(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

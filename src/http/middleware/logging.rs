@@ -177,9 +177,6 @@ pub(crate) fn record_request<B>(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::Mutex;
-
     use axum::Router;
     use axum::body::Body;
     use axum::routing::get;
@@ -189,19 +186,7 @@ mod tests {
     use crate::http::ApiError;
     use crate::repository::RepoError;
     use crate::service::ServiceError;
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::telemetry::tests::Sink;
 
     #[tokio::test]
     async fn a_server_errors_cause_is_in_its_requests_one_event_and_never_in_the_body() {
